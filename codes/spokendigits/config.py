@@ -1,0 +1,94 @@
+"""Settings as small frozen dataclasses, and the helpers they all share.
+
+Every artifact carries the settings that made it as JSON: `to_dict` and
+`from_dict` round-trip exactly, `config_hash` names files so that the same
+settings always land in the same place, and `add_arguments` /
+`from_arguments` turn a dataclass into command-line flags, so a new setting
+is a new field and nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import UsageError
+
+T = TypeVar("T")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """The dataclass as a plain, JSON-ready dict."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build `cls` from a dict, rejecting names it does not know."""
+    names = {field.name for field in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise UsageError(
+            f"unknown {cls.__name__} setting(s) {unknown}; valid ones are {sorted(names)}"
+        )
+    return cls(**data)
+
+
+def load_json_config(cls: type[T], path: str | Path) -> T:
+    """Read a config file written as a JSON object of `cls` fields."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"config file {path} does not exist") from None
+    except json.JSONDecodeError as error:
+        raise UsageError(f"config file {path} is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"config file {path} must hold a JSON object of {cls.__name__} settings")
+    return from_dict(cls, data)
+
+
+def config_hash(data: Any, length: int = 8) -> str:
+    """A short, stable hex digest of JSON-ready data (key order does not matter)."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def _flag_type(annotation: Any) -> type:
+    """The scalar type behind `int`, `int | None`, `Optional[int]`."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        (scalar,) = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return scalar
+    return annotation
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Add one `--field-name` flag per dataclass field, help from `metadata["help"]`.
+
+    Flags default to "not given", so `from_arguments` overrides only what the
+    user typed and a config file's values stand otherwise.
+    """
+    group = parser.add_argument_group(f"{cls.__name__} settings")
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        flag = "--" + field.name.replace("_", "-")
+        scalar = _flag_type(hints[field.name])
+        help_text = f"{field.metadata.get('help', '')} (default: {field.default})"
+        if scalar is bool:
+            group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction,
+                               default=argparse.SUPPRESS, help=help_text)
+        else:
+            group.add_argument(flag, dest=field.name, type=scalar, default=argparse.SUPPRESS,
+                               metavar=scalar.__name__.upper(), help=help_text)
+
+
+def from_arguments(cls: type[T], args: argparse.Namespace, base: T | None = None) -> T:
+    """`base` (or the defaults) with every flag the user gave applied on top."""
+    given = {field.name: getattr(args, field.name)
+             for field in dataclasses.fields(cls) if hasattr(args, field.name)}
+    return dataclasses.replace(base if base is not None else cls(), **given)

@@ -1,0 +1,360 @@
+"""Feature sets: STFT log-magnitudes of a whole dataset, with everything needed to use them again.
+
+A feature set is made in two passes over the wavs, both spread over worker
+processes: first the headers (durations, rates, channels), from which the
+sample rate and the fixed clip length are chosen; then the audio itself,
+loaded, resampled, padded or cut, and analysed in chunks. Scaling statistics
+come from the training split only.
+
+It is saved as a pickle of plain data (numpy arrays and builtins) and loaded
+through `storage.load_pickle`, which refuses anything else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import multiprocessing
+import os
+import time
+from collections import Counter
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import soundfile
+from tqdm.auto import tqdm
+
+from . import audio
+from .config import config_hash, from_dict, to_dict
+from .datasets import DATASET_ROOT, SPLITS, Clip, DatasetSource, assign_split, find_clips
+from .errors import DataError, UsageError
+from .storage import load_pickle, save_pickle
+
+FEATURES_ROOT = DATASET_ROOT / "features"
+MAX_DEFAULT_SAMPLE_RATE = 22050
+FORMAT = "spokendigits-featureset"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How wavs become features. `None` fields are chosen from the data by `resolve`.
+
+    A resolved config (every field set) is what a feature set and every model
+    trained on it carry, so the features can be made and inverted again.
+    """
+
+    sample_rate: int | None = field(default=None, metadata={
+        "help": "sample rate in Hz; unset: the dataset's most common rate, capped at 22050"})
+    clip_seconds: float | None = field(default=None, metadata={
+        "help": "fixed clip length in seconds (rounded up to whole frames); "
+                "unset: the length_quantile of clip durations"})
+    length_quantile: float = field(default=0.95, metadata={
+        "help": "share of clips that fit uncut when clip_seconds is unset"})
+    frame_multiple: int = field(default=16, metadata={
+        "help": "round the frame count up to a multiple of this, so convolutions can "
+                "halve it cleanly (1: no rounding)"})
+    n_fft: int | None = field(default=None, metadata={
+        "help": "STFT window in samples; unset: 32 ms rounded up to a power of two"})
+    hop_length: int | None = field(default=None, metadata={
+        "help": "STFT hop in samples; unset: n_fft // 4"})
+    log_floor: float = field(default=1e-5, metadata={
+        "help": "smallest magnitude before the log: the level of silence"})
+    phase: bool = field(default=False, metadata={
+        "help": "also store the STFT phase, for experiments"})
+    split: str | None = field(default=None, metadata={
+        "help": f"train/test split, one of {list(SPLITS)}; unset: the dataset's own"})
+    test_takes: int = field(default=5, metadata={
+        "help": "split 'takes': takes 0 .. test_takes-1 are test clips (FSDD's official split)"})
+    test_fraction: float = field(default=0.1, metadata={
+        "help": "splits 'speakers' and 'random': share of speakers or clips held out"})
+    seed: int = field(default=0, metadata={"help": "seed of the 'speakers' and 'random' splits"})
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.sample_rate is None or self.sample_rate > 0, "sample_rate must be positive"),
+            (self.clip_seconds is None or self.clip_seconds > 0, "clip_seconds must be positive"),
+            (0 < self.length_quantile <= 1, "length_quantile must be in (0, 1]"),
+            (self.frame_multiple >= 1, "frame_multiple must be at least 1"),
+            (self.n_fft is None or self.n_fft >= 16, "n_fft must be at least 16"),
+            (self.hop_length is None or self.hop_length >= 1, "hop_length must be positive"),
+            (self.n_fft is None or self.hop_length is None or self.hop_length <= self.n_fft,
+             "hop_length must not exceed n_fft"),
+            (self.log_floor > 0, "log_floor must be positive"),
+            (self.split is None or self.split in SPLITS, f"split must be one of {list(SPLITS)}"),
+            (self.test_takes >= 1, "test_takes must be at least 1"),
+            (0 < self.test_fraction < 1, "test_fraction must be in (0, 1)"),
+        ]
+        problems = [message for ok, message in checks if not ok]
+        if problems:
+            raise UsageError(f"bad feature settings {dataclasses.asdict(self)}: " + "; ".join(problems))
+
+    @property
+    def is_resolved(self) -> bool:
+        return None not in (self.sample_rate, self.clip_seconds, self.n_fft, self.hop_length,
+                            self.split)
+
+    @property
+    def clip_samples(self) -> int:
+        """Samples in every clip."""
+        return round(self.clip_seconds * self.sample_rate)
+
+    @property
+    def n_freq(self) -> int:
+        """Frequency bins of a spectrogram."""
+        return self.n_fft // 2 + 1
+
+    @property
+    def n_frames(self) -> int:
+        """STFT frames of a spectrogram."""
+        return 1 + self.clip_samples // self.hop_length
+
+    def resolve(self, durations: Sequence[float], sample_rates: Sequence[int],
+                default_split: str) -> "FeatureConfig":
+        """A copy with every unset field chosen from the clips' durations (s) and rates (Hz)."""
+        sample_rate = self.sample_rate or min(Counter(sample_rates).most_common(1)[0][0],
+                                              MAX_DEFAULT_SAMPLE_RATE)
+        n_fft = self.n_fft or audio.default_n_fft(sample_rate)
+        hop_length = self.hop_length or n_fft // 4
+        if hop_length > n_fft:
+            raise UsageError(f"hop_length {hop_length} exceeds n_fft {n_fft}; lower --hop-length")
+        seconds = self.clip_seconds or float(np.quantile(durations, self.length_quantile))
+        frames = 1 + round(seconds * sample_rate) // hop_length
+        frames = self.frame_multiple * math.ceil(frames / self.frame_multiple)
+        return dataclasses.replace(
+            self, sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length,
+            clip_seconds=(frames - 1) * hop_length / sample_rate, split=self.split or default_split)
+
+
+def analyse(waveforms: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    """Unscaled log-magnitudes (and phases, if the config keeps them) of `[clip, sample]` audio.
+
+    Returns:
+        `[clip, freq, frame]` float32 log-magnitudes, and the same shape of
+        phases in radians or None.
+    """
+    spectrogram = audio.stft(audio.fit_length(waveforms, config.clip_samples), config.n_fft,
+                             config.hop_length)
+    phase = np.angle(spectrogram).astype(np.float32) if config.phase else None
+    return audio.log_magnitude(spectrogram, config.log_floor), phase
+
+
+@dataclass(frozen=True)
+class Featurizer:
+    """Waveforms to features and back: a resolved `FeatureConfig` and its `Scaling`.
+
+    This is what travels with a trained model, as `to_dict()` JSON.
+    """
+
+    config: FeatureConfig
+    scaling: audio.Scaling
+
+    def encode(self, waveforms: np.ndarray) -> np.ndarray:
+        """`[clip, sample]` waveforms to `[clip, freq, frame]` scaled features."""
+        return self.scaling.apply(analyse(waveforms, self.config)[0])
+
+    def magnitude(self, features: np.ndarray) -> np.ndarray:
+        """Scaled `[..., freq, frame]` features to linear STFT magnitudes."""
+        return np.exp(self.scaling.invert(features))
+
+    def decode(self, features: np.ndarray, n_iter: int = 64, momentum: float = 0.99,
+               seed: int = 0) -> np.ndarray:
+        """Scaled `[..., freq, frame]` features to `[..., sample]` waveforms by Griffin-Lim."""
+        return audio.griffin_lim(self.magnitude(features), self.config.hop_length,
+                                 self.config.clip_samples, n_iter=n_iter, momentum=momentum,
+                                 seed=seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config": to_dict(self.config), "scaling": self.scaling.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Featurizer":
+        return cls(from_dict(FeatureConfig, data["config"]), audio.Scaling.from_dict(data["scaling"]))
+
+
+@dataclass
+class FeatureSet:
+    """A dataset's features with their labels, split and the settings that made them.
+
+    Attributes:
+        features: `[clip, freq, frame]` float32, standardised log-magnitudes.
+        phase: `[clip, freq, frame]` float32 STFT phase in radians, or None.
+        digits, speakers, takes: `[clip]` what each clip's file name says.
+        files: `[clip]` paths relative to the dataset folder.
+        is_test: `[clip]` bool, True for the test split.
+        skipped: `{"file", "reason"}` for every wav that was not used.
+        summary: counts and timings of the extraction.
+    """
+
+    dataset: str
+    featurizer: Featurizer
+    features: np.ndarray
+    phase: np.ndarray | None
+    digits: np.ndarray
+    speakers: np.ndarray
+    takes: np.ndarray
+    files: list[str]
+    is_test: np.ndarray
+    skipped: list[dict[str, str]]
+    summary: dict[str, Any]
+
+    @property
+    def config(self) -> FeatureConfig:
+        return self.featurizer.config
+
+    @property
+    def name(self) -> str:
+        """`<dataset>-<hash of the resolved config and file list>`: same inputs, same name."""
+        return f"{self.dataset}-{config_hash([self.dataset, to_dict(self.config), self.files])}"
+
+    def split_mask(self, split: str) -> np.ndarray:
+        """`[clip]` bool mask of the "train" or "test" clips."""
+        if split not in ("train", "test"):
+            raise UsageError(f"unknown split '{split}'; use 'train' or 'test'")
+        return self.is_test if split == "test" else ~self.is_test
+
+    def save(self, folder: str | Path = FEATURES_ROOT) -> Path:
+        """Write `<folder>/<name>.pkl` atomically and return its path."""
+        path = Path(folder) / f"{self.name}.pkl"
+        payload = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        payload["featurizer"] = self.featurizer.to_dict()
+        save_pickle(path, {"format": FORMAT, "version": FORMAT_VERSION, **payload})
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FeatureSet":
+        """Read a feature set written by `save`; a crafted or damaged file raises `DataError`."""
+        payload = load_pickle(path)
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise DataError(f"{path} is not a feature set; make one with codes/features.py")
+        if payload.get("version") != FORMAT_VERSION:
+            raise DataError(f"{path} is feature-set format {payload.get('version')}, this code "
+                            f"reads {FORMAT_VERSION}; make it again with codes/features.py")
+        payload = {key: value for key, value in payload.items() if key not in ("format", "version")}
+        payload["featurizer"] = Featurizer.from_dict(payload["featurizer"])
+        return cls(**payload)
+
+
+def _read_header(path: Path) -> tuple[int, int, int] | str:
+    """(frames, sample rate, channels) of a wav, or why it cannot be used."""
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.SoundFileError, RuntimeError, OSError) as error:
+        return f"unreadable wav ({error})"
+    if info.frames == 0:
+        return "empty wav (no samples)"
+    return info.frames, info.samplerate, info.channels
+
+
+def _analyse_chunk(paths: list[Path], config: FeatureConfig
+                   ) -> tuple[np.ndarray, np.ndarray | None, list[str | None]]:
+    """Load and analyse a chunk of wavs; a wav that fails to decode is reported, not raised."""
+    waveforms, problems = [], []
+    for path in paths:
+        try:
+            waveforms.append(audio.fit_length(audio.load_wav(path, config.sample_rate),
+                                              config.clip_samples))
+            problems.append(None)
+        except (soundfile.SoundFileError, RuntimeError, OSError, ValueError) as error:
+            problems.append(f"unreadable wav ({error})")
+    if not waveforms:
+        empty = np.zeros((0, config.n_freq, config.n_frames), np.float32)
+        return empty, (empty if config.phase else None), problems
+    log_magnitude, phase = analyse(np.stack(waveforms), config)
+    return log_magnitude, phase, problems
+
+
+def _map(function: Callable, items: Iterable, pool: Executor | None, total: int, desc: str,
+         unit: str) -> list:
+    """`map` over `pool` (or in this process), in order, with a progress bar."""
+    results = pool.map(function, items, chunksize=64 if unit == "file" else 1) if pool \
+        else map(function, items)
+    return list(tqdm(results, total=total, desc=desc, unit=unit, leave=False))
+
+
+def extract(source: DatasetSource, folder: Path, config: FeatureConfig = FeatureConfig(),
+            workers: int | None = None) -> FeatureSet:
+    """Make the feature set of every usable wav below `folder`.
+
+    Args:
+        source: the dataset, for its name and default split.
+        folder: where its wavs are (any depth).
+        config: settings; unset fields are chosen from the data.
+        workers: processes (default: the CPUs this process may use; 1 runs inline).
+
+    Raises:
+        UsageError: no usable wav, or settings that leave a split empty.
+    """
+    started = time.perf_counter()
+    workers = workers or len(os.sched_getaffinity(0))
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, not {workers}")
+    clips, skipped = find_clips(folder)
+    if not clips:
+        raise UsageError(f"{folder} holds no wav named {{digit}}_{{speaker}}_{{take}}.wav "
+                         f"({len(skipped)} other wavs); point --data-dir at such a folder")
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) \
+        if workers > 1 else None
+    try:
+        headers = _map(_read_header, [clip.path for clip in clips], pool, len(clips),
+                       "reading headers", "file")
+        usable: list[Clip] = []
+        for clip, header in zip(clips, headers):
+            if isinstance(header, str):
+                skipped.append({"file": str(clip.path.relative_to(folder)), "reason": header})
+            else:
+                usable.append(clip)
+        headers = np.array([header for header in headers if not isinstance(header, str)])
+        if not usable:
+            raise UsageError(f"{folder} holds no usable wav: all {len(skipped)} were skipped, "
+                             f"e.g. {skipped[0]['file']}: {skipped[0]['reason']}")
+        frames, rates, channels = headers.T
+        config = config.resolve(frames / rates, rates.tolist(), source.default_split)
+
+        chunk_size = max(1, min(256, math.ceil(len(usable) / (4 * workers))))
+        chunks = [[clip.path for clip in usable[start:start + chunk_size]]
+                  for start in range(0, len(usable), chunk_size)]
+        results = _map(functools.partial(_analyse_chunk, config=config), chunks, pool,
+                       len(chunks), "analysing", "chunk")
+    finally:
+        if pool:
+            pool.shutdown()
+
+    problems = [problem for _, _, chunk_problems in results for problem in chunk_problems]
+    for clip, problem in zip(usable, problems):
+        if problem:
+            skipped.append({"file": str(clip.path.relative_to(folder)), "reason": problem})
+    kept = np.array([problem is None for problem in problems])
+    usable = [clip for clip, keep in zip(usable, kept) if keep]
+    if not usable:
+        raise UsageError(f"{folder} holds no usable wav: all {len(skipped)} were skipped")
+    log_magnitudes = np.concatenate([log_magnitude for log_magnitude, _, _ in results])
+    phase = np.concatenate([chunk_phase for _, chunk_phase, _ in results]) if config.phase else None
+    frames, rates, channels = frames[kept], rates[kept], channels[kept]
+
+    is_test = assign_split(usable, config.split, config.test_takes, config.test_fraction,
+                           config.seed)
+    scaling = audio.Scaling.fit(log_magnitudes[~is_test])
+    features = scaling.apply(log_magnitudes)
+    summary = {
+        "clips": len(usable),
+        "train": int((~is_test).sum()),
+        "test": int(is_test.sum()),
+        "skipped": len(skipped),
+        "resampled": int((rates != config.sample_rate).sum()),
+        "mixed_down": int((channels > 1).sum()),
+        "cut_share": float((frames * config.sample_rate / rates > config.clip_samples).mean()),
+        "shape": list(features.shape),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return FeatureSet(
+        dataset=source.name, featurizer=Featurizer(config, scaling), features=features,
+        phase=phase, digits=np.array([clip.digit for clip in usable]),
+        speakers=np.array([clip.speaker for clip in usable]),
+        takes=np.array([clip.take for clip in usable]),
+        files=[str(clip.path.relative_to(folder)) for clip in usable], is_test=is_test,
+        skipped=skipped, summary=summary)
