@@ -68,7 +68,8 @@ def _flag_type(annotation: Any) -> type:
 
 
 def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add one `--field-name` flag per dataclass field, help from `metadata["help"]`.
+    """Add one `--field-name` flag per dataclass field, with `metadata["help"]` and,
+    where given, `metadata["choices"]`.
 
     Flags default to "not given", so `from_arguments` overrides only what the
     user typed and a config file's values stand otherwise.
@@ -78,13 +79,17 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     for field in dataclasses.fields(cls):
         flag = "--" + field.name.replace("_", "-")
         scalar = _flag_type(hints[field.name])
-        help_text = f"{field.metadata.get('help', '')} (default: {field.default})"
+        help_text = field.metadata.get("help", "")
+        if field.default is not None:
+            help_text += f" (default: {field.default})"
         if scalar is bool:
             group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction,
                                default=argparse.SUPPRESS, help=help_text)
         else:
+            choices = field.metadata.get("choices")
             group.add_argument(flag, dest=field.name, type=scalar, default=argparse.SUPPRESS,
-                               metavar=scalar.__name__.upper(), help=help_text)
+                               choices=choices, help=help_text,
+                               metavar="{" + ",".join(choices) + "}" if choices else scalar.__name__.upper())
 
 
 def from_arguments(cls: type[T], args: argparse.Namespace, base: T | None = None) -> T:

@@ -67,7 +67,8 @@ class FeatureConfig:
     phase: bool = field(default=False, metadata={
         "help": "also store the STFT phase, for experiments"})
     split: str | None = field(default=None, metadata={
-        "help": f"train/test split, one of {list(SPLITS)}; unset: the dataset's own"})
+        "help": "train/test split; unset: the dataset's own (fsdd: takes, audiomnist: "
+                "speakers, folder: random)", "choices": SPLITS})
     test_takes: int = field(default=5, metadata={
         "help": "split 'takes': takes 0 .. test_takes-1 are test clips (FSDD's official split)"})
     test_fraction: float = field(default=0.1, metadata={
@@ -268,6 +269,12 @@ def _analyse_chunk(paths: list[Path], config: FeatureConfig
     return log_magnitude, phase, problems
 
 
+def _describe(skipped: list[dict[str, str]], shown: int = 3) -> str:
+    """'N skipped: file: reason; ...' for an error message."""
+    listed = "; ".join(f"{record['file']}: {record['reason']}" for record in skipped[:shown])
+    return f"{len(skipped)} skipped: {listed}" + ("; ..." if len(skipped) > shown else "")
+
+
 def _map(function: Callable, items: Iterable, pool: Executor | None, total: int, desc: str,
          unit: str) -> list:
     """`map` over `pool` (or in this process), in order, with a progress bar."""
@@ -310,8 +317,7 @@ def extract(source: DatasetSource, folder: Path, config: FeatureConfig = Feature
                 usable.append(clip)
         headers = np.array([header for header in headers if not isinstance(header, str)])
         if not usable:
-            raise UsageError(f"{folder} holds no usable wav: all {len(skipped)} were skipped, "
-                             f"e.g. {skipped[0]['file']}: {skipped[0]['reason']}")
+            raise UsageError(f"{folder} holds no usable wav: {_describe(skipped)}")
         frames, rates, channels = headers.T
         config = config.resolve(frames / rates, rates.tolist(), source.default_split)
 
@@ -331,7 +337,7 @@ def extract(source: DatasetSource, folder: Path, config: FeatureConfig = Feature
     kept = np.array([problem is None for problem in problems])
     usable = [clip for clip, keep in zip(usable, kept) if keep]
     if not usable:
-        raise UsageError(f"{folder} holds no usable wav: all {len(skipped)} were skipped")
+        raise UsageError(f"{folder} holds no usable wav: {_describe(skipped)}")
     log_magnitudes = np.concatenate([log_magnitude for log_magnitude, _, _ in results])
     phase = np.concatenate([chunk_phase for _, chunk_phase, _ in results]) if config.phase else None
     frames, rates, channels = frames[kept], rates[kept], channels[kept]

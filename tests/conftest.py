@@ -1,0 +1,59 @@
+"""Shared fixtures: the FSDD copy, small wav folders written on the spot, the scripts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_FSDD = ROOT.parent / "shared" / "datasets" / "fsdd"
+
+
+@pytest.fixture(scope="session")
+def fsdd_dir() -> Path:
+    """The real FSDD: $FSDD_DIR, else a shared copy beside the project, else dataset/fsdd
+    (downloaded there on first use, as `codes/features.py` does)."""
+    from spokendigits.datasets import get_source
+
+    if not os.environ.get("FSDD_DIR") and (SHARED_FSDD / "recordings").is_dir():
+        return SHARED_FSDD
+    folder = get_source("fsdd").resolve_folder(None)
+    if not (folder / "recordings").is_dir():
+        pytest.fail(f"FSDD not found at {folder}: set FSDD_DIR to a folder holding recordings/")
+    return folder
+
+
+def write_tone(path: Path, seconds: float = 0.3, sample_rate: int = 8000, channels: int = 1,
+               frequency: float = 440.0) -> np.ndarray:
+    """Write a sine tone (quiet noise added) as 16-bit PCM and return `[sample, channel]`."""
+    t = np.arange(round(seconds * sample_rate)) / sample_rate
+    rng = np.random.default_rng(int(frequency))
+    mono = 0.5 * np.sin(2 * np.pi * frequency * t) + 0.01 * rng.standard_normal(t.size)
+    data = np.stack([mono * (0.5 + 0.5 * c) for c in range(channels)], axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, data, sample_rate, subtype="PCM_16")
+    return data
+
+
+@pytest.fixture
+def tone_folder(tmp_path: Path) -> Path:
+    """A folder of 10 digits x 2 speakers x 6 takes of 8 kHz tones, one pitch per digit."""
+    folder = tmp_path / "wavs"
+    for digit in range(10):
+        for speaker in ("ann", "bob"):
+            for take in range(6):
+                write_tone(folder / f"{digit}_{speaker}_{take}.wav", seconds=0.2 + 0.02 * take,
+                           frequency=300 + 100 * digit)
+    return folder
+
+
+def run_script(name: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `codes/<name>` as a user would, from the project root."""
+    return subprocess.run([sys.executable, str(ROOT / "codes" / name), *args], cwd=ROOT,
+                          capture_output=True, text=True, env={**os.environ, **(env or {})})

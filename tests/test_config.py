@@ -1,0 +1,85 @@
+"""Config helpers and the feature config's resolution."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from spokendigits.config import (add_arguments, config_hash, from_arguments, from_dict,
+                                 load_json_config, to_dict)
+from spokendigits.errors import UsageError
+from spokendigits.features import FeatureConfig
+
+
+def parse(*argv):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, FeatureConfig)
+    return parser.parse_args(list(argv))
+
+
+def test_flags_override_only_what_is_given(tmp_path):
+    (tmp_path / "features.json").write_text(json.dumps({"n_fft": 512, "phase": True}))
+    base = load_json_config(FeatureConfig, tmp_path / "features.json")
+    config = from_arguments(FeatureConfig, parse("--hop-length", "100", "--no-phase"), base)
+    assert (config.n_fft, config.hop_length, config.phase) == (512, 100, False)
+    assert config.length_quantile == FeatureConfig().length_quantile
+
+
+def test_flags_are_typed_and_bad_values_exit_with_usage_error():
+    assert from_arguments(FeatureConfig, parse("--clip-seconds", "1.5")).clip_seconds == 1.5
+    with pytest.raises(SystemExit) as error:
+        parse("--n-fft", "many")
+    assert error.value.code == 2
+
+
+def test_unknown_and_invalid_settings_are_named(tmp_path):
+    with pytest.raises(UsageError, match=r"unknown FeatureConfig setting\(s\) \['nfft'\]"):
+        from_dict(FeatureConfig, {"nfft": 256})
+    with pytest.raises(UsageError, match="length_quantile must be in"):
+        FeatureConfig(length_quantile=2)
+    with pytest.raises(UsageError, match="split must be one of"):
+        FeatureConfig(split="halves")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(UsageError, match="JSON object"):
+        load_json_config(FeatureConfig, tmp_path / "list.json")
+    with pytest.raises(UsageError, match="does not exist"):
+        load_json_config(FeatureConfig, tmp_path / "missing.json")
+
+
+def test_hash_ignores_key_order_and_sees_values():
+    assert config_hash({"a": 1, "b": [2, 3]}) == config_hash({"b": [2, 3], "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
+    assert from_dict(FeatureConfig, to_dict(FeatureConfig(n_fft=512))) == FeatureConfig(n_fft=512)
+
+
+def test_resolve_chooses_from_the_data_and_is_idempotent():
+    durations = [0.2 + 0.01 * i for i in range(100)]  # 0.2 .. 1.19 s
+    config = FeatureConfig().resolve(durations, [8000] * 100, "takes")
+    assert (config.sample_rate, config.n_fft, config.hop_length, config.split) == (8000, 256, 64, "takes")
+    assert config.n_frames % 16 == 0 and config.n_freq == 129
+    assert config.clip_samples == (config.n_frames - 1) * 64
+    fitting = sum(d * 8000 <= config.clip_samples for d in durations) / len(durations)
+    assert fitting >= 0.95
+    assert config.resolve(durations, [8000] * 100, "random") == config
+
+
+def test_resolve_caps_the_rate_and_respects_explicit_settings():
+    config = FeatureConfig().resolve([1.0], [48000], "speakers")
+    assert (config.sample_rate, config.n_fft, config.hop_length) == (22050, 1024, 256)
+    explicit = FeatureConfig(sample_rate=16000, clip_seconds=1.0, frame_multiple=1,
+                             hop_length=160, split="random").resolve([0.5], [8000], "takes")
+    assert (explicit.sample_rate, explicit.n_fft, explicit.clip_samples, explicit.split) == \
+        (16000, 512, 16000, "random")
+    most_common = FeatureConfig().resolve([1, 1, 1], [16000, 8000, 16000], "takes")
+    assert most_common.sample_rate == 16000
+
+
+def test_shipped_feature_configs_load():
+    from conftest import ROOT
+
+    paths = sorted((ROOT / "configs" / "features").glob("*.json"))
+    assert paths
+    for path in paths:
+        assert isinstance(load_json_config(FeatureConfig, path), FeatureConfig)

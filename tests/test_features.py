@@ -1,0 +1,153 @@
+"""Feature sets: FSDD end to end, bad inputs, saving and loading, the round trip."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import write_tone
+from spokendigits import audio
+from spokendigits.datasets import get_source
+from spokendigits.errors import DataError, UsageError
+from spokendigits.features import FeatureConfig, FeatureSet, Featurizer, analyse, extract
+from spokendigits.storage import save_pickle
+
+
+@pytest.fixture(scope="module")
+def fsdd_features(fsdd_dir):
+    return extract(get_source("fsdd"), fsdd_dir, workers=2)
+
+
+def test_fsdd_feature_set(fsdd_features, fsdd_dir):
+    features, config = fsdd_features, fsdd_features.config
+    assert (config.sample_rate, config.n_fft, config.hop_length, config.split) == (8000, 256, 64, "takes")
+    assert features.features.shape == (3000, 129, config.n_frames)
+    assert features.features.dtype == np.float32 and config.n_frames % 16 == 0
+    summary = dict(features.summary, seconds=None, cut_share=None)
+    assert summary == {"clips": 3000, "train": 2700, "test": 300, "skipped": 0, "resampled": 0,
+                       "mixed_down": 0, "cut_share": None, "seconds": None,
+                       "shape": [3000, 129, config.n_frames]}
+    assert 0.01 < features.summary["cut_share"] <= 0.05  # quantile 0.95, rounded up to frames
+    np.testing.assert_array_equal(features.is_test, features.takes < 5)
+    assert sorted(set(features.speakers)) == ["george", "jackson", "lucas", "nicolas", "theo",
+                                              "yweweler"]
+    assert np.bincount(features.digits).tolist() == [300] * 10
+    train = features.features[features.split_mask("train")]
+    np.testing.assert_allclose(train.mean(axis=(0, 2)), 0, atol=1e-3)  # training statistics
+    np.testing.assert_allclose(train.std(axis=(0, 2)), 1, atol=1e-3)
+    index = features.files.index("recordings/5_jackson_20.wav")
+    assert (features.digits[index], features.speakers[index], features.takes[index]) == (5, "jackson", 20)
+    waveform = audio.load_wav(fsdd_dir / features.files[index], 8000)
+    np.testing.assert_allclose(features.featurizer.encode(waveform[None])[0],
+                               features.features[index], atol=1e-4)
+
+
+def test_workers_do_not_change_the_result(tone_folder):
+    inline = extract(get_source("folder"), tone_folder, workers=1)
+    parallel = extract(get_source("folder"), tone_folder, workers=2)
+    np.testing.assert_array_equal(inline.features, parallel.features)
+    np.testing.assert_array_equal(inline.is_test, parallel.is_test)
+    assert inline.files == parallel.files and inline.name == parallel.name
+
+
+def test_save_and_load_round_trip_and_name_follows_settings(tone_folder, tmp_path):
+    features = extract(get_source("folder"), tone_folder, FeatureConfig(phase=True), workers=1)
+    path = features.save(tmp_path)
+    assert path.name == f"{features.name}.pkl" and path.name.startswith("folder-")
+    loaded = FeatureSet.load(path)
+    for name in ("features", "phase", "digits", "speakers", "takes", "is_test"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(features, name))
+    assert loaded.config == features.config and loaded.files == features.files
+    assert loaded.summary == features.summary and loaded.skipped == features.skipped
+    np.testing.assert_array_equal(loaded.featurizer.scaling.mean, features.featurizer.scaling.mean)
+    other = extract(get_source("folder"), tone_folder, FeatureConfig(n_fft=512), workers=1)
+    assert other.name != features.name
+
+
+def test_loading_refuses_crafted_and_foreign_files(tmp_path):
+    import pickle, os
+
+    class Exploit:
+        def __reduce__(self):
+            return os.system, (f"touch {tmp_path / 'ran'}",)
+
+    (tmp_path / "crafted.pkl").write_bytes(pickle.dumps({"format": "spokendigits-featureset",
+                                                         "features": Exploit()}))
+    with pytest.raises(DataError, match="could run code"):
+        FeatureSet.load(tmp_path / "crafted.pkl")
+    assert not (tmp_path / "ran").exists()
+    save_pickle(tmp_path / "other.pkl", {"weights": np.zeros(3)})
+    with pytest.raises(DataError, match="not a feature set"):
+        FeatureSet.load(tmp_path / "other.pkl")
+
+
+def test_bad_files_are_skipped_listed_and_counted(tone_folder):
+    write_tone(tone_folder / "3_cid_0.wav", channels=2, frequency=600)
+    write_tone(tone_folder / "4_cid_0.wav", sample_rate=16000, frequency=700)
+    write_tone(tone_folder / "nested" / "notes.wav")
+    (tone_folder / "5_cid_0.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEgarbage")
+    shutil.copy(tone_folder / "1_ann_0.wav", tone_folder / "6_cid_0.wav")
+    with open(tone_folder / "6_cid_0.wav", "r+b") as file:  # a valid header with no samples
+        file.truncate(44)
+    features = extract(get_source("folder"), tone_folder, workers=2)
+    reasons = {record["file"]: record["reason"] for record in features.skipped}
+    assert set(reasons) == {"nested/notes.wav", "5_cid_0.wav", "6_cid_0.wav"}
+    assert reasons["nested/notes.wav"].startswith("name is not")
+    assert reasons["5_cid_0.wav"].startswith("unreadable wav")
+    assert reasons["6_cid_0.wav"] == "empty wav (no samples)"
+    summary = features.summary
+    assert (summary["clips"], summary["skipped"], summary["resampled"], summary["mixed_down"]) == \
+        (122, 3, 1, 1)
+    stereo = features.files.index("3_cid_0.wav")
+    mono = audio.load_wav(tone_folder / "3_cid_0.wav", 8000)  # the mean of the channels
+    np.testing.assert_allclose(features.featurizer.encode(mono[None])[0],
+                               features.features[stereo], atol=1e-4)
+
+
+def test_folders_without_usable_clips_are_usage_errors(tmp_path):
+    with pytest.raises(UsageError, match="holds no wav named"):
+        extract(get_source("folder"), tmp_path)
+    (tmp_path / "0_ann_0.wav").write_bytes(b"")
+    write_tone(tmp_path / "speech.wav")
+    with pytest.raises(UsageError, match="holds no usable wav: 2 skipped: .*0_ann_0.wav: unreadable wav"):
+        extract(get_source("folder"), tmp_path)
+
+
+def test_audiomnist_layout_is_resampled_and_split_by_speaker(tmp_path):
+    for speaker in range(1, 11):
+        for digit in range(10):
+            write_tone(tmp_path / f"{speaker:02d}" / f"{digit}_{speaker:02d}_0.wav", seconds=0.1,
+                       sample_rate=48000, frequency=200 + 50 * digit)
+    features = extract(get_source("audiomnist"), tmp_path, workers=2)
+    config = features.config
+    assert (config.sample_rate, config.n_fft, config.split) == (22050, 1024, "speakers")
+    assert features.summary["resampled"] == 100
+    test_speakers = set(features.speakers[features.is_test])
+    assert len(test_speakers) == 1 and not test_speakers & set(features.speakers[~features.is_test])
+
+
+def test_feature_round_trip_through_griffin_lim(fsdd_features):
+    featurizer = fsdd_features.featurizer
+    features = fsdd_features.features[:8]
+    waveforms = featurizer.decode(features, n_iter=64)
+    assert waveforms.shape == (8, featurizer.config.clip_samples)
+    rebuilt = np.exp(analyse(waveforms, featurizer.config)[0])
+    assert audio.spectral_convergence(featurizer.magnitude(features), rebuilt) < 0.08
+    restored = Featurizer.from_dict(json.loads(json.dumps(featurizer.to_dict())))
+    assert restored.config == featurizer.config
+    np.testing.assert_allclose(restored.decode(features[:1], n_iter=4),
+                               featurizer.decode(features[:1], n_iter=4))
+
+
+def test_stored_phase_inverts_exactly(tone_folder):
+    features = extract(get_source("folder"), tone_folder, FeatureConfig(phase=True), workers=1)
+    config, index = features.config, 5
+    spectrogram = features.featurizer.magnitude(features.features[index]) * \
+        np.exp(1j * features.phase[index])
+    original = audio.fit_length(audio.load_wav(tone_folder / features.files[index], 8000),
+                                config.clip_samples)
+    np.testing.assert_allclose(audio.inverse_stft(spectrogram, config.hop_length, config.clip_samples),
+                               original, atol=1e-4)
