@@ -16,6 +16,7 @@ from pathlib import Path
 from spokendigits import cli
 from spokendigits.config import add_arguments, from_arguments, load_json_config
 from spokendigits.datasets import SOURCES, get_source
+from spokendigits.errors import UsageError
 from spokendigits.features import FEATURES_ROOT, FeatureConfig, extract
 
 
@@ -39,6 +40,8 @@ def parse_arguments() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_arguments()
+    if args.out_dir.exists() and not args.out_dir.is_dir():
+        raise UsageError(f"--out-dir {args.out_dir} is a file; give a folder for feature sets")
     base = load_json_config(FeatureConfig, args.config) if args.config else FeatureConfig()
     config = from_arguments(FeatureConfig, args, base)
     source = get_source(args.dataset)

@@ -60,11 +60,26 @@ def test_split_by_speakers_keeps_each_speaker_on_one_side_and_follows_the_seed()
     assert any((other != is_test).any() for other in others)
 
 
-def test_random_split_is_stratified_by_digit():
+def test_random_split_is_stratified_by_digit_and_follows_fraction_and_seed():
     clips = make_clips()
     is_test = assign_split(clips, "random", 5, 0.1, seed=0)
     digits = np.array([clip.digit for clip in clips])
     assert np.bincount(digits[is_test]).tolist() == [6] * 10
+    assert assign_split(clips, "random", 5, 0.25, seed=0).sum() == 150
+    assert (assign_split(clips, "random", 5, 0.1, seed=1) != is_test).any()
+
+
+def test_small_sets_split_without_stratifying_or_say_why_they_cannot():
+    twenty = make_clips(speakers=("a",), takes=2)  # 2 clips a digit: 2 test clips < 10 digits
+    assert assign_split(twenty, "random", 5, 0.1, seed=0).sum() == 2
+    with pytest.raises(UsageError, match="split 'random' cannot be made from these 1 clips"):
+        assign_split(make_clips(speakers=("a",), takes=1)[:1], "random", 5, 0.1, seed=0)
+
+
+def test_split_by_takes_follows_test_takes():
+    clips = make_clips(takes=4)
+    is_test = assign_split(clips, "takes", 2, 0.1, 0)
+    assert all((clip.take < 2) == test for clip, test in zip(clips, is_test))
 
 
 def test_a_split_that_leaves_a_side_empty_is_a_usage_error():
@@ -169,9 +184,19 @@ def test_download_audiomnist_without_credentials_explains_what_to_do(tmp_path, m
     def refuse():
         raise SystemExit("no token")
     fake_kaggle(monkeypatch, authenticate=refuse)
-    with pytest.raises(UsageError, match="Kaggle refused to authenticate .*--data-dir"):
+    with pytest.raises(UsageError, match="Kaggle could not authenticate: no API token .*--data-dir"):
         download_audiomnist(tmp_path / "audiomnist")
     assert list(tmp_path.iterdir()) == []
     monkeypatch.setitem(sys.modules, "kaggle", None)  # as if not installed
     with pytest.raises(UsageError, match="pip install kaggle"):
+        download_audiomnist(tmp_path / "audiomnist")
+
+
+def test_a_kaggle_that_fails_at_import_is_a_usage_error(tmp_path, monkeypatch):
+    package = tmp_path / "site" / "kaggle"  # kaggle 1.x raises as it is imported
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("raise OSError('Could not find kaggle.json')\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delitem(sys.modules, "kaggle", raising=False)
+    with pytest.raises(UsageError, match=r"Kaggle could not authenticate \(Could not find kaggle.json\)"):
         download_audiomnist(tmp_path / "audiomnist")

@@ -67,6 +67,30 @@ def test_save_and_load_round_trip_and_name_follows_settings(tone_folder, tmp_pat
     assert other.name != features.name
 
 
+def test_name_follows_the_file_list(tone_folder):
+    before = extract(get_source("folder"), tone_folder, workers=1)
+    (tone_folder / "0_ann_5.wav").rename(tone_folder / "0_cat_5.wav")
+    after = extract(get_source("folder"), tone_folder, workers=1)
+    assert after.config == before.config and after.name != before.name
+
+
+def test_settings_reach_the_analysis(tone_folder):
+    features = extract(get_source("folder"), tone_folder, FeatureConfig(log_floor=1e-2), workers=1)
+    log_magnitudes = features.featurizer.scaling.invert(features.features)
+    assert log_magnitudes.min() == pytest.approx(np.log(1e-2), abs=1e-4)  # padding is silence
+    by_takes = extract(get_source("folder"), tone_folder, FeatureConfig(split="takes", test_takes=2),
+                       workers=1)
+    np.testing.assert_array_equal(by_takes.is_test, by_takes.takes < 2)
+
+
+def test_clip_length_comes_from_training_clips_only(tmp_path):
+    for digit in range(10):
+        for take in range(10):  # takes 0-4 are test clips, and much longer
+            write_tone(tmp_path / f"{digit}_ann_{take}.wav", seconds=1.0 if take < 5 else 0.3)
+    config = extract(get_source("folder"), tmp_path, FeatureConfig(split="takes"), workers=1).config
+    assert 0.3 <= config.clip_seconds < 0.5
+
+
 def test_loading_refuses_crafted_and_foreign_files(tmp_path):
     import pickle, os
 
@@ -82,6 +106,23 @@ def test_loading_refuses_crafted_and_foreign_files(tmp_path):
     save_pickle(tmp_path / "other.pkl", {"weights": np.zeros(3)})
     with pytest.raises(DataError, match="not a feature set"):
         FeatureSet.load(tmp_path / "other.pkl")
+    save_pickle(tmp_path / "partial.pkl", {"format": "spokendigits-featureset", "version": 1})
+    with pytest.raises(DataError, match="damaged feature set"):
+        FeatureSet.load(tmp_path / "partial.pkl")
+
+
+def test_loading_checks_the_format_version_and_resolved_settings(tone_folder, tmp_path):
+    from spokendigits.storage import load_pickle
+
+    path = extract(get_source("folder"), tone_folder, workers=1).save(tmp_path)
+    payload = load_pickle(path)
+    save_pickle(tmp_path / "future.pkl", dict(payload, version=2))
+    with pytest.raises(DataError, match="format 2, this code reads 1"):
+        FeatureSet.load(tmp_path / "future.pkl")
+    payload["featurizer"]["config"]["n_fft"] = None
+    save_pickle(tmp_path / "unresolved.pkl", payload)
+    with pytest.raises(DataError, match="not resolved"):
+        FeatureSet.load(tmp_path / "unresolved.pkl")
 
 
 def test_bad_files_are_skipped_listed_and_counted(tone_folder):

@@ -22,7 +22,8 @@ def test_writes_a_feature_set_and_says_so(tone_folder, tmp_path):
     assert "1 skipped, 1 resampled to 8000 Hz, 1 mixed down to mono" in line
     assert "skipped readme.wav: name is not" in result.stdout
     features = FeatureSet.load(path)
-    assert features.summary["clips"] == 122 and features.config.clip_samples == 2048 - 64
+    # 0.25 s = 2000 samples: 33 whole frames of 64, rounded up to 48 (frame_multiple 16)
+    assert features.summary["clips"] == 122 and features.config.clip_samples == 47 * 64
 
 
 def test_a_config_file_and_flags_combine(tone_folder, tmp_path):
@@ -64,7 +65,12 @@ def test_bad_input_is_a_usage_error_that_names_the_problem(tmp_path):
     assert "length_quantile must be in (0, 1]" in usage_error(tmp_path, "--length-quantile", "2")
     assert "invalid choice: 'mnist'" in usage_error(tmp_path, "--dataset", "mnist")
     assert "--workers must be at least 1" in \
-        usage_error(tmp_path, "--dataset", "folder", "--data-dir", str(tmp_path), "--workers", "-1")
+        usage_error(tmp_path, "--dataset", "folder", "--data-dir", str(tmp_path), "--workers", "0")
+    (tmp_path / "file").write_text("")
+    assert "--out-dir" in usage_error(tmp_path, "--out-dir", str(tmp_path / "file"))
+    (tmp_path / "bad.json").write_text('{"sample_rate": "16000"}')
+    assert "sample_rate='16000' should be int or null" in \
+        usage_error(tmp_path, "--config", str(tmp_path / "bad.json"))
 
 
 def test_a_split_that_cannot_work_is_a_usage_error(tmp_path):

@@ -67,6 +67,31 @@ def test_a_pickle_of_a_foreign_class_is_refused(tmp_path):
         load_pickle(tmp_path / "object.pkl")
 
 
+class _ExecutesThroughNumpy:
+    def __reduce__(self):
+        from numpy.testing._private.utils import runstring
+        return runstring, ("open('numpy-ran', 'w')", {})
+
+
+def test_numpy_globals_outside_the_allow_list_are_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "numpy.pkl").write_bytes(pickle.dumps(_ExecutesThroughNumpy()))
+    with pytest.raises(DataError, match="numpy.testing._private.utils.runstring"):
+        load_pickle(tmp_path / "numpy.pkl")
+    assert not (tmp_path / "numpy-ran").exists()
+
+
+class _Huge:
+    def __reduce__(self):
+        return np.ndarray.__reduce__(np.empty(0))[0], (np.ndarray, (9 * 2**40,), b"b")
+
+
+def test_a_pickle_asking_for_terabytes_is_refused_as_damaged(tmp_path):
+    (tmp_path / "huge.pkl").write_bytes(pickle.dumps(_Huge()))
+    with pytest.raises(DataError, match="damaged"):
+        load_pickle(tmp_path / "huge.pkl")
+
+
 def test_damaged_and_missing_files_say_so(tmp_path):
     save_pickle(tmp_path / "data.pkl", {"x": np.zeros(1000)})
     raw = (tmp_path / "data.pkl").read_bytes()

@@ -28,14 +28,27 @@ def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
+def _allowed_types(annotation: Any) -> tuple[type, ...]:
+    """The types a JSON value may have for a field annotated `annotation`."""
+    allowed = typing.get_args(annotation) if _is_optional(annotation) else (annotation,)
+    return (*allowed, int) if float in allowed else allowed  # JSON writes 1.0 as 1
+
+
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Build `cls` from a dict, rejecting names it does not know."""
-    names = {field.name for field in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    """Build `cls` from a dict (parsed JSON), rejecting names it does not know and
+    values of the wrong type."""
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(data) - set(hints))
     if unknown:
         raise UsageError(
-            f"unknown {cls.__name__} setting(s) {unknown}; valid ones are {sorted(names)}"
+            f"unknown {cls.__name__} setting(s) {unknown}; valid ones are {sorted(hints)}"
         )
+    for name, value in data.items():
+        allowed = _allowed_types(hints[name])
+        # bool is an int to Python, but `true` is no sample rate.
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            names = " or ".join("null" if kind is type(None) else kind.__name__ for kind in allowed)
+            raise UsageError(f"{cls.__name__} setting {name}={value!r} should be {names}")
     return cls(**data)
 
 
@@ -59,9 +72,13 @@ def config_hash(data: Any, length: int = 8) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+def _is_optional(annotation: Any) -> bool:
+    return isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
+
+
 def _flag_type(annotation: Any) -> type:
     """The scalar type behind `int`, `int | None`, `Optional[int]`."""
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+    if _is_optional(annotation):
         (scalar,) = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         return scalar
     return annotation

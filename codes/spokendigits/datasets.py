@@ -7,12 +7,14 @@ and test clips. Clips are found by file name, in any sub-folder.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import math
 import os
 import re
 import shutil
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .errors import DataError, UsageError
+from .storage import atomic_folder
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATASET_ROOT = PROJECT_ROOT / "dataset"
@@ -72,11 +75,15 @@ def find_clips(folder: Path) -> tuple[list[Clip], list[dict[str, str]]]:
             continue
         clip = parse_clip_name(path)
         if clip is None:
-            skipped.append({"file": str(path.relative_to(folder)),
-                            "reason": "name is not {digit}_{speaker}_{take}.wav"})
+            skipped.append(skip_record(path, folder, "name is not {digit}_{speaker}_{take}.wav"))
         else:
             clips.append(clip)
     return clips, skipped
+
+
+def skip_record(path: Path, folder: Path, reason: str) -> dict[str, str]:
+    """How a feature set lists a file it did not use."""
+    return {"file": str(path.relative_to(folder)), "reason": reason}
 
 
 def folder_digest(folder: Path) -> str:
@@ -107,14 +114,11 @@ def download_fsdd(destination: Path, url: str = FSDD_URL,
 
     Nothing appears at `destination` unless the whole download is verified.
     """
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".fsdd-") as temporary:
-        temporary = Path(temporary)
-        archive = temporary / "fsdd.tar.gz"
+    with atomic_folder(destination) as staging:
+        archive = staging.parent / "fsdd.tar.gz"  # scratch space, removed with the staging
         _download(url, archive)
-        staging = temporary / "fsdd"
         recordings = staging / "recordings"
-        recordings.mkdir(parents=True)
+        recordings.mkdir()
         try:
             with tarfile.open(archive) as tar:
                 for member in tar:
@@ -129,32 +133,33 @@ def download_fsdd(destination: Path, url: str = FSDD_URL,
         if found != sha256:
             raise DataError(f"the FSDD recordings from {url} do not match the pinned checksum "
                             f"(expected {sha256}, got {found}); nothing was kept")
-        os.replace(staging, destination)
     return destination
 
 
 def download_audiomnist(destination: Path) -> Path:
     """Download AudioMNIST from Kaggle (needs a Kaggle API token) into `destination`."""
+    no_token = ("create an API token (kaggle.com > Settings > API) as the kaggle package's "
+                "README says, or pass --data-dir with an existing AudioMNIST folder")
     try:
         import kaggle  # imported here: it tries to authenticate as it loads
     except ImportError:
         raise UsageError("downloading AudioMNIST needs the kaggle package (pip install kaggle); "
                          "or pass --data-dir with an existing AudioMNIST folder") from None
+    except Exception as error:  # kaggle 1.x raises at import when it finds no token
+        raise UsageError(f"Kaggle could not authenticate ({error}); {no_token}") from None
     try:
-        kaggle.api.authenticate()
-    except (Exception, SystemExit) as error:
-        raise UsageError(f"Kaggle refused to authenticate ({error}); create an API token at "
-                         "kaggle.com/settings (see the kaggle package's README), or pass "
-                         "--data-dir with an existing AudioMNIST folder") from None
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".audiomnist-") as temporary:
-        staging = Path(temporary) / "audiomnist"
+        # kaggle 2.x only prints at import; ask again, quietly, to know.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            kaggle.api.authenticate()
+    except (Exception, SystemExit):
+        raise UsageError(f"Kaggle could not authenticate: no API token was found or it was "
+                         f"refused; {no_token}") from None
+    with atomic_folder(destination) as staging:
         try:
             kaggle.api.dataset_download_files(AUDIOMNIST_KAGGLE, path=str(staging), unzip=True,
                                               quiet=False)
         except Exception as error:
             raise DataError(f"downloading {AUDIOMNIST_KAGGLE} from Kaggle failed ({error})") from None
-        os.replace(staging, destination)
     return destination
 
 
@@ -220,29 +225,43 @@ def assign_split(clips: list[Clip], rule: str, test_takes: int, test_fraction: f
     Raises:
         UsageError: the rule leaves the training or the test split empty.
     """
-    if rule == "takes":
-        is_test = np.array([clip.take < test_takes for clip in clips])
-    elif rule == "speakers":
-        from sklearn.model_selection import GroupShuffleSplit
+    digits = np.array([clip.digit for clip in clips])
+    speakers = np.array([clip.speaker for clip in clips])
+    n_test = math.ceil(test_fraction * len(clips))
+    try:
+        if rule == "takes":
+            is_test = np.array([clip.take < test_takes for clip in clips])
+        elif rule == "speakers":
+            from sklearn.model_selection import GroupShuffleSplit
 
-        speakers = [clip.speaker for clip in clips]
-        if len(set(speakers)) < 2:
-            raise UsageError("split 'speakers' needs at least two speakers; use --split random")
-        splitter = GroupShuffleSplit(n_splits=1, test_size=test_fraction, random_state=seed)
-        _, test_index = next(splitter.split(clips, groups=speakers))
-        is_test = np.isin(np.arange(len(clips)), test_index)
-    elif rule == "random":
-        from sklearn.model_selection import train_test_split
+            if len(set(speakers)) < 2:
+                raise UsageError("split 'speakers' needs at least two speakers; use --split random")
+            splitter = GroupShuffleSplit(n_splits=1, test_size=test_fraction, random_state=seed)
+            _, test_index = next(splitter.split(digits, groups=speakers))
+            is_test = np.isin(np.arange(len(clips)), test_index)
+        elif rule == "random":
+            from sklearn.model_selection import train_test_split
 
-        digits = [clip.digit for clip in clips]
-        stratify = digits if min(np.bincount(digits)[np.unique(digits)]) >= 2 else None
-        _, test_index = train_test_split(np.arange(len(clips)), test_size=test_fraction,
-                                         random_state=seed, stratify=stratify)
-        is_test = np.isin(np.arange(len(clips)), test_index)
-    else:
-        raise UsageError(f"unknown split '{rule}'; choose one of {list(SPLITS)}")
+            counts = np.bincount(digits)[np.unique(digits)]
+            # Stratifying needs two clips of each digit and a test share that holds every digit.
+            stratify = digits if counts.min() >= 2 and n_test >= len(counts) else None
+            _, test_index = train_test_split(np.arange(len(clips)), test_size=test_fraction,
+                                             random_state=seed, stratify=stratify)
+            is_test = np.isin(np.arange(len(clips)), test_index)
+        else:
+            raise UsageError(f"unknown split '{rule}'; choose one of {list(SPLITS)}")
+    except ValueError as error:  # scikit-learn's word on a split it cannot make
+        if isinstance(error, UsageError):
+            raise
+        raise UsageError(f"split '{rule}' cannot be made from these {len(clips)} clips "
+                         f"({error}); add clips or choose another --split") from None
+    check_split(is_test, rule)
+    return is_test
+
+
+def check_split(is_test: np.ndarray, rule: str) -> None:
+    """Raise `UsageError` if either side of the split is empty."""
     if is_test.all() or not is_test.any():
         empty = "training" if is_test.all() else "test"
         raise UsageError(f"split '{rule}' leaves the {empty} split empty for these "
-                         f"{len(clips)} clips; choose another --split or --test-takes")
-    return is_test
+                         f"{len(is_test)} clips; choose another --split or --test-takes")

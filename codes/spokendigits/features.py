@@ -12,6 +12,7 @@ through `storage.load_pickle`, which refuses anything else.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -22,7 +23,7 @@ from collections import Counter
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import soundfile
@@ -30,7 +31,8 @@ from tqdm.auto import tqdm
 
 from . import audio
 from .config import config_hash, from_dict, to_dict
-from .datasets import DATASET_ROOT, SPLITS, Clip, DatasetSource, assign_split, find_clips
+from .datasets import (DATASET_ROOT, SPLITS, DatasetSource, assign_split, check_split,
+                       find_clips, skip_record)
 from .errors import DataError, UsageError
 from .storage import load_pickle, save_pickle
 
@@ -121,25 +123,28 @@ class FeatureConfig:
                                               MAX_DEFAULT_SAMPLE_RATE)
         n_fft = self.n_fft or audio.default_n_fft(sample_rate)
         hop_length = self.hop_length or n_fft // 4
-        if hop_length > n_fft:
-            raise UsageError(f"hop_length {hop_length} exceeds n_fft {n_fft}; lower --hop-length")
         seconds = self.clip_seconds or float(np.quantile(durations, self.length_quantile))
-        frames = 1 + round(seconds * sample_rate) // hop_length
+        frames = 1 + math.ceil(round(seconds * sample_rate) / hop_length)  # whole frames, up
         frames = self.frame_multiple * math.ceil(frames / self.frame_multiple)
         return dataclasses.replace(
             self, sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length,
             clip_seconds=(frames - 1) * hop_length / sample_rate, split=self.split or default_split)
 
 
-def analyse(waveforms: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray, np.ndarray | None]:
-    """Unscaled log-magnitudes (and phases, if the config keeps them) of `[clip, sample]` audio.
+def analyse(waveforms: Sequence[np.ndarray], config: FeatureConfig
+            ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Unscaled log-magnitudes (and phases, if the config keeps them) of clips of any length.
+
+    Args:
+        waveforms: `[clip, sample]`, or a list of `[sample]` waveforms; each is
+            padded or cut to the config's clip length.
 
     Returns:
         `[clip, freq, frame]` float32 log-magnitudes, and the same shape of
         phases in radians or None.
     """
-    spectrogram = audio.stft(audio.fit_length(waveforms, config.clip_samples), config.n_fft,
-                             config.hop_length)
+    batch = np.stack([audio.fit_length(waveform, config.clip_samples) for waveform in waveforms])
+    spectrogram = audio.stft(batch, config.n_fft, config.hop_length)
     phase = np.angle(spectrogram).astype(np.float32) if config.phase else None
     return audio.log_magnitude(spectrogram, config.log_floor), phase
 
@@ -153,6 +158,11 @@ class Featurizer:
 
     config: FeatureConfig
     scaling: audio.Scaling
+
+    def __post_init__(self) -> None:
+        if not self.config.is_resolved:
+            raise DataError(f"feature settings {to_dict(self.config)} are not resolved: "
+                            "a featurizer needs every setting chosen; remake the feature set")
 
     def encode(self, waveforms: np.ndarray) -> np.ndarray:
         """`[clip, sample]` waveforms to `[clip, freq, frame]` scaled features."""
@@ -235,9 +245,41 @@ class FeatureSet:
         if payload.get("version") != FORMAT_VERSION:
             raise DataError(f"{path} is feature-set format {payload.get('version')}, this code "
                             f"reads {FORMAT_VERSION}; make it again with codes/features.py")
-        payload = {key: value for key, value in payload.items() if key not in ("format", "version")}
-        payload["featurizer"] = Featurizer.from_dict(payload["featurizer"])
-        return cls(**payload)
+        fields = {field.name for field in dataclasses.fields(cls)}
+        try:
+            payload = {key: value for key, value in payload.items() if key in fields}
+            payload["featurizer"] = Featurizer.from_dict(payload["featurizer"])
+            return cls(**payload)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise DataError(f"{path} is a damaged feature set ({type(error).__name__}: {error}); "
+                            "make it again with codes/features.py") from None
+
+
+def default_workers() -> int:
+    """The CPUs this process may use."""
+    if hasattr(os, "sched_getaffinity"):  # Linux: respects taskset and container limits
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def _worker_pool(workers: int) -> Iterator[Executor | None]:
+    """Worker processes, or None to work inline. Fork (where the platform has it) starts
+    workers with this process's imports already done."""
+    if workers == 1:
+        yield None
+        return
+    context = multiprocessing.get_context("fork") \
+        if "fork" in multiprocessing.get_all_start_methods() else None
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        yield pool
+
+
+def _map(function: Callable, items: Sequence, pool: Executor | None, chunksize: int, desc: str,
+         unit: str) -> Iterator:
+    """`map` over `pool` (or in this process), in order, with a progress bar."""
+    results = pool.map(function, items, chunksize=chunksize) if pool else map(function, items)
+    return iter(tqdm(results, total=len(items), desc=desc, unit=unit, leave=False))
 
 
 def _read_header(path: Path) -> tuple[int, int, int] | str:
@@ -253,19 +295,17 @@ def _read_header(path: Path) -> tuple[int, int, int] | str:
 
 def _analyse_chunk(paths: list[Path], config: FeatureConfig
                    ) -> tuple[np.ndarray, np.ndarray | None, list[str | None]]:
-    """Load and analyse a chunk of wavs; a wav that fails to decode is reported, not raised."""
+    """Load and analyse a chunk of wavs. A wav that fails to decode gets a row of
+    silence and a reason, so rows stay aligned with `paths`."""
     waveforms, problems = [], []
     for path in paths:
         try:
-            waveforms.append(audio.fit_length(audio.load_wav(path, config.sample_rate),
-                                              config.clip_samples))
+            waveforms.append(audio.load_wav(path, config.sample_rate))
             problems.append(None)
         except (soundfile.SoundFileError, RuntimeError, OSError, ValueError) as error:
+            waveforms.append(np.zeros(1, np.float32))
             problems.append(f"unreadable wav ({error})")
-    if not waveforms:
-        empty = np.zeros((0, config.n_freq, config.n_frames), np.float32)
-        return empty, (empty if config.phase else None), problems
-    log_magnitude, phase = analyse(np.stack(waveforms), config)
+    log_magnitude, phase = analyse(waveforms, config)
     return log_magnitude, phase, problems
 
 
@@ -275,17 +315,12 @@ def _describe(skipped: list[dict[str, str]], shown: int = 3) -> str:
     return f"{len(skipped)} skipped: {listed}" + ("; ..." if len(skipped) > shown else "")
 
 
-def _map(function: Callable, items: Iterable, pool: Executor | None, total: int, desc: str,
-         unit: str) -> list:
-    """`map` over `pool` (or in this process), in order, with a progress bar."""
-    results = pool.map(function, items, chunksize=64 if unit == "file" else 1) if pool \
-        else map(function, items)
-    return list(tqdm(results, total=total, desc=desc, unit=unit, leave=False))
-
-
 def extract(source: DatasetSource, folder: Path, config: FeatureConfig = FeatureConfig(),
             workers: int | None = None) -> FeatureSet:
     """Make the feature set of every usable wav below `folder`.
+
+    The split is made from the headers, before any audio is analysed, and the
+    clip length is chosen from training clips only.
 
     Args:
         source: the dataset, for its name and default split.
@@ -297,54 +332,54 @@ def extract(source: DatasetSource, folder: Path, config: FeatureConfig = Feature
         UsageError: no usable wav, or settings that leave a split empty.
     """
     started = time.perf_counter()
-    workers = workers or len(os.sched_getaffinity(0))
+    workers = default_workers() if workers is None else workers
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, not {workers}")
     clips, skipped = find_clips(folder)
     if not clips:
         raise UsageError(f"{folder} holds no wav named {{digit}}_{{speaker}}_{{take}}.wav "
                          f"({len(skipped)} other wavs); point --data-dir at such a folder")
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) \
-        if workers > 1 else None
-    try:
-        headers = _map(_read_header, [clip.path for clip in clips], pool, len(clips),
-                       "reading headers", "file")
-        usable: list[Clip] = []
-        for clip, header in zip(clips, headers):
-            if isinstance(header, str):
-                skipped.append({"file": str(clip.path.relative_to(folder)), "reason": header})
-            else:
-                usable.append(clip)
-        headers = np.array([header for header in headers if not isinstance(header, str)])
+    with _worker_pool(workers) as pool:
+        headers = list(_map(_read_header, [clip.path for clip in clips], pool, 64,
+                            "reading headers", "file"))
+        usable = [clip for clip, header in zip(clips, headers) if not isinstance(header, str)]
+        skipped += [skip_record(clip.path, folder, header)
+                    for clip, header in zip(clips, headers) if isinstance(header, str)]
         if not usable:
             raise UsageError(f"{folder} holds no usable wav: {_describe(skipped)}")
-        frames, rates, channels = headers.T
-        config = config.resolve(frames / rates, rates.tolist(), source.default_split)
+        frames, rates, channels = np.array([h for h in headers if not isinstance(h, str)]).T
+        rule = config.split or source.default_split
+        is_test = assign_split(usable, rule, config.test_takes, config.test_fraction, config.seed)
+        train = ~is_test
+        config = config.resolve(frames[train] / rates[train], rates[train].tolist(), rule)
 
+        log_magnitudes = np.empty((len(usable), config.n_freq, config.n_frames), np.float32)
+        phase = np.empty_like(log_magnitudes) if config.phase else None
         chunk_size = max(1, min(256, math.ceil(len(usable) / (4 * workers))))
-        chunks = [[clip.path for clip in usable[start:start + chunk_size]]
-                  for start in range(0, len(usable), chunk_size)]
-        results = _map(functools.partial(_analyse_chunk, config=config), chunks, pool,
-                       len(chunks), "analysing", "chunk")
-    finally:
-        if pool:
-            pool.shutdown()
+        starts = range(0, len(usable), chunk_size)
+        chunks = [[clip.path for clip in usable[start:start + chunk_size]] for start in starts]
+        problems: list[str | None] = []
+        results = _map(functools.partial(_analyse_chunk, config=config), chunks, pool, 1,
+                       "analysing", "chunk")
+        for start, (chunk_log_magnitude, chunk_phase, chunk_problems) in zip(starts, results):
+            log_magnitudes[start:start + len(chunk_problems)] = chunk_log_magnitude
+            if phase is not None:
+                phase[start:start + len(chunk_problems)] = chunk_phase
+            problems += chunk_problems
 
-    problems = [problem for _, _, chunk_problems in results for problem in chunk_problems]
-    for clip, problem in zip(usable, problems):
-        if problem:
-            skipped.append({"file": str(clip.path.relative_to(folder)), "reason": problem})
     kept = np.array([problem is None for problem in problems])
-    usable = [clip for clip, keep in zip(usable, kept) if keep]
-    if not usable:
-        raise UsageError(f"{folder} holds no usable wav: {_describe(skipped)}")
-    log_magnitudes = np.concatenate([log_magnitude for log_magnitude, _, _ in results])
-    phase = np.concatenate([chunk_phase for _, chunk_phase, _ in results]) if config.phase else None
-    frames, rates, channels = frames[kept], rates[kept], channels[kept]
+    if not kept.all():  # rare: a header that reads but audio that does not
+        skipped += [skip_record(clip.path, folder, problem)
+                    for clip, problem in zip(usable, problems) if problem]
+        if not kept.any():
+            raise UsageError(f"{folder} holds no usable wav: {_describe(skipped)}")
+        usable = [clip for clip, keep in zip(usable, kept) if keep]
+        log_magnitudes, is_test = log_magnitudes[kept], is_test[kept]
+        phase = phase[kept] if phase is not None else None
+        frames, rates, channels = frames[kept], rates[kept], channels[kept]
+        check_split(is_test, rule)
 
-    is_test = assign_split(usable, config.split, config.test_takes, config.test_fraction,
-                           config.seed)
-    scaling = audio.Scaling.fit(log_magnitudes[~is_test])
+    scaling = audio.Scaling.fit(log_magnitudes, include=~is_test)
     features = scaling.apply(log_magnitudes)
     summary = {
         "clips": len(usable),

@@ -12,7 +12,6 @@ Pickles are read with `load_pickle`, whose unpickler accepts only plain data
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import pickle
@@ -60,6 +59,26 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_folder(destination: str | Path) -> Iterator[Path]:
+    """A fresh temporary folder beside `destination`, renamed to it only if the block succeeds.
+
+    The staging folder's parent is private and removed afterwards too: a place
+    for scratch files such as a downloaded archive.
+
+    Example:
+        with atomic_folder("dataset/fsdd") as staging:
+            download_into(staging)
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=destination.parent, prefix=f".{destination.name}.") as temporary:
+        staging = Path(temporary) / destination.name
+        staging.mkdir()
+        yield staging
+        os.replace(staging, destination)
+
+
 def write_json(path: str | Path, data: Any) -> None:
     """Write JSON atomically, indented for people to read."""
     with atomic_write(path, "w") as file:
@@ -93,17 +112,18 @@ def load_pickle(path: str | Path) -> Any:
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        file = open(path, "rb")
     except FileNotFoundError:
         raise UsageError(f"{path} does not exist") from None
     try:
-        return _PlainDataUnpickler(io.BytesIO(raw)).load()
+        with file:
+            return _PlainDataUnpickler(file).load()
     except _ForbiddenGlobal as error:
         raise DataError(
             f"{path} is not plain data: it asks to load '{error}', which could run code, so it "
             "was not loaded. Only load files this project wrote; re-create it if in doubt."
         ) from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
-            KeyError) as error:
+            KeyError, MemoryError) as error:
         raise DataError(f"{path} is damaged ({type(error).__name__}: {error}); "
                         "delete it and create it again") from None
