@@ -32,6 +32,24 @@ def test_stft_shape_and_inverse_round_trip():
     np.testing.assert_allclose(restored, waveforms, atol=1e-5)
 
 
+def test_stft_istft_and_window_match_librosa():
+    import librosa
+
+    rng = np.random.default_rng(2)
+    waveforms = rng.uniform(-1, 1, (2, 5000)).astype(np.float32)
+    for n_fft, hop_length in ((256, 64), (512, 128), (400, 160)):
+        ours = audio.stft(waveforms, n_fft, hop_length)
+        reference = librosa.stft(waveforms, n_fft=n_fft, hop_length=hop_length, pad_mode="constant")
+        assert ours.dtype == np.complex64 and ours.shape == reference.shape
+        np.testing.assert_allclose(ours, reference, atol=2e-4)
+        length = 5000 // hop_length * hop_length
+        np.testing.assert_allclose(audio.inverse_stft(reference, hop_length, length),
+                                   librosa.istft(reference, hop_length=hop_length, length=length),
+                                   atol=1e-5)
+    np.testing.assert_allclose(audio.hann_window(256), librosa.filters.get_window("hann", 256),
+                               atol=1e-7)
+
+
 def test_stft_puts_a_tone_in_its_bin():
     sample_rate, frequency = 8000, 1000.0
     t = np.arange(4000) / sample_rate
@@ -73,6 +91,11 @@ def test_load_wav_resamples_and_keeps_the_pitch(tmp_path):
     assert waveform.dtype == np.float32 and waveform.shape == (4000,)
     spectrum = np.abs(np.fft.rfft(waveform))
     assert np.fft.rfftfreq(4000, 1 / 8000)[spectrum.argmax()] == pytest.approx(1000, abs=2)
+
+
+def test_griffin_lim_refuses_frames_that_do_not_fit_the_length():
+    with pytest.raises(ValueError, match="expected 96"):
+        audio.griffin_lim(np.ones((129, 95)), 64, 6080)
 
 
 def test_griffin_lim_rebuilds_phase_of_a_real_clip(fsdd_dir):

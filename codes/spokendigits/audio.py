@@ -1,7 +1,14 @@
 """Signal processing: reading wavs, fixed lengths, STFT log-magnitude, scaling, Griffin-Lim.
 
-Shapes follow librosa: a batch of waveforms is `[clip, sample]`, a batch of
-spectrograms `[clip, freq, frame]`. Sample rates are in Hz, lengths in samples.
+Shapes: a batch of waveforms is `[clip, sample]`, a batch of spectrograms
+`[clip, freq, frame]`. Sample rates are in Hz, lengths in samples.
+
+The STFT, its inverse and Griffin-Lim are written on numpy and scipy.fft and
+match librosa's (`center=True`, zero padding, periodic Hann window; tests
+compare them). librosa itself is not imported: its import costs 1.2 s, which
+`inference.py` cannot afford, and features must be analysed and inverted by one
+and the same code. scipy.fft, not numpy.fft: its real FFT of float32 frames is
+7x faster here (numpy 2.4).
 """
 
 from __future__ import annotations
@@ -10,9 +17,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import librosa
 import numpy as np
+import scipy.fft
 import soundfile
+import soxr
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .storage import atomic_write
 
@@ -36,27 +45,64 @@ def load_wav(path: str | Path, sample_rate: int) -> np.ndarray:
     waveform, native_rate = soundfile.read(path, dtype="float32", always_2d=True)
     waveform = waveform.mean(axis=1)
     if native_rate != sample_rate:
-        waveform = librosa.resample(waveform, orig_sr=native_rate, target_sr=sample_rate,
-                                    res_type="soxr_hq")
+        waveform = soxr.resample(waveform, native_rate, sample_rate, quality="HQ")
     return waveform.astype(np.float32, copy=False)
 
 
 def fit_length(waveform: np.ndarray, n_samples: int) -> np.ndarray:
-    """Pad with silence at the end, or cut the end, to exactly `n_samples`."""
-    return librosa.util.fix_length(waveform, size=n_samples, axis=-1)
+    """Pad with silence at the end, or cut the end, so the last axis holds `n_samples`."""
+    missing = n_samples - waveform.shape[-1]
+    if missing <= 0:
+        return waveform[..., :n_samples]
+    return np.pad(waveform, [(0, 0)] * (waveform.ndim - 1) + [(0, missing)])
+
+
+def hann_window(n_fft: int) -> np.ndarray:
+    """The periodic Hann window of `n_fft` samples, float32 (as for spectral analysis)."""
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
 
 
 def stft(waveforms: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
-    """Complex STFT with a Hann window, centred frames padded with zeros.
+    """Complex STFT with a Hann window; frames are centred, the edges padded with zeros.
 
     Args:
         waveforms: `[..., sample]`.
 
     Returns:
-        `[..., n_fft // 2 + 1, 1 + samples // hop_length]` complex64.
+        `[..., n_fft // 2 + 1, 1 + samples // hop_length]`, complex64 for float32 input.
     """
-    return librosa.stft(waveforms, n_fft=n_fft, hop_length=hop_length, window="hann",
-                        center=True, pad_mode="constant")
+    padding = [(0, 0)] * (waveforms.ndim - 1) + [(n_fft // 2, n_fft // 2)]
+    frames = sliding_window_view(np.pad(waveforms, padding), n_fft, axis=-1)[..., ::hop_length, :]
+    spectrum = scipy.fft.rfft(frames * hann_window(n_fft), axis=-1)  # [..., frame, freq]
+    return np.ascontiguousarray(spectrum.swapaxes(-1, -2))
+
+
+def _overlap_add(frames: np.ndarray, hop_length: int) -> np.ndarray:
+    """Sum `[..., frame, n]` frames placed `hop_length` apart: `[..., n + hop * (frame - 1)]`.
+
+    Frames are cut into hop-sized blocks, so the loop runs over the
+    `ceil(n / hop)` overlaps (4 for the default STFT), not over every frame.
+    """
+    n_frames, n = frames.shape[-2:]
+    overlaps = -(-n // hop_length)
+    padding = [(0, 0)] * (frames.ndim - 1) + [(0, overlaps * hop_length - n)]
+    blocks = np.pad(frames, padding).reshape(frames.shape[:-2] + (n_frames, overlaps, hop_length))
+    summed = np.zeros(frames.shape[:-2] + (n_frames + overlaps - 1, hop_length), frames.dtype)
+    for overlap in range(overlaps):
+        summed[..., overlap:overlap + n_frames, :] += blocks[..., overlap, :]
+    return summed.reshape(frames.shape[:-2] + (-1,))[..., :n + hop_length * (n_frames - 1)]
+
+
+def inverse_stft(spectrogram: np.ndarray, hop_length: int, length: int) -> np.ndarray:
+    """Waveforms `[..., length]` from `[..., freq, frame]` STFTs made by `stft`
+    (windowed overlap-add, normalised by the summed squared window)."""
+    n_fft = 2 * (spectrogram.shape[-2] - 1)
+    window = hann_window(n_fft)
+    frames = scipy.fft.irfft(spectrogram.swapaxes(-1, -2), n=n_fft, axis=-1) * window
+    signal = _overlap_add(frames, hop_length)
+    window_sum = _overlap_add(np.broadcast_to(window**2, frames.shape[-2:]), hop_length)
+    signal /= np.where(window_sum > 1e-8, window_sum, 1.0)
+    return fit_length(signal[..., n_fft // 2:], length)
 
 
 def log_magnitude(spectrogram: np.ndarray, floor: float) -> np.ndarray:
@@ -65,19 +111,13 @@ def log_magnitude(spectrogram: np.ndarray, floor: float) -> np.ndarray:
     return np.log(np.maximum(magnitude, floor, out=magnitude), out=magnitude)
 
 
-def inverse_stft(spectrogram: np.ndarray, hop_length: int, length: int) -> np.ndarray:
-    """Waveforms `[..., length]` from complex STFTs made by `stft`."""
-    n_fft = 2 * (spectrogram.shape[-2] - 1)
-    return librosa.istft(spectrogram, n_fft=n_fft, hop_length=hop_length, window="hann",
-                         center=True, length=length)
-
-
 def griffin_lim(magnitude: np.ndarray, hop_length: int, length: int, n_iter: int = 64,
                 momentum: float = 0.99, seed: int = 0) -> np.ndarray:
     """Waveforms whose STFT magnitude approaches `magnitude`, phase rebuilt by fast Griffin-Lim.
 
     Args:
-        magnitude: `[..., freq, frame]` linear STFT magnitude, as `stft` makes.
+        magnitude: `[..., freq, frame]` linear STFT magnitude, as `stft` makes;
+            `frame` must be `1 + length // hop_length`.
         length: samples of each output waveform.
         momentum: the "fast" Griffin-Lim acceleration (Perraudin et al., 2013);
             0 gives the classic algorithm.
@@ -86,11 +126,20 @@ def griffin_lim(magnitude: np.ndarray, hop_length: int, length: int, n_iter: int
     Returns:
         `[..., length]` float32 waveforms.
     """
+    if magnitude.shape[-1] != 1 + length // hop_length:
+        raise ValueError(f"{magnitude.shape[-1]} frames do not fit {length} samples at hop "
+                         f"{hop_length}: expected {1 + length // hop_length}")
     n_fft = 2 * (magnitude.shape[-2] - 1)
-    return librosa.griffinlim(magnitude, n_iter=n_iter, hop_length=hop_length, n_fft=n_fft,
-                              window="hann", center=True, length=length, pad_mode="constant",
-                              momentum=momentum, init="random",
-                              random_state=np.random.default_rng(seed))
+    magnitude = magnitude.astype(np.float32, copy=False)
+    phase = np.random.default_rng(seed).uniform(0, 2 * np.pi, magnitude.shape)
+    angles = np.exp(1j * phase).astype(np.complex64)
+    rebuilt = np.zeros_like(angles)
+    for _ in range(n_iter):
+        previous = rebuilt
+        rebuilt = stft(inverse_stft(magnitude * angles, hop_length, length), n_fft, hop_length)
+        angles = rebuilt - (momentum / (1 + momentum)) * previous
+        angles /= np.abs(angles) + 1e-16
+    return inverse_stft(magnitude * angles, hop_length, length)
 
 
 def spectral_convergence(reference: np.ndarray, estimate: np.ndarray) -> float:
