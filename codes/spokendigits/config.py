@@ -34,6 +34,23 @@ def _allowed_types(annotation: Any) -> tuple[type, ...]:
     return (*allowed, int) if float in allowed else allowed  # JSON writes 1.0 as 1
 
 
+def _check_value(cls: type, name: str, annotation: Any, value: Any) -> Any:
+    """`value` for field `name`, JSON lists turned into the tuples the field holds;
+    raises UsageError if the type is wrong."""
+    if typing.get_origin(annotation) is tuple:  # tuple[int, ...]
+        (item,) = {arg for arg in typing.get_args(annotation) if arg is not Ellipsis}
+        if isinstance(value, (list, tuple)):
+            return tuple(_check_value(cls, name, item, element) for element in value)
+        raise UsageError(f"{cls.__name__} setting {name}={value!r} should be a list of "
+                         f"{item.__name__}")
+    allowed = _allowed_types(annotation)
+    # bool is an int to Python, but `true` is no sample rate.
+    if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+        names = " or ".join("null" if kind is type(None) else kind.__name__ for kind in allowed)
+        raise UsageError(f"{cls.__name__} setting {name}={value!r} should be {names}")
+    return value
+
+
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     """Build `cls` from a dict (parsed JSON), rejecting names it does not know and
     values of the wrong type."""
@@ -43,13 +60,7 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
         raise UsageError(
             f"unknown {cls.__name__} setting(s) {unknown}; valid ones are {sorted(hints)}"
         )
-    for name, value in data.items():
-        allowed = _allowed_types(hints[name])
-        # bool is an int to Python, but `true` is no sample rate.
-        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-            names = " or ".join("null" if kind is type(None) else kind.__name__ for kind in allowed)
-            raise UsageError(f"{cls.__name__} setting {name}={value!r} should be {names}")
-    return cls(**data)
+    return cls(**{name: _check_value(cls, name, hints[name], value) for name, value in data.items()})
 
 
 def load_json_config(cls: type[T], path: str | Path) -> T:
@@ -76,12 +87,14 @@ def _is_optional(annotation: Any) -> bool:
     return isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
 
 
-def _flag_type(annotation: Any) -> type:
-    """The scalar type behind `int`, `int | None`, `Optional[int]`."""
+def _flag_type(annotation: Any) -> tuple[type, str | None]:
+    """The scalar type behind `int`, `int | None`, `Optional[int]`, `tuple[int, ...]`,
+    and argparse's `nargs` for it."""
     if _is_optional(annotation):
-        (scalar,) = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        return scalar
-    return annotation
+        (annotation,) = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+    if typing.get_origin(annotation) is tuple:
+        return typing.get_args(annotation)[0], "+"
+    return annotation, None
 
 
 def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
@@ -95,7 +108,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
         flag = "--" + field.name.replace("_", "-")
-        scalar = _flag_type(hints[field.name])
+        scalar, nargs = _flag_type(hints[field.name])
         help_text = field.metadata.get("help", "")
         if field.default is not None:
             help_text += f" (default: {field.default})"
@@ -105,7 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         else:
             choices = field.metadata.get("choices")
             group.add_argument(flag, dest=field.name, type=scalar, default=argparse.SUPPRESS,
-                               choices=choices, help=help_text,
+                               choices=choices, help=help_text, nargs=nargs,
                                metavar="{" + ",".join(choices) + "}" if choices else scalar.__name__.upper())
 
 
@@ -113,4 +126,5 @@ def from_arguments(cls: type[T], args: argparse.Namespace, base: T | None = None
     """`base` (or the defaults) with every flag the user gave applied on top."""
     given = {field.name: getattr(args, field.name)
              for field in dataclasses.fields(cls) if hasattr(args, field.name)}
+    given = {name: tuple(value) if isinstance(value, list) else value for name, value in given.items()}
     return dataclasses.replace(base if base is not None else cls(), **given)

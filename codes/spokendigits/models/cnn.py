@@ -1,0 +1,60 @@
+"""The CNN body of a VAE: stride-2 2-D convolutions over the spectrogram as an image.
+
+Each side halves (or doubles) frequency and time `depth` times; the decoder's
+last transposed convolution goes straight to one channel, since a full-size
+convolution over many channels made an epoch 4x slower on CPU. Bins beyond a
+multiple of `2**depth` (FSDD's Nyquist bin: 129 -> 128) are cropped on the way
+in and padded back on the way out: a padded bin decodes to 0, its training
+mean in scaled features.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from . import ModelConfig
+from .blocks import block, regularizer
+
+KERNEL = 3
+
+
+def _channels(config: ModelConfig) -> list[int]:
+    """Narrowest first: e.g. width 8, depth 4 -> [8, 16, 32, 64]."""
+    return [config.width * 2**i for i in range(config.depth)]
+
+
+def _crop(feature_shape: tuple[int, int], config: ModelConfig) -> tuple[int, int]:
+    """Bins and frames to drop so both halve cleanly `depth` times."""
+    factor = 2**config.depth
+    return feature_shape[0] % factor, feature_shape[1] % factor
+
+
+def encoder_body(features: keras.KerasTensor, config: ModelConfig) -> keras.KerasTensor:
+    """`[batch, freq, frame]` features to a `[batch, units]` hidden vector."""
+    crop_freq, crop_time = _crop(tuple(features.shape[1:]), config)
+    image = layers.Reshape((*features.shape[1:], 1))(features)
+    image = layers.Cropping2D(((0, crop_freq), (0, crop_time)))(image)
+    for channels in _channels(config):
+        image = block(layers.Conv2D(channels, KERNEL, strides=2, padding="same",
+                                    kernel_regularizer=regularizer(config)), image, config)
+    return layers.Flatten()(image)
+
+
+def decoder_body(hidden: keras.KerasTensor, config: ModelConfig,
+                 feature_shape: tuple[int, int]) -> keras.KerasTensor:
+    """A `[batch, units]` vector to `[batch, freq, frame]` features (linear output)."""
+    crop_freq, crop_time = _crop(feature_shape, config)
+    factor = 2**config.depth
+    small = ((feature_shape[0] - crop_freq) // factor, (feature_shape[1] - crop_time) // factor)
+    channels = _channels(config)
+    hidden = block(layers.Dense(small[0] * small[1] * channels[-1],
+                                kernel_regularizer=regularizer(config)), hidden, config)
+    image = layers.Reshape((*small, channels[-1]))(hidden)
+    for width in reversed(channels[:-1]):
+        image = block(layers.Conv2DTranspose(width, KERNEL, strides=2, padding="same",
+                                             kernel_regularizer=regularizer(config)), image, config)
+    image = layers.Conv2DTranspose(1, KERNEL, strides=2, padding="same",
+                                   kernel_regularizer=regularizer(config))(image)
+    image = layers.ZeroPadding2D(((0, crop_freq), (0, crop_time)))(image)
+    return layers.Reshape(feature_shape)(image)

@@ -1,0 +1,149 @@
+"""The variational autoencoder shared by the MLP and CNN families.
+
+Encoder and decoder are functional models around a family's body (`mlp`,
+`cnn`); conditioning appends a one-hot `condition` vector (digit, and speaker
+where asked) to the encoder's hidden vector and to the decoder's latent input.
+
+Loss per clip: the squared error summed over all `[freq, frame]` bins (a
+unit-variance Gaussian likelihood) plus `beta` times the KL divergence of the
+posterior from N(0, I), summed over latent dimensions. L2 penalties are
+optimised but not reported, so losses compare across regularization.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+from . import ModelConfig, cnn, mlp
+from ..config import from_dict
+
+BODIES = {"mlp-vae": mlp, "cnn-vae": cnn}
+
+
+def build_encoder(config: ModelConfig, feature_shape: tuple[int, int],
+                  condition_dim: int) -> keras.Model:
+    """`features [batch, freq, frame]` (+ `condition`) -> `z_mean`, `z_log_var` `[batch, latent]`."""
+    features = keras.Input(feature_shape, name="features")
+    inputs, hidden = [features], BODIES[config.family].encoder_body(features, config)
+    if condition_dim:
+        condition = keras.Input((condition_dim,), name="condition")
+        inputs.append(condition)
+        hidden = layers.Concatenate()([hidden, condition])
+    z_mean = layers.Dense(config.latent_dim, name="z_mean")(hidden)
+    # Starting at unit variance (log 0) keeps exp(z_log_var) from exploding early on.
+    z_log_var = layers.Dense(config.latent_dim, kernel_initializer="zeros", name="z_log_var")(hidden)
+    return keras.Model(inputs, [z_mean, z_log_var], name="encoder")
+
+
+def build_decoder(config: ModelConfig, feature_shape: tuple[int, int],
+                  condition_dim: int) -> keras.Model:
+    """`z [batch, latent]` (+ `condition`) -> features `[batch, freq, frame]`."""
+    z = keras.Input((config.latent_dim,), name="z")
+    inputs, hidden = [z], z
+    if condition_dim:
+        condition = keras.Input((condition_dim,), name="condition")
+        inputs.append(condition)
+        hidden = layers.Concatenate()([z, condition])
+    features = BODIES[config.family].decoder_body(hidden, config, feature_shape)
+    return keras.Model(inputs, features, name="decoder")
+
+
+@keras.saving.register_keras_serializable(package="spokendigits")
+class VAE(keras.Model):
+    """A (conditional) VAE with `train_step` / `test_step` and a loss tracker per term.
+
+    Inputs are dicts: `{"features": [batch, freq, frame], "condition": [batch, C]}`,
+    `condition` only when `condition_dim > 0`.
+    """
+
+    def __init__(self, config: ModelConfig, feature_shape: tuple[int, int], condition_dim: int,
+                 seed: int, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.feature_shape = tuple(feature_shape)
+        self.condition_dim = condition_dim
+        self.seed = seed
+        self.encoder = build_encoder(config, self.feature_shape, condition_dim)
+        self.decoder = build_decoder(config, self.feature_shape, condition_dim)
+        # The KL weight is a variable so that warm-up can change it between epochs.
+        self.kl_weight = keras.Variable(0.0 if config.kl_warmup_epochs else config.beta,
+                                        trainable=False, name="kl_weight")
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.built = True  # encoder and decoder are built functional models
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
+
+    def _condition(self, inputs: dict) -> list:
+        return [inputs["condition"]] if self.condition_dim else []
+
+    def encode(self, inputs: dict, training: bool = False):
+        """Posterior `z_mean`, `z_log_var`, each `[batch, latent]`."""
+        return self.encoder([inputs["features"], *self._condition(inputs)], training=training)
+
+    def call(self, inputs: dict, training: bool = False):
+        """Reconstruction through the posterior mean: `[batch, freq, frame]`."""
+        z_mean, _ = self.encode(inputs, training=training)
+        return self.decoder([z_mean, *self._condition(inputs)], training=training)
+
+    def _loss_terms(self, inputs: dict, training: bool):
+        z_mean, z_log_var = self.encode(inputs, training=training)
+        noise = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        z = z_mean + ops.exp(0.5 * z_log_var) * noise
+        reconstruction = self.decoder([z, *self._condition(inputs)], training=training)
+        squared_error = ops.sum(ops.square(inputs["features"] - reconstruction), axis=(1, 2))
+        kl = -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1)
+        reconstruction_loss, kl_loss = ops.mean(squared_error), ops.mean(kl)
+        return reconstruction_loss + self.kl_weight * kl_loss, reconstruction_loss, kl_loss
+
+    def _track(self, loss, reconstruction, kl) -> dict:
+        self.loss_tracker.update_state(loss)
+        self.reconstruction_tracker.update_state(reconstruction)
+        self.kl_tracker.update_state(kl)
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    def train_step(self, data):
+        inputs = data[0] if isinstance(data, tuple) else data
+        with tf.GradientTape() as tape:
+            loss, reconstruction, kl = self._loss_terms(inputs, training=True)
+            penalty = ops.sum(self.losses) if self.losses else 0.0  # L2 on kernels
+            objective = loss + penalty
+        gradients = tape.gradient(objective, self.trainable_weights)
+        self.optimizer.apply(gradients, self.trainable_weights)
+        return self._track(loss, reconstruction, kl)
+
+    def test_step(self, data):
+        inputs = data[0] if isinstance(data, tuple) else data
+        return self._track(*self._loss_terms(inputs, training=False))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "config": dataclasses.asdict(self.config),
+                "feature_shape": list(self.feature_shape), "condition_dim": self.condition_dim,
+                "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "VAE":
+        config = dict(config)
+        model_config = from_dict(ModelConfig, config.pop("config"))
+        return cls(model_config, tuple(config.pop("feature_shape")), config.pop("condition_dim"),
+                   config.pop("seed"), **config)
+
+
+class KLWarmUp(keras.callbacks.Callback):
+    """Raise the model's KL weight linearly from beta/epochs to beta over the warm-up epochs."""
+
+    def __init__(self, beta: float, epochs: int):
+        super().__init__()
+        self.beta, self.epochs = beta, epochs
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        weight = self.beta * min(1.0, (epoch + 1) / self.epochs) if self.epochs else self.beta
+        self.model.kl_weight.assign(weight)
