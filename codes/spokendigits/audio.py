@@ -142,6 +142,21 @@ def griffin_lim(magnitude: np.ndarray, hop_length: int, length: int, n_iter: int
     return inverse_stft(magnitude * angles, hop_length, length)
 
 
+def trim_silence(waveform: np.ndarray, sample_rate: int, top_db: float = 40.0,
+                 margin_seconds: float = 0.01) -> np.ndarray:
+    """The part of a `[sample]` waveform between its first and last 10 ms frames within
+    `top_db` of its loudest, plus a small margin; all of it if it is silent."""
+    frame = max(1, round(0.01 * sample_rate))
+    n_frames = -(-len(waveform) // frame)
+    frames = fit_length(waveform, n_frames * frame).reshape(n_frames, frame)
+    rms = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
+    loud = np.flatnonzero(rms >= rms.max() * 10 ** (-top_db / 20)) if rms.max() > 0 else []
+    if len(loud) == 0:
+        return waveform
+    margin = round(margin_seconds * sample_rate)
+    return waveform[max(0, loud[0] * frame - margin):(loud[-1] + 1) * frame + margin]
+
+
 def spectral_convergence(reference: np.ndarray, estimate: np.ndarray) -> float:
     """‖|S| − |Ŝ|‖_F / ‖|S|‖_F between two magnitude spectrograms: 0 is a perfect match."""
     return float(np.linalg.norm(reference - estimate) / np.linalg.norm(reference))

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ..errors import UsageError
 
 FAMILIES = ("mlp-vae", "cnn-vae")
@@ -61,8 +63,20 @@ class ModelConfig:
             raise UsageError(f"bad model settings for {self.family}: " + "; ".join(problems))
 
     @property
-    def regularized(self) -> bool:
-        return bool(self.dropout or self.l2 or self.batch_norm or self.kl_warmup_epochs)
+    def regularization(self) -> str:
+        """What regularizes the model, in words: e.g. "dropout 0.2, batch norm", or "none"."""
+        parts = [f"dropout {self.dropout:g}" if self.dropout else "",
+                 f"L2 {self.l2:g}" if self.l2 else "",
+                 "batch norm" if self.batch_norm else "",
+                 f"KL warm-up {self.kl_warmup_epochs}" if self.kl_warmup_epochs else ""]
+        return ", ".join(part for part in parts if part) or "none"
+
+    @property
+    def conditioning(self) -> str:
+        """What the model is conditioned on: "none", "digit", "digit+speaker" or "speaker"."""
+        parts = [name for name, wanted in (("digit", self.conditional),
+                                           ("speaker", self.speaker_conditional)) if wanted]
+        return "+".join(parts) or "none"
 
 
 def build_model(config: ModelConfig, feature_shape: tuple[int, int], condition_dim: int,
@@ -71,3 +85,29 @@ def build_model(config: ModelConfig, feature_shape: tuple[int, int], condition_d
     from . import vae
 
     return vae.VAE(config, feature_shape, condition_dim, seed)
+
+
+def condition_dim(config: ModelConfig, labels: dict[str, list]) -> int:
+    """Width of the one-hot condition vector: digits, then speakers, as the config asks."""
+    return len(labels["digits"]) * config.conditional + \
+        len(labels["speakers"]) * config.speaker_conditional
+
+
+def build_condition(config: ModelConfig, labels: dict[str, list], digits: Any,
+                    speakers: Any) -> np.ndarray:
+    """The `[clip, condition_dim]` float32 one-hot condition for each (digit, speaker).
+
+    Args:
+        labels: `{"digits": [...], "speakers": [...]}`, the label sets of the run.
+        digits, speakers: `[clip]` labels; an unknown one raises `UsageError`.
+    """
+    parts = []
+    for wanted, label_set, values in ((config.conditional, labels["digits"], digits),
+                                      (config.speaker_conditional, labels["speakers"], speakers)):
+        if wanted:
+            index = {label: position for position, label in enumerate(label_set)}
+            unknown = sorted({value for value in values if value not in index}, key=str)
+            if unknown:
+                raise UsageError(f"unknown label(s) {unknown}; this model knows {label_set}")
+            parts.append(np.eye(len(label_set), dtype=np.float32)[[index[v] for v in values]])
+    return np.concatenate(parts, axis=1) if parts else np.zeros((len(digits), 0), np.float32)

@@ -1,0 +1,185 @@
+"""Training runs on disk: sweep files, run folders and what they hold.
+
+This module imports no Keras: inference and evaluation read runs with it.
+
+A run folder, `output/runs/<family>-<hash>/`, is named by its model family and
+a hash of its settings and feature set, so the same settings land in the same
+folder. It holds:
+
+    config.json            model, training and feature settings, label sets, command
+    history.csv            one row per epoch: losses, KL weight, seconds
+    state-eNNN.keras       the full model after epoch NNN, to resume from
+    checkpoints/eNNN/      one per swept epoch count, written whole or not at all:
+        decoder.onnx         the decoder, for inference without TensorFlow
+        decoder.keras, encoder.keras
+        latents.json         per-digit latent Gaussians (unconditional models)
+        metrics.json         train / validation / test losses at that epoch
+    summary.json           written last: the run is complete
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import config_hash, from_dict, to_dict
+from .datasets import PROJECT_ROOT
+from .errors import DataError, UsageError
+from .features import Featurizer
+from .models import ModelConfig
+
+RUNS_ROOT = PROJECT_ROOT / "output" / "runs"
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is fitted. `epochs` lists the swept epoch counts: one run trains to
+    the largest and keeps a checkpoint at each."""
+
+    epochs: tuple[int, ...] = field(default=(10, 30, 60), metadata={
+        "help": "epoch counts to keep checkpoints at; training runs to the largest"})
+    batch_size: int = field(default=64, metadata={"help": "clips per gradient step"})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Adam's learning rate"})
+    validation_fraction: float = field(default=0.1, metadata={
+        "help": "share of the training split held out for validation (stratified by digit)"})
+    seed: int = field(default=0, metadata={
+        "help": "seeds the validation split, initialisation, sampling noise and shuffling"})
+
+    def __post_init__(self) -> None:
+        checks = [
+            (bool(self.epochs) and min(self.epochs) >= 1, "epochs must be positive counts"),
+            (list(self.epochs) == sorted(set(self.epochs)), "epochs must be increasing"),
+            (self.batch_size >= 1, "batch_size must be at least 1"),
+            (self.learning_rate > 0, "learning_rate must be positive"),
+            (0 < self.validation_fraction < 1, "validation_fraction must be in (0, 1)"),
+        ]
+        problems = [message for ok, message in checks if not ok]
+        if problems:
+            raise UsageError("bad training settings: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: a model and how to train it."""
+
+    model: ModelConfig
+    training: TrainConfig
+
+
+def load_sweep(path: str | Path) -> list[RunSpec]:
+    """Read a sweep file: `{"training": {...}, "runs": [{model settings, "training": {...}}]}`.
+
+    Top-level `training` settings apply to every run; a run's own override them.
+    """
+    path = Path(path)
+    try:
+        sweep = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"sweep file {path} does not exist") from None
+    except json.JSONDecodeError as error:
+        raise UsageError(f"sweep file {path} is not valid JSON: {error}") from None
+    if not isinstance(sweep, dict) or not isinstance(sweep.get("runs"), list) or not sweep["runs"]:
+        raise UsageError(f"sweep file {path} needs a non-empty \"runs\" list of model settings")
+    unknown = sorted(set(sweep) - {"training", "runs", "description"})
+    if unknown:
+        raise UsageError(f"sweep file {path}: unknown key(s) {unknown}; use training, runs, description")
+    specs = []
+    for index, run in enumerate(sweep["runs"]):
+        if not isinstance(run, dict):
+            raise UsageError(f"sweep file {path}: run {index} is not an object of model settings")
+        run = dict(run)
+        training = {**sweep.get("training", {}), **run.pop("training", {})}
+        try:
+            specs.append(RunSpec(from_dict(ModelConfig, run), from_dict(TrainConfig, training)))
+        except UsageError as error:
+            raise UsageError(f"sweep file {path}, run {index}: {error}") from None
+    return specs
+
+
+def run_name(spec: RunSpec, feature_set_name: str) -> str:
+    """`<family>-<hash>`: the hash covers model, training and the feature set."""
+    return f"{spec.model.family}-" + config_hash(
+        [to_dict(spec.model), to_dict(spec.training), feature_set_name])
+
+
+def checkpoint_name(epoch: int) -> str:
+    return f"e{epoch:03d}"
+
+
+@dataclass
+class Run:
+    """A run folder read back: its settings and its complete checkpoints."""
+
+    folder: Path
+    config: dict[str, Any]
+
+    @classmethod
+    def open(cls, folder: str | Path) -> "Run":
+        """Read `folder/config.json`; say what is missing if it is not a usable run."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise UsageError(f"run folder {folder} does not exist; train one with codes/train.py "
+                             f"or name one under {RUNS_ROOT}")
+        try:
+            config = json.loads((folder / "config.json").read_text())
+        except FileNotFoundError:
+            raise DataError(f"{folder} is not a run: config.json is missing") from None
+        except json.JSONDecodeError as error:
+            raise DataError(f"{folder}/config.json is damaged ({error})") from None
+        run = cls(folder, config)
+        try:
+            run.model, run.training, run.featurizer  # noqa: B018 - parse them now, fail early
+        except (KeyError, TypeError) as error:
+            raise DataError(f"{folder}/config.json lacks run settings ({error})") from None
+        return run
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def model(self) -> ModelConfig:
+        return from_dict(ModelConfig, self.config["model"])
+
+    @property
+    def training(self) -> TrainConfig:
+        return from_dict(TrainConfig, self.config["training"])
+
+    @property
+    def featurizer(self) -> Featurizer:
+        return Featurizer.from_dict(self.config["featurizer"])
+
+    @property
+    def digits(self) -> list[int]:
+        return self.config["labels"]["digits"]
+
+    @property
+    def speakers(self) -> list[str]:
+        return self.config["labels"]["speakers"]
+
+    @property
+    def checkpoints(self) -> list[int]:
+        """Epochs with a complete checkpoint folder, ascending."""
+        folder = self.folder / CHECKPOINTS
+        return sorted(int(path.name[1:]) for path in folder.glob("e[0-9][0-9][0-9]")
+                      if path.is_dir()) if folder.is_dir() else []
+
+    def checkpoint(self, epoch: int | None = None) -> Path:
+        """The folder of checkpoint `epoch` (default: the last one)."""
+        epochs = self.checkpoints
+        if not epochs:
+            raise DataError(f"run {self.folder} has no complete checkpoint yet; let its "
+                            "training reach the first swept epoch count")
+        epoch = epochs[-1] if epoch is None else epoch
+        if epoch not in epochs:
+            raise UsageError(f"run {self.name} has no checkpoint at epoch {epoch}; it has {epochs}")
+        return self.folder / CHECKPOINTS / checkpoint_name(epoch)
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        """The summary written when training finished, or None for an unfinished run."""
+        path = self.folder / "summary.json"
+        return json.loads(path.read_text()) if path.is_file() else None

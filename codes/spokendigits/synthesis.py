@@ -1,0 +1,105 @@
+"""Speaking digit strings with a trained run, without TensorFlow.
+
+For each digit a latent vector is drawn (conditional models: N(0, I) and the
+digit as condition; unconditional ones: that digit's latent Gaussian), decoded
+by the run's ONNX decoder, turned back into sound by Griffin-Lim, trimmed of
+silence and joined with short gaps into one waveform.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+
+from . import audio
+from .errors import DataError, UsageError
+from .latents import sample_latents
+from .models import build_condition, condition_dim
+from .runs import Run
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+DEFAULT_RUN = PACKAGE_ROOT / "pretrained" / "default"
+PAUSES = " -"              # characters that mean a pause between digits
+DIGIT_GAP_SECONDS = 0.08   # between two digits: a speaker's breath
+PAUSE_SECONDS = 0.35       # for each pause character
+
+
+def parse_digits(text: str) -> list[int | None]:
+    """Digits of `text` in order, None for each pause; raises UsageError for anything else."""
+    tokens: list[int | None] = []
+    for position, character in enumerate(text):
+        if character.isascii() and character.isdigit():
+            tokens.append(int(character))
+        elif character in PAUSES:
+            tokens.append(None)
+        else:
+            raise UsageError(f"{text!r} has {character!r} at position {position + 1}: give digits "
+                             f"0-9, with spaces or dashes for pauses")
+    if not any(token is not None for token in tokens):
+        raise UsageError("give at least one digit to speak, e.g. \"1234\"")
+    return tokens
+
+
+class Synthesizer:
+    """A run's decoder and what it needs to turn digits into sound."""
+
+    def __init__(self, run: Run, epoch: int | None = None):
+        self.run, self.model = run, run.model
+        self.checkpoint = run.checkpoint(epoch)
+        decoder = self.checkpoint / "decoder.onnx"
+        if not decoder.is_file():
+            raise DataError(f"{self.checkpoint} lacks decoder.onnx, which inference needs")
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            self.session = onnxruntime.InferenceSession(str(decoder), options,
+                                                        providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own classes for bad files
+            raise DataError(f"{decoder} is damaged ({error}); train the run again") from None
+        self.gaussians = None
+        if not self.model.conditional:
+            latents = self.checkpoint / "latents.json"
+            if not latents.is_file():
+                raise DataError(f"{self.checkpoint} lacks latents.json, which an unconditional "
+                                "model needs to choose digits")
+            self.gaussians = json.loads(latents.read_text())
+        self.labels = run.config["labels"]
+
+    @property
+    def sample_rate(self) -> int:
+        return self.run.featurizer.config.sample_rate
+
+    def features(self, digits: list[int], speaker: str | None = None, seed: int = 0,
+                 temperature: float = 1.0) -> np.ndarray:
+        """`[clip, freq, frame]` scaled features, one clip per digit."""
+        if speaker is not None and speaker not in self.labels["speakers"]:
+            raise UsageError(f"unknown speaker {speaker!r}; this model knows {self.labels['speakers']}")
+        if speaker is not None and self.model.conditional and not self.model.speaker_conditional:
+            raise UsageError(f"run {self.run.name} is conditioned on digits only; --speaker needs a "
+                             "speaker-conditional or an unconditional model")
+        rng = np.random.default_rng(seed)
+        if self.model.speaker_conditional and speaker is None:
+            speakers = rng.choice(self.labels["speakers"], len(digits)).tolist()
+        else:
+            speakers = [speaker] * len(digits)
+        z = sample_latents(self.gaussians, digits, speaker, self.model.latent_dim, temperature, rng)
+        feeds = {"z": z}
+        if condition_dim(self.model, self.labels):
+            feeds["condition"] = build_condition(self.model, self.labels, digits, speakers)
+        return self.session.run(None, feeds)[0]
+
+    def speak(self, tokens: list[int | None], speaker: str | None = None, seed: int = 0,
+              temperature: float = 1.0, n_iter: int = 64) -> np.ndarray:
+        """One `[sample]` waveform speaking the digits of `tokens` (None: a pause)."""
+        digits = [token for token in tokens if token is not None]
+        features = self.features(digits, speaker, seed, temperature)
+        clips = iter(self.run.featurizer.decode(features, n_iter=n_iter, seed=seed))
+        gap = np.zeros(round(DIGIT_GAP_SECONDS * self.sample_rate), np.float32)
+        pause = np.zeros(round(PAUSE_SECONDS * self.sample_rate), np.float32)
+        pieces = []
+        for token in tokens:
+            pieces += [pause] if token is None else [audio.trim_silence(next(clips), self.sample_rate), gap]
+        return np.concatenate(pieces[:-1] if tokens[-1] is not None else pieces)

@@ -1,0 +1,128 @@
+"""Train the VAE study: a sweep of MLP and CNN VAEs, or one variant given by flags.
+
+    python codes/train.py                                   # the sweep in configs/vae_study.json
+    python codes/train.py --config configs/vae_smoke.json   # a 2-epoch sweep, for a quick look
+    python codes/train.py --family cnn-vae --conditional --epochs 10 30
+    python codes/train.py --report reports/vae_study.md     # also write the results table
+
+Each run lands in output/runs/<family>-<hash>/ (see README); finished runs are
+skipped and interrupted ones resume. output/runs/summary.csv collects them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+# TensorFlow's C++ chatter (including a harmless graph-attribute "error" after each ONNX
+# export); Python errors still surface.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from spokendigits import cli
+from spokendigits.config import add_arguments, from_arguments
+from spokendigits.errors import UsageError
+from spokendigits.features import FEATURES_ROOT, FeatureSet
+from spokendigits.models import ModelConfig
+from spokendigits.runs import RUNS_ROOT, RunSpec, TrainConfig, load_sweep
+from spokendigits.storage import atomic_write
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SWEEP = ROOT / "configs" / "vae_study.json"
+TABLE_COLUMNS = {
+    "run": "run", "family": "family", "conditioning": "conditioning",
+    "regularization": "regularization", "epochs": "epochs", "parameters": "params",
+    "train_loss": "train loss", "validation_loss": "val loss", "test_loss": "test loss",
+    "test_reconstruction": "test recon.", "test_kl": "test KL",
+    "seconds_per_epoch": "s/epoch", "seconds": "total s"}
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, default=DEFAULT_SWEEP,
+                        help="sweep file (default: configs/vae_study.json); ignored when model "
+                             "flags below describe a single run")
+    parser.add_argument("--features", type=Path,
+                        help="feature set from codes/features.py (default: the one in "
+                             "dataset/features/, if there is exactly one)")
+    parser.add_argument("--runs-dir", type=Path, default=RUNS_ROOT,
+                        help="where run folders go (default: output/runs)")
+    parser.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
+    parser.add_argument("--report", type=Path,
+                        help="write the sweep's results table here (.md, with a .csv beside it)")
+    add_arguments(parser, ModelConfig)
+    add_arguments(parser, TrainConfig)
+    return parser.parse_args()
+
+
+def find_feature_set(path: Path | None) -> Path:
+    if path is not None:
+        return path
+    candidates = sorted(FEATURES_ROOT.glob("*.pkl"))
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise UsageError(f"no feature set in {FEATURES_ROOT}; make one with "
+                         "`python codes/features.py`, or pass --features")
+    raise UsageError(f"{len(candidates)} feature sets in {FEATURES_ROOT}; choose one with "
+                     f"--features ({', '.join(path.name for path in candidates)})")
+
+
+def sweep_specs(args: argparse.Namespace) -> list[RunSpec]:
+    """The runs to train: one from model flags, else the sweep file; training flags apply to all."""
+    model_flags = {field.name for field in dataclasses.fields(ModelConfig)} & set(vars(args))
+    if model_flags:
+        specs = [RunSpec(from_arguments(ModelConfig, args), TrainConfig())]
+    else:
+        specs = load_sweep(args.config)
+    return [dataclasses.replace(spec, training=from_arguments(TrainConfig, args, spec.training))
+            for spec in specs]
+
+
+def write_report(table, path: Path, command: str) -> None:
+    """The results table as markdown (with the command that made it) and as CSV."""
+    shown = table[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
+    with atomic_write(path.with_suffix(".csv"), "w") as file:
+        shown.to_csv(file, index=False)
+    markdown = shown.to_markdown(index=False, floatfmt=".1f")
+    with atomic_write(path, "w") as file:
+        file.write(f"# VAE study: results\n\nMade by `{command}`.\n\nLosses are per clip: "
+                   "squared error summed over the 129 x 96 scaled bins, plus beta x KL. "
+                   "Seconds are wall time on the machine that trained them.\n\n"
+                   f"{markdown}\n")
+
+
+def main() -> None:
+    args = parse_arguments()
+    specs = sweep_specs(args)
+    feature_set = FeatureSet.load(find_feature_set(args.features))
+    command = shlex.join(["python", *sys.argv])
+    from spokendigits.training import collect_summaries, train_run  # imports TensorFlow
+
+    names = []
+    for number, spec in enumerate(specs, 1):
+        started = time.perf_counter()
+        print(f"[{number}/{len(specs)}] {spec.model.family}, conditioning {spec.model.conditioning}, "
+              f"regularization {spec.model.regularization}, epochs {list(spec.training.epochs)}",
+              flush=True)
+        run, status = train_run(spec, feature_set, args.runs_dir, args.tensorboard, command,
+                                verbose="auto" if sys.stdout.isatty() else 2)  # a line an epoch in logs
+        names.append(run.name)
+        print(f"[{number}/{len(specs)}] {run.folder}: {status} in {time.perf_counter() - started:.0f} s",
+              flush=True)
+    table = collect_summaries(args.runs_dir)
+    with atomic_write(args.runs_dir / "summary.csv", "w") as file:
+        table.to_csv(file, index=False)
+    if args.report:
+        write_report(table[table["run"].isin(names)], args.report, command)
+        print(f"results table -> {args.report}")
+    print(f"{len(names)} runs, summary -> {args.runs_dir / 'summary.csv'}")
+
+
+if __name__ == "__main__":
+    cli.run(main)
