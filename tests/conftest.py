@@ -57,3 +57,36 @@ def run_script(name: str, *args: str, env: dict | None = None) -> subprocess.Com
     """Run `codes/<name>` as a user would, from the project root."""
     return subprocess.run([sys.executable, str(ROOT / "codes" / name), *args], cwd=ROOT,
                           capture_output=True, text=True, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def fsdd_feature_set(fsdd_dir):
+    """The FSDD feature set with default settings, made once per test session."""
+    from spokendigits.datasets import get_source
+    from spokendigits.features import extract
+
+    return extract(get_source("fsdd"), fsdd_dir, workers=2)
+
+
+@pytest.fixture(scope="session")
+def small_feature_set(fsdd_feature_set):
+    """360 real clips: takes 5-9 for training (300), take 0 for test (60)."""
+    takes = fsdd_feature_set.takes
+    return fsdd_feature_set.subset((takes == 0) | ((takes >= 5) & (takes < 10)))
+
+
+TINY_TRAINING = {"epochs": (1, 2), "batch_size": 64}
+
+
+@pytest.fixture(scope="session")
+def trained_runs(small_feature_set, tmp_path_factory):
+    """Two runs trained for 2 epochs: an unconditional MLP and a digit+speaker CNN."""
+    from spokendigits.models import ModelConfig
+    from spokendigits.runs import RunSpec, TrainConfig
+    from spokendigits.training import train_run
+
+    root = tmp_path_factory.mktemp("runs")
+    specs = {"mlp": RunSpec(ModelConfig(family="mlp-vae", width=32), TrainConfig(**TINY_TRAINING)),
+             "cnn": RunSpec(ModelConfig(family="cnn-vae", conditional=True, speaker_conditional=True),
+                            TrainConfig(**TINY_TRAINING))}
+    return {key: train_run(spec, small_feature_set, root, verbose=0)[0] for key, spec in specs.items()}

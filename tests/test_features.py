@@ -16,9 +16,9 @@ from spokendigits.features import FeatureConfig, FeatureSet, Featurizer, analyse
 from spokendigits.storage import save_pickle
 
 
-@pytest.fixture(scope="module")
-def fsdd_features(fsdd_dir):
-    return extract(get_source("fsdd"), fsdd_dir, workers=2)
+@pytest.fixture
+def fsdd_features(fsdd_feature_set):
+    return fsdd_feature_set
 
 
 def test_fsdd_feature_set(fsdd_features, fsdd_dir):

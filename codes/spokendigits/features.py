@@ -228,6 +228,17 @@ class FeatureSet:
             raise UsageError(f"unknown split '{split}'; use 'train' or 'test'")
         return self.is_test if split == "test" else ~self.is_test
 
+    def subset(self, keep: np.ndarray) -> "FeatureSet":
+        """The clips where `keep` (`[clip]` bool) is True, with the same featurizer."""
+        index = np.flatnonzero(keep)
+        arrays = {name: getattr(self, name)[index]
+                  for name in ("features", "digits", "speakers", "takes", "is_test")}
+        return dataclasses.replace(
+            self, **arrays, phase=None if self.phase is None else self.phase[index],
+            files=[self.files[i] for i in index],
+            summary={**self.summary, "clips": len(index), "train": int((~arrays["is_test"]).sum()),
+                     "test": int(arrays["is_test"].sum()), "shape": list(arrays["features"].shape)})
+
     def save(self, folder: str | Path = FEATURES_ROOT) -> Path:
         """Write `<folder>/<name>.pkl` atomically and return its path."""
         path = Path(folder) / f"{self.name}.pkl"

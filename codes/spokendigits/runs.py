@@ -20,6 +20,7 @@ folder. It holds:
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from .datasets import PROJECT_ROOT
 from .errors import DataError, UsageError
 from .features import Featurizer
 from .models import ModelConfig
+from .storage import atomic_folder
 
 RUNS_ROOT = PROJECT_ROOT / "output" / "runs"
 CHECKPOINTS = "checkpoints"
@@ -183,3 +185,25 @@ class Run:
         """The summary written when training finished, or None for an unfinished run."""
         path = self.folder / "summary.json"
         return json.loads(path.read_text()) if path.is_file() else None
+
+
+INFERENCE_FILES = ("decoder.onnx", "latents.json", "metrics.json")
+
+
+def export_inference(run: Run, destination: Path, epoch: int | None = None) -> Path:
+    """Copy what inference needs from one checkpoint of `run` into a new run folder
+    `destination`: its settings, history and summary, and that checkpoint's ONNX decoder,
+    latent Gaussians and losses (no Keras models, no training state)."""
+    if destination.exists():
+        raise UsageError(f"{destination} exists; remove it or choose another folder")
+    checkpoint = run.checkpoint(epoch)
+    with atomic_folder(destination) as staging:
+        for name in ("config.json", "history.csv", "summary.json"):
+            if (run.folder / name).is_file():
+                shutil.copy2(run.folder / name, staging / name)
+        target = staging / CHECKPOINTS / checkpoint.name
+        target.mkdir(parents=True)
+        for name in INFERENCE_FILES:
+            if (checkpoint / name).is_file():
+                shutil.copy2(checkpoint / name, target / name)
+    return destination

@@ -1,0 +1,122 @@
+"""train.py, inference.py and export_run.py end to end, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import soundfile
+
+from conftest import ROOT, run_script
+
+
+@pytest.fixture(scope="module")
+def small_feature_file(small_feature_set, tmp_path_factory):
+    return small_feature_set.save(tmp_path_factory.mktemp("features"))
+
+
+def test_train_runs_a_sweep_skips_it_the_second_time_and_reports(small_feature_file, tmp_path):
+    sweep = tmp_path / "sweep.json"
+    sweep.write_text(json.dumps({"training": {"epochs": [1, 2]},
+                                 "runs": [{"family": "mlp-vae", "width": 16},
+                                          {"family": "cnn-vae", "conditional": True}]}))
+    args = ["--config", str(sweep), "--features", str(small_feature_file),
+            "--runs-dir", str(tmp_path / "runs"), "--report", str(tmp_path / "report.md")]
+    first = run_script("train.py", *args)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count(": trained in") == 2
+    table = pd.read_csv(tmp_path / "runs" / "summary.csv")
+    assert len(table) == 4 and set(table["epochs"]) == {1, 2}
+    report = (tmp_path / "report.md").read_text()
+    assert "Made by `python" in report and "| mlp-vae" in report and "test loss" in report
+    assert len(pd.read_csv(tmp_path / "report.csv")) == 4
+    second = run_script("train.py", *args)
+    assert second.returncode == 0 and second.stdout.count(": skipped in") == 2
+
+
+def test_train_one_variant_from_flags(small_feature_file, tmp_path):
+    result = run_script("train.py", "--family", "cnn-vae", "--kl-warmup-epochs", "1", "--epochs", "1",
+                        "--features", str(small_feature_file), "--runs-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (folder,) = [path for path in tmp_path.iterdir() if path.is_dir()]
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model"]["kl_warmup_epochs"] == 1 and config["training"]["epochs"] == [1]
+    assert "--kl-warmup-epochs 1" in config["command"]
+
+
+def usage_error(script, *args):
+    result = run_script(script, *args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_train_bad_input(tmp_path, small_feature_file):
+    assert "sweep file" in usage_error("train.py", "--config", str(tmp_path / "none.json"),
+                                       "--features", str(small_feature_file))
+    (tmp_path / "bad.json").write_text('{"runs": [{"family": "rnn-vae"}]}')
+    assert "unknown model family 'rnn-vae'" in usage_error(
+        "train.py", "--config", str(tmp_path / "bad.json"), "--features", str(small_feature_file))
+    assert "does not exist" in usage_error("train.py", "--features", str(tmp_path / "none.pkl"))
+    assert "epochs must be increasing" in usage_error(
+        "train.py", "--epochs", "5", "2", "--features", str(small_feature_file))
+
+
+def test_inference_writes_the_wav_it_says(trained_runs, tmp_path):
+    out = tmp_path / "speech" / "call.wav"
+    result = run_script("inference.py", "12-3", "--run", str(trained_runs["cnn"].folder),
+                        "--out", str(out), "--speaker", "theo", "--iterations", "8", "--epoch", "1")
+    assert result.returncode == 0, result.stderr
+    data, rate = soundfile.read(out)
+    assert rate == 8000 and data.ndim == 1 and len(data) > 0.35 * rate
+    assert result.stdout.startswith(f"{out}: 3 digits, {len(data) / rate:.2f} s at 8000 Hz")
+    assert "(e001)" in result.stdout
+
+
+def test_inference_bad_input_names_the_problem_and_writes_nothing(trained_runs, tmp_path):
+    run = str(trained_runs["cnn"].folder)
+    out = tmp_path / "out.wav"
+    cases = [(["12a4"], "'a' at position 3"), ([""], "at least one digit"),
+             (["1 2", "--run", str(tmp_path / "nowhere")], "does not exist"),
+             (["12", "--run", run, "--speaker", "zoe"], "unknown speaker 'zoe'"),
+             (["12", "--run", run, "--epoch", "9"], "no checkpoint at epoch 9"),
+             (["12", "--run", run, "--out", str(tmp_path / "out.mp3")], "should end in .wav"),
+             (["12", "--run", run, "--temperature", "-1"], "must not be negative")]
+    for args, message in cases:
+        if "--out" not in args:
+            args = [*args, "--out", str(out)]
+        assert message in usage_error("inference.py", *args)
+        assert not out.exists()
+
+
+def test_inference_on_a_damaged_run_says_what_is_missing(trained_runs, tmp_path):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(trained_runs["mlp"].folder, damaged)
+    (damaged / "checkpoints" / "e002" / "latents.json").unlink()
+    result = run_script("inference.py", "1", "--run", str(damaged), "--out", str(tmp_path / "x.wav"))
+    assert result.returncode == 1 and "lacks latents.json" in result.stderr
+    (damaged / "config.json").unlink()
+    result = run_script("inference.py", "1", "--run", str(damaged), "--out", str(tmp_path / "x.wav"))
+    assert result.returncode == 1 and "config.json is missing" in result.stderr
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_export_run_makes_a_light_copy_inference_can_use(trained_runs, tmp_path):
+    result = run_script("export_run.py", str(trained_runs["mlp"].folder), str(tmp_path / "light"))
+    assert result.returncode == 0, result.stderr
+    spoken = run_script("inference.py", "9", "--run", str(tmp_path / "light"),
+                        "--out", str(tmp_path / "nine.wav"), "--iterations", "4")
+    assert spoken.returncode == 0, spoken.stderr
+
+
+def test_the_bundled_default_model_speaks_all_ten_digits(tmp_path):
+    out = tmp_path / "digits.wav"
+    result = run_script("inference.py", "0123456789", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    data, rate = soundfile.read(out)
+    assert 10 * 0.2 < len(data) / rate < 10 * 1.0  # ten trimmed digits and nine gaps
+    size = sum(path.stat().st_size for path in (ROOT / "codes" / "spokendigits" / "pretrained").rglob("*"))
+    assert size < 3 * 2**20  # "a few MB at most"

@@ -1,0 +1,85 @@
+"""Digit strings to speech: parsing, sampling, joining; no TensorFlow needed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from spokendigits import audio
+from spokendigits.errors import UsageError
+from spokendigits.synthesis import Synthesizer, parse_digits
+
+
+def test_parse_digits_keeps_order_and_pauses():
+    assert parse_digits("12 3-4") == [1, 2, None, 3, None, 4]
+    for text, message in (("12a4", "'a' at position 3"), ("", "at least one digit"),
+                          (" - ", "at least one digit"), ("١٢", "at position 1"), ("1.5", "'.'")):
+        with pytest.raises(UsageError, match=message):
+            parse_digits(text)
+
+
+def test_trim_silence_keeps_the_sound_and_a_margin():
+    sample_rate = 8000
+    tone = np.sin(np.arange(4000) / 5).astype(np.float32)
+    waveform = np.concatenate([np.zeros(2000), tone, np.zeros(3000)]).astype(np.float32)
+    trimmed = audio.trim_silence(waveform, sample_rate)
+    assert 4000 <= len(trimmed) <= 4000 + 2 * 80 + 2 * 80  # the tone, a 10 ms margin, frame rounding
+    assert np.array_equal(audio.trim_silence(np.zeros(100, np.float32), sample_rate), np.zeros(100))
+
+
+def test_each_digit_gets_its_own_clip_and_the_right_condition(trained_runs):
+    synthesizer = Synthesizer(trained_runs["cnn"])
+    features = synthesizer.features([1, 2, 2], speaker="theo", seed=0)
+    config = trained_runs["cnn"].featurizer.config
+    assert features.shape == (3, config.n_freq, config.n_frames)
+    np.testing.assert_array_equal(features, synthesizer.features([1, 2, 2], speaker="theo", seed=0))
+    assert not np.allclose(features, synthesizer.features([1, 2, 2], speaker="theo", seed=1))
+    assert not np.allclose(features[0], synthesizer.features([5], speaker="theo", seed=0)[0])
+
+
+def test_unconditional_models_sample_the_digit_gaussian(trained_runs):
+    synthesizer = Synthesizer(trained_runs["mlp"])
+    at_mean = synthesizer.features([3, 3], seed=0, temperature=0.0)
+    np.testing.assert_allclose(at_mean[0], at_mean[1], atol=1e-5)  # temperature 0: the mean
+    assert not np.allclose(at_mean[0], synthesizer.features([4], seed=0, temperature=0.0)[0])
+    speaker_mean = synthesizer.features([3], speaker="theo", seed=0, temperature=0.0)
+    assert not np.allclose(speaker_mean[0], at_mean[0])  # digit/speaker Gaussians differ
+
+
+def test_speak_joins_trimmed_digits_with_gaps_and_pauses(trained_runs):
+    synthesizer = Synthesizer(trained_runs["cnn"])
+    rate = synthesizer.sample_rate
+    one = synthesizer.speak([7], seed=0, n_iter=4)
+    two = synthesizer.speak([7, None, 7], seed=0, n_iter=4)
+    assert one.dtype == np.float32 and 0 < len(one) <= synthesizer.run.featurizer.config.clip_samples
+    assert len(two) > 2 * len(one) * 0.5 + round(0.35 * rate)  # a pause of 0.35 s sits between
+    with pytest.raises(UsageError, match="unknown speaker 'zoe'"):
+        synthesizer.speak([1], speaker="zoe")
+
+
+def test_speaker_needs_a_model_that_knows_speakers(trained_runs, small_feature_set, tmp_path):
+    from spokendigits.models import ModelConfig
+    from spokendigits.runs import RunSpec, TrainConfig
+    from spokendigits.training import train_run
+
+    run, _ = train_run(RunSpec(ModelConfig(family="mlp-vae", width=16, conditional=True),
+                               TrainConfig(epochs=(1,))), small_feature_set, tmp_path, verbose=0)
+    with pytest.raises(UsageError, match="conditioned on digits only"):
+        Synthesizer(run).features([1], speaker="theo")
+
+
+def test_inference_never_imports_tensorflow(trained_runs, tmp_path):
+    code = ("import runpy, sys; sys.argv = ['inference.py', '12', '--run', sys.argv[1], '--out', "
+            "sys.argv[2], '--iterations', '2']; runpy.run_path('codes/inference.py', "
+            "run_name='__main__'); print(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('tensorflow', 'keras')))")
+    result = subprocess.run([sys.executable, "-c", code, str(trained_runs["cnn"].folder),
+                             str(tmp_path / "out.wav")],
+                            cwd=ROOT, capture_output=True, text=True, env={"PYTHONPATH": "codes"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "out.wav").is_file()

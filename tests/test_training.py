@@ -1,0 +1,121 @@
+"""Training runs: one short run per family, checkpoints, skip, resume, reproducibility."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import TINY_TRAINING
+from spokendigits.models import ModelConfig
+from spokendigits.runs import Run, RunSpec, TrainConfig, export_inference, load_sweep, run_name
+from spokendigits.errors import UsageError
+
+
+def test_each_family_trains_and_its_files_reload(trained_runs, small_feature_set):
+    import keras
+    import onnxruntime
+
+    for key, run in trained_runs.items():
+        history = pd.read_csv(run.folder / "history.csv")
+        assert history["epoch"].tolist() == [0, 1]
+        assert history["loss"].iloc[1] < history["loss"].iloc[0], key  # the loss falls
+        assert {"val_loss", "reconstruction", "kl", "seconds", "kl_weight"} <= set(history)
+        assert run.checkpoints == [1, 2] and run.summary["checkpoints"][1]["epochs"] == 2
+        assert not list(run.folder.glob("state-*")) and not list(run.folder.rglob("*.part*"))
+        assert run.config["feature_set"] == small_feature_set.name
+        assert run.featurizer.config == small_feature_set.config  # settings travel with the run
+        checkpoint = run.checkpoint()
+        metrics = json.loads((checkpoint / "metrics.json").read_text())
+        assert set(metrics) == {"epoch", "train", "validation", "test"}
+        decoder = keras.saving.load_model(checkpoint / "decoder.keras")
+        session = onnxruntime.InferenceSession(str(checkpoint / "decoder.onnx"))
+        z = np.random.default_rng(0).standard_normal((2, run.model.latent_dim)).astype(np.float32)
+        feeds = {"z": z}
+        if run.model.conditional:
+            feeds["condition"] = np.eye(16, dtype=np.float32)[[1, 12]]
+        expected = decoder.predict(list(feeds.values()), verbose=0)
+        np.testing.assert_allclose(session.run(None, feeds)[0], expected, atol=1e-4)
+    assert (trained_runs["mlp"].checkpoint() / "latents.json").is_file()      # unconditional
+    assert not (trained_runs["cnn"].checkpoint() / "latents.json").exists()  # conditional
+
+
+def test_a_finished_run_is_skipped(trained_runs, small_feature_set):
+    from spokendigits.training import train_run
+
+    run = trained_runs["mlp"]
+    spec = RunSpec(run.model, run.training)
+    again, status = train_run(spec, small_feature_set, run.folder.parent, verbose=0)
+    assert status == "skipped" and again.folder == run.folder
+
+
+def test_an_interrupted_run_resumes_from_its_last_epoch(small_feature_set, tmp_path, monkeypatch):
+    from spokendigits import training
+
+    spec = RunSpec(ModelConfig(family="mlp-vae", width=16), TrainConfig(epochs=(1, 3)))
+    save = training.SaveState.on_epoch_end
+
+    def killed_after_epoch_two(self, epoch, logs=None):
+        save(self, epoch, logs)
+        if epoch + 1 == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.SaveState, "on_epoch_end", killed_after_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        training.train_run(spec, small_feature_set, tmp_path, verbose=0)
+    folder = tmp_path / run_name(spec, small_feature_set.name)
+    assert not (folder / "summary.json").exists()  # nothing claims to be complete
+    assert Run.open(folder).checkpoints == [1] and (folder / "state-e002.keras").exists()
+    monkeypatch.undo()
+    run, status = training.train_run(spec, small_feature_set, tmp_path, verbose=0)
+    assert status == "resumed"
+    assert pd.read_csv(folder / "history.csv")["epoch"].tolist() == [0, 1, 2]
+    assert run.checkpoints == [1, 3] and run.summary is not None
+    assert not list(folder.glob("state-*"))
+
+
+def test_the_same_seed_gives_the_same_loss_curve(small_feature_set, tmp_path):
+    from spokendigits.training import train_run
+
+    spec = RunSpec(ModelConfig(family="cnn-vae", conditional=True), TrainConfig(epochs=(2,), seed=3))
+    curves = [pd.read_csv(train_run(spec, small_feature_set, tmp_path / name, verbose=0)[0].folder
+                          / "history.csv")[["loss", "val_loss"]] for name in ("a", "b")]
+    pd.testing.assert_frame_equal(curves[0], curves[1])
+    other = RunSpec(spec.model, TrainConfig(epochs=(2,), seed=4))
+    different = pd.read_csv(train_run(other, small_feature_set, tmp_path / "c", verbose=0)[0].folder
+                            / "history.csv")
+    assert not np.allclose(different["loss"], curves[0]["loss"])
+
+
+def test_sweep_files_expand_and_say_what_is_wrong(tmp_path):
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps({"training": {"epochs": [5, 10]},
+                                "runs": [{"family": "mlp-vae"},
+                                         {"family": "cnn-vae", "training": {"batch_size": 32}}]}))
+    specs = load_sweep(path)
+    assert [s.model.family for s in specs] == ["mlp-vae", "cnn-vae"]
+    assert [s.training.batch_size for s in specs] == [64, 32] and specs[1].training.epochs == (5, 10)
+    for bad, message in (({"runs": []}, "non-empty"), ({"runs": [{"famly": "x"}]}, "run 0: unknown"),
+                         ({"runs": [{}], "trainig": {}}, "unknown key"),
+                         ({"runs": [{}], "training": {"epochs": [10, 5]}}, "increasing")):
+        path.write_text(json.dumps(bad))
+        with pytest.raises(UsageError, match=message):
+            load_sweep(path)
+
+
+def test_shipped_sweeps_load():
+    from conftest import ROOT
+
+    for path in (ROOT / "configs").glob("vae_*.json"):
+        assert load_sweep(path)
+
+
+def test_export_copies_what_inference_needs(trained_runs, tmp_path):
+    exported = Run.open(export_inference(trained_runs["mlp"], tmp_path / "shared", epoch=1))
+    assert exported.checkpoints == [1] and exported.model == trained_runs["mlp"].model
+    assert sorted(p.name for p in exported.checkpoint().iterdir()) == \
+        ["decoder.onnx", "latents.json", "metrics.json"]
+    with pytest.raises(UsageError, match="exists"):
+        export_inference(trained_runs["mlp"], tmp_path / "shared")
