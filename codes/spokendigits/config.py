@@ -63,18 +63,31 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     return cls(**{name: _check_value(cls, name, hints[name], value) for name, value in data.items()})
 
 
-def load_json_config(cls: type[T], path: str | Path) -> T:
-    """Read a config file written as a JSON object of `cls` fields."""
+def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
+    """The JSON object in `path`; `what` names the file in errors ("config file")."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise UsageError(f"config file {path} does not exist") from None
+        raise UsageError(f"{what} {path} does not exist") from None
     except json.JSONDecodeError as error:
-        raise UsageError(f"config file {path} is not valid JSON: {error}") from None
+        raise UsageError(f"{what} {path} is not valid JSON: {error}") from None
     if not isinstance(data, dict):
-        raise UsageError(f"config file {path} must hold a JSON object of {cls.__name__} settings")
-    return from_dict(cls, data)
+        raise UsageError(f"{what} {path} must hold a JSON object")
+    return data
+
+
+def load_json_config(cls: type[T], path: str | Path) -> T:
+    """Read a config file written as a JSON object of `cls` fields."""
+    return from_dict(cls, read_json_object(path, "config file"))
+
+
+def check_settings(what: str, checks: list[tuple[bool, str]]) -> None:
+    """Raise one UsageError naming every failed check: `checks` pairs a condition with
+    the message to give when it is False."""
+    problems = [message for ok, message in checks if not ok]
+    if problems:
+        raise UsageError(f"bad {what}: " + "; ".join(problems))
 
 
 def config_hash(data: Any, length: int = 8) -> str:

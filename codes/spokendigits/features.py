@@ -30,7 +30,7 @@ import soundfile
 from tqdm.auto import tqdm
 
 from . import audio
-from .config import config_hash, from_dict, to_dict
+from .config import check_settings, config_hash, from_dict, to_dict
 from .datasets import (DATASET_ROOT, SPLITS, DatasetSource, assign_split, check_split,
                        find_clips, skip_record)
 from .errors import DataError, UsageError
@@ -92,9 +92,7 @@ class FeatureConfig:
             (self.test_takes >= 1, "test_takes must be at least 1"),
             (0 < self.test_fraction < 1, "test_fraction must be in (0, 1)"),
         ]
-        problems = [message for ok, message in checks if not ok]
-        if problems:
-            raise UsageError(f"bad feature settings {dataclasses.asdict(self)}: " + "; ".join(problems))
+        check_settings("feature settings", checks)
 
     @property
     def is_resolved(self) -> bool:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import config_hash, from_dict, to_dict
+from .config import check_settings, config_hash, from_dict, read_json_object, to_dict
 from .datasets import PROJECT_ROOT
 from .errors import DataError, UsageError
 from .features import Featurizer
@@ -58,9 +58,7 @@ class TrainConfig:
             (self.learning_rate > 0, "learning_rate must be positive"),
             (0 < self.validation_fraction < 1, "validation_fraction must be in (0, 1)"),
         ]
-        problems = [message for ok, message in checks if not ok]
-        if problems:
-            raise UsageError("bad training settings: " + "; ".join(problems))
+        check_settings("training settings", checks)
 
 
 @dataclass(frozen=True)
@@ -76,14 +74,8 @@ def load_sweep(path: str | Path) -> list[RunSpec]:
 
     Top-level `training` settings apply to every run; a run's own override them.
     """
-    path = Path(path)
-    try:
-        sweep = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"sweep file {path} does not exist") from None
-    except json.JSONDecodeError as error:
-        raise UsageError(f"sweep file {path} is not valid JSON: {error}") from None
-    if not isinstance(sweep, dict) or not isinstance(sweep.get("runs"), list) or not sweep["runs"]:
+    sweep = read_json_object(path, "sweep file")
+    if not isinstance(sweep.get("runs"), list) or not sweep["runs"]:
         raise UsageError(f"sweep file {path} needs a non-empty \"runs\" list of model settings")
     unknown = sorted(set(sweep) - {"training", "runs", "description"})
     if unknown:

@@ -81,8 +81,8 @@ class Synthesizer:
             raise UsageError(f"run {self.run.name} is conditioned on digits only; --speaker needs a "
                              "speaker-conditional or an unconditional model")
         rng = np.random.default_rng(seed)
-        if self.model.speaker_conditional and speaker is None:
-            speakers = rng.choice(self.labels["speakers"], len(digits)).tolist()
+        if self.model.speaker_conditional and speaker is None:  # one voice for the whole string
+            speakers = [str(rng.choice(self.labels["speakers"]))] * len(digits)
         else:
             speakers = [speaker] * len(digits)
         z = sample_latents(self.gaussians, digits, speaker, self.model.latent_dim, temperature, rng)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import check_settings
 from ..errors import UsageError
 
 FAMILIES = ("mlp-vae", "cnn-vae")
@@ -58,9 +59,7 @@ class ModelConfig:
             (self.beta >= 0, "beta must not be negative"),
             (self.kl_warmup_epochs >= 0, "kl_warmup_epochs must not be negative"),
         ]
-        problems = [message for ok, message in checks if not ok]
-        if problems:
-            raise UsageError(f"bad model settings for {self.family}: " + "; ".join(problems))
+        check_settings(f"model settings for {self.family}", checks)
 
     @property
     def regularization(self) -> str:

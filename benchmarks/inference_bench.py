@@ -1,0 +1,67 @@
+"""Start-up and speed of `codes/inference.py`, as a user runs it.
+
+    python benchmarks/inference_bench.py --repeats 5 [--run RUN]
+
+1. Cold command: wall time of `python codes/inference.py "1234"` in a fresh
+   process, after one warm-up run (the target: under 1.5 s on 2 cores).
+2. Synthesis alone: seconds of audio made per second of compute, for ten
+   digits at the default 64 Griffin-Lim iterations, in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "codes"))
+
+
+def main() -> None:
+    from spokendigits.runs import Run
+    from spokendigits.synthesis import DEFAULT_RUN, Synthesizer, parse_digits
+
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--run", type=Path, default=DEFAULT_RUN)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as folder:
+        command = [sys.executable, str(ROOT / "codes" / "inference.py"), "1234", "--run",
+                   str(args.run), "--out", str(Path(folder) / "1234.wav")]
+        times = []
+        for repeat in range(args.repeats + 1):
+            started = time.perf_counter()
+            result = subprocess.run(command, capture_output=True, text=True)
+            if result.returncode:
+                sys.exit(f"inference.py failed:\n{result.stderr}")
+            if repeat:
+                times.append(time.perf_counter() - started)
+    print(f"machine: {os.cpu_count()} CPUs; run {args.run.name}")
+    print(f"cold `inference.py \"1234\"` wall s over {args.repeats} runs: "
+          + ", ".join(f"{t:.2f}" for t in times)
+          + f"; median {statistics.median(times):.2f}, max {max(times):.2f}")
+
+    synthesizer = Synthesizer(Run.open(args.run))
+    tokens = parse_digits("0123456789")
+    synthesizer.speak(tokens)  # warm-up
+    durations, audio_seconds = [], 0.0
+    for seed in range(args.repeats):
+        started = time.perf_counter()
+        waveform = synthesizer.speak(tokens, seed=seed)
+        durations.append(time.perf_counter() - started)
+        audio_seconds = len(waveform) / synthesizer.sample_rate
+    compute = statistics.median(durations)
+    print(f"synthesis of 10 digits ({audio_seconds:.2f} s of audio, 64 Griffin-Lim iterations): "
+          f"median {compute:.3f} s, {audio_seconds / compute:.0f}x real time")
+
+
+if __name__ == "__main__":
+    main()
