@@ -90,3 +90,13 @@ def trained_runs(small_feature_set, tmp_path_factory):
              "cnn": RunSpec(ModelConfig(family="cnn-vae", conditional=True, speaker_conditional=True),
                             TrainConfig(**TINY_TRAINING))}
     return {key: train_run(spec, small_feature_set, root, verbose=0)[0] for key, spec in specs.items()}
+
+
+@pytest.fixture(scope="session")
+def small_judge(small_feature_set, tmp_path_factory):
+    """A classifier trained for 3 epochs on the small feature set."""
+    from spokendigits.classifier import ClassifierConfig, train_classifier
+
+    config = ClassifierConfig(epochs=3, griffin_lim_iterations=4)
+    return train_classifier(small_feature_set, config, tmp_path_factory.mktemp("classifiers"),
+                            verbose=0)

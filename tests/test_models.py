@@ -48,6 +48,9 @@ def test_latent_gaussians_fit_and_sample():
     np.testing.assert_allclose(np.diag(gaussians["digit"]["1"]["cov"]), [1, 0.25], atol=0.1)
     at_mean = sample_latents(gaussians, [1, 0], None, 2, 0.0, rng)
     np.testing.assert_allclose(at_mean, [gaussians["digit"]["1"]["mean"], gaussians["digit"]["0"]["mean"]])
+    by_speaker = sample_latents(gaussians, [1, 1], ["ann", "bob"], 2, 0.0, rng)
+    np.testing.assert_allclose(by_speaker, [gaussians["digit_speaker"]["1/ann"]["mean"],
+                                            gaussians["digit_speaker"]["1/bob"]["mean"]])
     spread = sample_latents(gaussians, [1] * 4000, None, 2, 1.0, rng)
     np.testing.assert_allclose(spread.std(axis=0), [1, 0.5], atol=0.05)
     assert sample_latents(None, [3, 4], None, 5, 1.0, rng).shape == (2, 5)

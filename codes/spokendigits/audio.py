@@ -157,11 +157,6 @@ def trim_silence(waveform: np.ndarray, sample_rate: int, top_db: float = 40.0,
     return waveform[max(0, loud[0] * frame - margin):(loud[-1] + 1) * frame + margin]
 
 
-def spectral_convergence(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """‖|S| − |Ŝ|‖_F / ‖|S|‖_F between two magnitude spectrograms: 0 is a perfect match."""
-    return float(np.linalg.norm(reference - estimate) / np.linalg.norm(reference))
-
-
 @dataclass(frozen=True)
 class Scaling:
     """Per-frequency standardisation of log-magnitudes, with statistics of a training set.

@@ -42,19 +42,19 @@ def fit_latent_gaussians(z_means: np.ndarray, digits: np.ndarray,
 
 
 def sample_latents(gaussians: dict[str, dict[str, Any]] | None, digits: list[int],
-                   speaker: str | None, latent_dim: int, temperature: float,
+                   speakers: list[str | None] | None, latent_dim: int, temperature: float,
                    rng: np.random.Generator) -> np.ndarray:
     """`[clip, latent]` float32 latent samples, one per digit.
 
     With `gaussians` (an unconditional model), each digit's Gaussian, or its
-    digit/speaker Gaussian when `speaker` is given; without, N(0, I). The
+    digit/speaker Gaussian where `speakers` names one; without, N(0, I). The
     temperature scales the spread around the mean.
     """
     noise = rng.standard_normal((len(digits), latent_dim)) * temperature
     if gaussians is None:
         return noise.astype(np.float32)
     samples = []
-    for digit, row in zip(digits, noise):
+    for digit, speaker, row in zip(digits, speakers or [None] * len(digits), noise):
         key, table = (f"{digit}/{speaker}", "digit_speaker") if speaker else (str(digit), "digit")
         if key not in gaussians[table]:
             known = sorted(gaussians[table])

@@ -72,20 +72,27 @@ class Synthesizer:
     def sample_rate(self) -> int:
         return self.run.featurizer.config.sample_rate
 
-    def features(self, digits: list[int], speaker: str | None = None, seed: int = 0,
+    def features(self, digits: list[int], speaker: str | list[str] | None = None, seed: int = 0,
                  temperature: float = 1.0) -> np.ndarray:
-        """`[clip, freq, frame]` scaled features, one clip per digit."""
-        if speaker is not None and speaker not in self.labels["speakers"]:
-            raise UsageError(f"unknown speaker {speaker!r}; this model knows {self.labels['speakers']}")
-        if speaker is not None and self.model.conditional and not self.model.speaker_conditional:
+        """`[clip, freq, frame]` scaled features, one clip per digit.
+
+        Args:
+            speaker: one voice for all clips, a voice per clip, or None (speaker-conditional
+                models then draw one voice for all).
+        """
+        speakers = [speaker] * len(digits) if speaker is None or isinstance(speaker, str) \
+            else list(speaker)
+        if set(speakers) - {None} and self.model.conditional and not self.model.speaker_conditional:
             raise UsageError(f"run {self.run.name} is conditioned on digits only; --speaker needs a "
                              "speaker-conditional or an unconditional model")
+        unknown = sorted(set(speakers) - {None} - set(self.labels["speakers"]))
+        if unknown:
+            raise UsageError(f"unknown speaker {unknown[0]!r}; this model knows {self.labels['speakers']}")
         rng = np.random.default_rng(seed)
-        if self.model.speaker_conditional and speaker is None:  # one voice for the whole string
+        if self.model.speaker_conditional and speakers[0] is None:  # one voice for the whole string
             speakers = [str(rng.choice(self.labels["speakers"]))] * len(digits)
-        else:
-            speakers = [speaker] * len(digits)
-        z = sample_latents(self.gaussians, digits, speaker, self.model.latent_dim, temperature, rng)
+        z = sample_latents(self.gaussians, digits, speakers if not self.model.conditional else None,
+                           self.model.latent_dim, temperature, rng)
         feeds = {"z": z}
         if condition_dim(self.model, self.labels):
             feeds["condition"] = build_condition(self.model, self.labels, digits, speakers)

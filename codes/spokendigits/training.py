@@ -24,6 +24,7 @@ import tensorflow as tf
 from sklearn.model_selection import train_test_split
 
 from .config import to_dict
+from .errors import DataError
 from .features import FeatureSet
 from .latents import fit_latent_gaussians
 from .models import build_condition, build_model, condition_dim
@@ -74,6 +75,11 @@ class EpochLog(keras.callbacks.Callback):
         logs["kl_weight"] = float(self.model.kl_weight.numpy())
 
 
+def _diverged(logs: dict | None) -> bool:
+    """True if the epoch ended on a non-finite loss: nothing of it is worth keeping."""
+    return not np.isfinite((logs or {}).get("loss", np.nan))
+
+
 class SaveState(keras.callbacks.Callback):
     """Saves the full model (weights and optimizer) after every epoch, to resume from."""
 
@@ -82,6 +88,8 @@ class SaveState(keras.callbacks.Callback):
         self.folder = folder
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if _diverged(logs):
+            return
         path = self.folder / f"state-{checkpoint_name(epoch + 1)}.keras"
         temporary = self.folder / f".{path.stem}.part.keras"
         self.model.save(temporary)
@@ -102,7 +110,7 @@ class SaveCheckpoints(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         count = epoch + 1
-        if count not in self.epochs:
+        if count not in self.epochs or _diverged(logs):
             return
         model: VAE = self.model
         destination = self.folder / CHECKPOINTS / checkpoint_name(count)
@@ -166,7 +174,8 @@ def train_run(spec: RunSpec, feature_set: FeatureSet, runs_root: Path = RUNS_ROO
         model = build_model(spec.model, feature_set.features.shape[1:],
                             condition_dim(spec.model, labels), spec.training.seed)
         model.compile(optimizer=keras.optimizers.Adam(spec.training.learning_rate))
-    callbacks = [EpochLog(), KLWarmUp(spec.model.beta, spec.model.kl_warmup_epochs),
+    callbacks = [keras.callbacks.TerminateOnNaN(), EpochLog(),
+                 KLWarmUp(spec.model.beta, spec.model.kl_warmup_epochs),
                  SaveCheckpoints(folder, spec.training.epochs, data, spec.training.batch_size),
                  keras.callbacks.CSVLogger(str(folder / "history.csv"), append=True),
                  SaveState(folder)]
@@ -177,6 +186,10 @@ def train_run(spec: RunSpec, feature_set: FeatureSet, runs_root: Path = RUNS_ROO
               batch_size=spec.training.batch_size, shuffle=True, callbacks=callbacks,
               verbose=verbose)
 
+    if model.stop_training:  # TerminateOnNaN: the loss diverged
+        raise DataError(f"run {folder.name} diverged (loss NaN at epoch "
+                        f"{len(pd.read_csv(folder / 'history.csv')) + 1}); lower the learning "
+                        "rate or regularize, then train it again")
     history = pd.read_csv(folder / "history.csv")
     run = Run.open(folder)
     write_json(folder / "summary.json", {

@@ -22,6 +22,7 @@ from . import ModelConfig, cnn, mlp
 from ..config import from_dict
 
 BODIES = {"mlp-vae": mlp, "cnn-vae": cnn}
+LOG_VARIANCE_BOUND = 8.0  # posterior standard deviations between e^-4 and e^4
 
 
 def build_encoder(config: ModelConfig, feature_shape: tuple[int, int],
@@ -34,8 +35,12 @@ def build_encoder(config: ModelConfig, feature_shape: tuple[int, int],
         inputs.append(condition)
         hidden = layers.Concatenate()([hidden, condition])
     z_mean = layers.Dense(config.latent_dim, name="z_mean")(hidden)
-    # Starting at unit variance (log 0) keeps exp(z_log_var) from exploding early on.
-    z_log_var = layers.Dense(config.latent_dim, kernel_initializer="zeros", name="z_log_var")(hidden)
+    # The log-variance starts at 0 (unit variance) and is bounded softly to
+    # +-LOG_VARIANCE_BOUND: unbounded, one large value made z, then the decoder's
+    # output, then the loss overflow (the plain MLP diverged to NaN at epoch 28).
+    raw = layers.Dense(config.latent_dim, kernel_initializer="zeros")(hidden)
+    bounded = layers.Activation("tanh")(layers.Rescaling(1 / LOG_VARIANCE_BOUND)(raw))
+    z_log_var = layers.Rescaling(LOG_VARIANCE_BOUND, name="z_log_var")(bounded)
     return keras.Model(inputs, [z_mean, z_log_var], name="encoder")
 
 

@@ -1,0 +1,179 @@
+"""The digit classifier that judges generated audio, and whose embedding the metrics use.
+
+A small CNN over the features: convolution blocks, global average pooling, a
+dense embedding (the penultimate layer) and a softmax over the ten digits. It
+is trained on the training split only. Each training clip is also seen after
+a magnitude-only Griffin-Lim round trip, the path every generated clip takes,
+so the judge hears generated and real audio alike.
+
+Saved like a run, in `output/classifiers/digits-<hash>/`: `config.json`
+(settings, feature settings, label set), `classifier.keras`, `classifier.onnx`
+(outputs: probabilities and embedding), `history.csv`, and `metrics.json`
+(test accuracy per digit and speaker, plain and through Griffin-Lim).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import check_settings, config_hash, from_dict, to_dict
+from .datasets import PROJECT_ROOT
+from .errors import DataError, UsageError
+from .features import FeatureSet, Featurizer
+from .metrics import accuracy, per_class_accuracy
+
+CLASSIFIERS_ROOT = PROJECT_ROOT / "output" / "classifiers"
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """How the judge is built and trained."""
+
+    channels: tuple[int, ...] = field(default=(16, 32, 64), metadata={
+        "help": "channels of the convolution blocks, each followed by 2x2 max pooling"})
+    # 64, not more: per-digit Fréchet distances need more clips per digit than dimensions.
+    embedding_dim: int = field(default=64, metadata={"help": "size of the penultimate layer"})
+    dropout: float = field(default=0.3, metadata={"help": "dropout before the last two layers"})
+    epochs: int = field(default=25, metadata={"help": "training epochs"})
+    batch_size: int = field(default=64, metadata={"help": "clips per step"})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Adam's learning rate"})
+    griffin_lim_copies: bool = field(default=True, metadata={
+        "help": "also train on each clip after a Griffin-Lim round trip"})
+    griffin_lim_iterations: int = field(default=32, metadata={
+        "help": "iterations of that round trip"})
+    seed: int = field(default=0, metadata={"help": "seeds initialisation, shuffling, phase"})
+
+    def __post_init__(self) -> None:
+        check_settings("classifier settings", [
+            (bool(self.channels) and min(self.channels) >= 1, "channels must be positive"),
+            (self.embedding_dim >= 1, "embedding_dim must be at least 1"),
+            (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
+            (self.epochs >= 1, "epochs must be at least 1"),
+            (self.batch_size >= 1, "batch_size must be at least 1"),
+            (self.learning_rate > 0, "learning_rate must be positive"),
+        ])
+
+
+def heard(featurizer: Featurizer, features: np.ndarray, n_iter: int, seed: int) -> np.ndarray:
+    """Features as a listener gets them: Griffin-Lim to waveforms, analysed again."""
+    return featurizer.encode(featurizer.decode(features, n_iter=n_iter, seed=seed))
+
+
+def classifier_folder(config: ClassifierConfig, feature_set_name: str,
+                      root: Path = CLASSIFIERS_ROOT) -> Path:
+    return root / f"digits-{config_hash([to_dict(config), feature_set_name])}"
+
+
+def build_classifier(config: ClassifierConfig, feature_shape: tuple[int, int], n_classes: int):
+    """Two models over the same layers: the one trained, `features [batch, freq, frame]` ->
+    `probabilities [batch, classes]`, and the judge, which also outputs the embedding."""
+    import keras
+    from keras import layers
+
+    features = keras.Input(feature_shape, name="features")
+    image = layers.Reshape((*feature_shape, 1))(features)
+    for channels in config.channels:
+        image = layers.Conv2D(channels, 3, padding="same", use_bias=False)(image)
+        image = layers.BatchNormalization()(image)
+        image = layers.Activation("relu")(image)
+        image = layers.MaxPooling2D(2)(image)
+    hidden = layers.GlobalAveragePooling2D()(image)
+    hidden = layers.Dropout(config.dropout)(hidden)
+    embedding = layers.Dense(config.embedding_dim, activation="relu", name="embedding")(hidden)
+    probabilities = layers.Dense(n_classes, activation="softmax", name="probabilities")(
+        layers.Dropout(config.dropout)(embedding))
+    return (keras.Model(features, probabilities, name="digit_classifier"),
+            keras.Model(features, [probabilities, embedding], name="digit_judge"))
+
+
+def train_classifier(feature_set: FeatureSet, config: ClassifierConfig = ClassifierConfig(),
+                     root: Path = CLASSIFIERS_ROOT, verbose: int | str = "auto") -> "Judge":
+    """Train (or reuse, if already trained with these settings) the judge of `feature_set`."""
+    import keras
+    import tensorflow as tf
+
+    from .storage import atomic_folder, write_json
+
+    folder = classifier_folder(config, feature_set.name, root)
+    if (folder / "metrics.json").is_file():
+        return Judge(folder)
+    featurizer = feature_set.featurizer
+    train, test = feature_set.split_mask("train"), feature_set.split_mask("test")
+    inputs, labels = feature_set.features[train], feature_set.digits[train]
+    if config.griffin_lim_copies:
+        inputs = np.concatenate([inputs, heard(featurizer, inputs, config.griffin_lim_iterations,
+                                               config.seed)])
+        labels = np.concatenate([labels, labels])
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+    model, judge_model = build_classifier(config, feature_set.features.shape[1:], 10)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    with atomic_folder(folder) as staging:
+        model.fit(inputs, labels, batch_size=config.batch_size, epochs=config.epochs, shuffle=True,
+                  callbacks=[keras.callbacks.CSVLogger(str(staging / "history.csv"))],
+                  verbose=verbose)
+        judge_model.save(staging / "classifier.keras")
+        judge_model.export(str(staging / "classifier.onnx"), format="onnx", verbose=False)
+        write_json(staging / "config.json", {
+            "classifier": to_dict(config), "feature_set": feature_set.name,
+            "featurizer": featurizer.to_dict(), "labels": {"digits": list(range(10))}})
+        judge = Judge(staging, check_complete=False)
+        plain = judge.predict(feature_set.features[test])
+        through = judge.predict(heard(featurizer, feature_set.features[test], 64, config.seed))
+        digits, speakers = feature_set.digits[test], feature_set.speakers[test]
+        write_json(staging / "metrics.json", {
+            "test_clips": int(test.sum()),
+            **{name: {"accuracy": accuracy(predicted, digits),
+                      "per_digit": per_class_accuracy(predicted, digits),
+                      "per_speaker": {speaker: accuracy(predicted[speakers == speaker],
+                                                        digits[speakers == speaker])
+                                      for speaker in sorted(set(speakers.tolist()))}}
+               for name, predicted in (("plain", plain.argmax(1)),
+                                       ("griffin_lim", through.argmax(1)))}})
+    return Judge(folder)
+
+
+class Judge:
+    """A trained classifier, run on ONNX Runtime: probabilities and embeddings of features."""
+
+    def __init__(self, folder: str | Path, check_complete: bool = True):
+        import onnxruntime
+
+        self.folder = Path(folder)
+        if check_complete and not (self.folder / "metrics.json").is_file():
+            raise DataError(f"{self.folder} is not a trained classifier (metrics.json is missing)")
+        self.config = json.loads((self.folder / "config.json").read_text())
+        self.session = onnxruntime.InferenceSession(str(self.folder / "classifier.onnx"),
+                                                    providers=["CPUExecutionProvider"])
+        self.outputs = [output.name for output in self.session.get_outputs()]
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return json.loads((self.folder / "metrics.json").read_text())
+
+    def run(self, features: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """`[clip, class]` probabilities and `[clip, dim]` embeddings of scaled features."""
+        name = self.session.get_inputs()[0].name
+        parts = [self.session.run(None, {name: features[start:start + batch].astype(np.float32)})
+                 for start in range(0, len(features), batch)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """`[clip, class]` probabilities."""
+        return self.run(features)[0]
+
+    def check_features(self, featurizer: Featurizer) -> None:
+        """Refuse to judge features made with other settings than the classifier's."""
+        if Featurizer.from_dict(self.config["featurizer"]).config != featurizer.config:
+            raise UsageError(f"classifier {self.name} was trained on other feature settings than "
+                             "this run; train one on the run's feature set")

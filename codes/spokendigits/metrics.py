@@ -1,0 +1,82 @@
+"""The metrics generated digits are judged by, computed in the project (numpy, scipy).
+
+All work on what the project's digit classifier says of a set of clips: its
+class probabilities `[clip, class]` and its penultimate-layer embeddings
+`[clip, dim]`. Each is computed for real data the same way, so a model's row
+always sits beside a real-data reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+from scipy.spatial.distance import pdist
+
+
+def accuracy(predicted: np.ndarray, asked: np.ndarray) -> float:
+    """Share of clips whose predicted digit is the one asked for."""
+    return float(np.mean(np.asarray(predicted) == np.asarray(asked)))
+
+
+def per_class_accuracy(predicted: np.ndarray, asked: np.ndarray) -> dict[int, float]:
+    """`accuracy` for each asked class."""
+    predicted, asked = np.asarray(predicted), np.asarray(asked)
+    return {int(label): accuracy(predicted[asked == label], label) for label in np.unique(asked)}
+
+
+def inception_score(probabilities: np.ndarray, splits: int = 10) -> tuple[float, float]:
+    """Inception Score: exp(E_x KL(p(y|x) || p(y))), mean and std over `splits` equal parts.
+
+    One-hot predictions spread evenly over K classes score K; identical
+    predictions score 1.
+    """
+    parts = np.array_split(np.asarray(probabilities, np.float64), splits)
+    scores = []
+    for part in parts:
+        marginal = part.mean(axis=0, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(part > 0, part * (np.log(part) - np.log(marginal)), 0.0)
+        scores.append(np.exp(terms.sum(axis=1).mean()))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def frechet_distance(first: np.ndarray, second: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two sets of `[clip, dim]` embeddings:
+    ‖μ₁ − μ₂‖² + Tr(Σ₁ + Σ₂ − 2(Σ₁Σ₂)^½)."""
+    mean_first, mean_second = first.mean(axis=0), second.mean(axis=0)
+    cov_first = np.atleast_2d(np.cov(first, rowvar=False))
+    cov_second = np.atleast_2d(np.cov(second, rowvar=False))
+    root = scipy.linalg.sqrtm(cov_first @ cov_second)
+    if np.iscomplexobj(root):  # numerical noise on a near-singular product
+        root = root.real
+    distance = np.sum((mean_first - mean_second) ** 2) + np.trace(cov_first + cov_second - 2 * root)
+    return float(max(distance, 0.0))
+
+
+def kernel_distance(first: np.ndarray, second: np.ndarray) -> float:
+    """Kernel Inception Distance: the unbiased MMD² between two sets of `[clip, dim]`
+    embeddings under the cubic polynomial kernel k(x, y) = (xᵀy / dim + 1)³."""
+    dim = first.shape[1]
+
+    def kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return (a @ b.T / dim + 1.0) ** 3
+
+    m, n = len(first), len(second)
+    within_first, within_second = kernel(first, first), kernel(second, second)
+    between = kernel(first, second)
+    return float((within_first.sum() - np.trace(within_first)) / (m * (m - 1))
+                 + (within_second.sum() - np.trace(within_second)) / (n * (n - 1))
+                 - 2 * between.mean())
+
+
+def diversity(embeddings: np.ndarray, labels: np.ndarray) -> dict[int, float]:
+    """Mean pairwise Euclidean distance between the embeddings of each class: 0 for a
+    generator that repeats one clip per class."""
+    labels = np.asarray(labels)
+    return {int(label): float(pdist(embeddings[labels == label]).mean())
+            for label in np.unique(labels) if (labels == label).sum() >= 2}
+
+
+def spectral_convergence(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """‖|S| − |Ŝ|‖_F / ‖|S|‖_F between magnitude spectrograms: 0 is a perfect match."""
+    return float(np.linalg.norm(reference - estimate) / np.linalg.norm(reference))
