@@ -119,3 +119,16 @@ def test_export_copies_what_inference_needs(trained_runs, tmp_path):
         ["decoder.onnx", "latents.json", "metrics.json"]
     with pytest.raises(UsageError, match="exists"):
         export_inference(trained_runs["mlp"], tmp_path / "shared")
+
+
+def test_a_diverging_run_stops_with_a_clear_error_and_keeps_nothing_of_it(small_feature_set, tmp_path):
+    from spokendigits.errors import DataError
+    from spokendigits.training import train_run
+
+    spec = RunSpec(ModelConfig(family="mlp-vae", width=16), TrainConfig(epochs=(1, 2), learning_rate=1e8))
+    with pytest.raises(DataError, match="diverged"):
+        train_run(spec, small_feature_set, tmp_path, verbose=0)
+    folder = tmp_path / run_name(spec, small_feature_set.name)
+    assert not (folder / "summary.json").exists()
+    for checkpoint in folder.glob("checkpoints/e*/metrics.json"):
+        assert np.isfinite(json.loads(checkpoint.read_text())["train"]["loss"])

@@ -24,13 +24,18 @@ def per_class_accuracy(predicted: np.ndarray, asked: np.ndarray) -> dict[int, fl
     return {int(label): accuracy(predicted[asked == label], label) for label in np.unique(asked)}
 
 
-def inception_score(probabilities: np.ndarray, splits: int = 10) -> tuple[float, float]:
-    """Inception Score: exp(E_x KL(p(y|x) || p(y))), mean and std over `splits` equal parts.
+def inception_score(probabilities: np.ndarray, splits: int = 10,
+                    seed: int = 0) -> tuple[float, float]:
+    """Inception Score: exp(E_x KL(p(y|x) || p(y))), mean and std over `splits` equal parts
+    of a seeded shuffle (clips usually come sorted by class; unshuffled, each part would
+    hold one class and score 1).
 
     One-hot predictions spread evenly over K classes score K; identical
     predictions score 1.
     """
-    parts = np.array_split(np.asarray(probabilities, np.float64), splits)
+    probabilities = np.asarray(probabilities, np.float64)
+    shuffled = probabilities[np.random.default_rng(seed).permutation(len(probabilities))]
+    parts = np.array_split(shuffled, splits)
     scores = []
     for part in parts:
         marginal = part.mean(axis=0, keepdims=True)
