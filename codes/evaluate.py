@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from tqdm.auto import tqdm
 
 from spokendigits import cli
-from spokendigits.classifier import train_classifier
+from spokendigits.classifier import CLASSIFIERS_ROOT, train_classifier
 from spokendigits.config import add_arguments, from_arguments
 from spokendigits.errors import UsageError
 from spokendigits.evaluation import (TABLE_COLUMNS, EvaluationConfig, RealData, evaluate_run,
@@ -41,6 +41,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--features", type=Path, default=None,
                         help="the runs' feature set (default: the one their config names, "
                              "in dataset/features/)")
+    parser.add_argument("--classifiers-dir", type=Path, default=CLASSIFIERS_ROOT,
+                        help="where judges are kept (default: output/classifiers)")
     parser.add_argument("--report", type=Path,
                         help="write <report>.csv and <report>.md (e.g. reports/results)")
     add_arguments(parser, EvaluationConfig)
@@ -63,7 +65,7 @@ def main() -> None:
     if feature_set.name != runs[0].config["feature_set"]:
         raise UsageError(f"{path} is not the feature set the runs were trained on")
 
-    judge = train_classifier(feature_set)
+    judge = train_classifier(feature_set, root=args.classifiers_dir)
     judged = judge.metrics
     print(f"classifier {judge.name}: test accuracy {judged['plain']['accuracy']:.1%}, "
           f"through Griffin-Lim {judged['griffin_lim']['accuracy']:.1%}", flush=True)

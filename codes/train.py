@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from spokendigits import cli
 from spokendigits.config import add_arguments, from_arguments
-from spokendigits.errors import UsageError
+from spokendigits.errors import DataError, UsageError
 from spokendigits.features import FEATURES_ROOT, FeatureSet
 from spokendigits.models import ModelConfig
 from spokendigits.runs import RUNS_ROOT, RunSpec, TrainConfig, load_sweep
@@ -104,24 +104,33 @@ def main() -> None:
     command = shlex.join(["python", *sys.argv])
     from spokendigits.training import collect_summaries, train_run  # imports TensorFlow
 
-    names = []
+    names, failures = [], []
     for number, spec in enumerate(specs, 1):
         started = time.perf_counter()
         print(f"[{number}/{len(specs)}] {spec.model.family}, conditioning {spec.model.conditioning}, "
               f"regularization {spec.model.regularization}, epochs {list(spec.training.epochs)}",
               flush=True)
-        run, status = train_run(spec, feature_set, args.runs_dir, args.tensorboard, command,
-                                verbose="auto" if sys.stdout.isatty() else 2)  # a line an epoch in logs
+        try:
+            run, status = train_run(spec, feature_set, args.runs_dir, args.tensorboard, command,
+                                    verbose="auto" if sys.stdout.isatty() else 2)  # a line an epoch in logs
+        except DataError as error:  # a diverged run: the others still train
+            failures.append(str(error))
+            print(f"[{number}/{len(specs)}] failed: {error}", flush=True)
+            continue
         names.append(run.name)
         print(f"[{number}/{len(specs)}] {run.folder}: {status} in {time.perf_counter() - started:.0f} s",
               flush=True)
     table = collect_summaries(args.runs_dir)
+    if table.empty:
+        raise DataError("no run finished: " + "; ".join(failures))
     with atomic_write(args.runs_dir / "summary.csv", "w") as file:
         table.to_csv(file, index=False)
     if args.report:
         write_report(table[table["run"].isin(names)], args.report, command)
         print(f"results table -> {args.report}")
     print(f"{len(names)} runs, summary -> {args.runs_dir / 'summary.csv'}")
+    if failures:
+        raise DataError(f"{len(failures)} of {len(specs)} runs failed: " + "; ".join(failures))
 
 
 if __name__ == "__main__":

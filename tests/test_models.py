@@ -23,6 +23,20 @@ def test_family_defaults_are_written_into_the_config():
     assert ModelConfig(dropout=0.1, batch_norm=True).regularization == "dropout 0.1, batch norm"
     assert ModelConfig().regularization == "none"
     assert ModelConfig(conditional=True, speaker_conditional=True).conditioning == "digit+speaker"
+    with pytest.raises(UsageError, match="speaker_conditional needs conditional"):
+        ModelConfig(speaker_conditional=True)
+
+
+def test_model_flags_follow_the_family_given():
+    import argparse
+
+    from spokendigits.config import add_arguments, from_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, ModelConfig)
+    mlp = from_arguments(ModelConfig, parser.parse_args(["--family", "mlp-vae"]))
+    assert (mlp.width, mlp.depth) == (256, 2)
+    assert from_arguments(ModelConfig, parser.parse_args(["--family", "mlp-vae", "--width", "64"])).width == 64
 
 
 def test_condition_is_one_hot_digit_then_speaker():

@@ -98,6 +98,10 @@ def test_inference_on_a_damaged_run_says_what_is_missing(trained_runs, tmp_path)
     (damaged / "checkpoints" / "e002" / "latents.json").unlink()
     result = run_script("inference.py", "1", "--run", str(damaged), "--out", str(tmp_path / "x.wav"))
     assert result.returncode == 1 and "lacks latents.json" in result.stderr
+    (damaged / "checkpoints" / "e002" / "latents.json").write_text('{"digit": ')  # cut short
+    result = run_script("inference.py", "1", "--run", str(damaged), "--out", str(tmp_path / "x.wav"))
+    assert result.returncode == 1 and "latents.json is damaged" in result.stderr
+    assert "Traceback" not in result.stderr
     (damaged / "config.json").unlink()
     result = run_script("inference.py", "1", "--run", str(damaged), "--out", str(tmp_path / "x.wav"))
     assert result.returncode == 1 and "config.json is missing" in result.stderr

@@ -126,7 +126,7 @@ def test_a_diverging_run_stops_with_a_clear_error_and_keeps_nothing_of_it(small_
     from spokendigits.training import train_run
 
     spec = RunSpec(ModelConfig(family="mlp-vae", width=16), TrainConfig(epochs=(1, 2), learning_rate=1e8))
-    with pytest.raises(DataError, match="diverged"):
+    with pytest.raises(DataError, match=r"diverged \(loss NaN in epoch 1\)"):
         train_run(spec, small_feature_set, tmp_path, verbose=0)
     folder = tmp_path / run_name(spec, small_feature_set.name)
     assert not (folder / "summary.json").exists()

@@ -14,7 +14,6 @@ Saved like a run, in `output/classifiers/digits-<hash>/`: `config.json`
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,12 @@ from .datasets import PROJECT_ROOT
 from .errors import DataError, UsageError
 from .features import FeatureSet, Featurizer
 from .metrics import accuracy, per_class_accuracy
+from .storage import read_json
 
 CLASSIFIERS_ROOT = PROJECT_ROOT / "output" / "classifiers"
+# Part of the folder's hash: raise it when `build_classifier` changes, so a judge
+# trained with older code is never reused.
+ARCHITECTURE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ def heard(featurizer: Featurizer, features: np.ndarray, n_iter: int, seed: int) 
 
 def classifier_folder(config: ClassifierConfig, feature_set_name: str,
                       root: Path = CLASSIFIERS_ROOT) -> Path:
-    return root / f"digits-{config_hash([to_dict(config), feature_set_name])}"
+    return root / f"digits-{config_hash([to_dict(config), feature_set_name, ARCHITECTURE_VERSION])}"
 
 
 def build_classifier(config: ClassifierConfig, feature_shape: tuple[int, int], n_classes: int):
@@ -150,7 +153,7 @@ class Judge:
         self.folder = Path(folder)
         if check_complete and not (self.folder / "metrics.json").is_file():
             raise DataError(f"{self.folder} is not a trained classifier (metrics.json is missing)")
-        self.config = json.loads((self.folder / "config.json").read_text())
+        self.config = read_json(self.folder / "config.json")
         self.session = onnxruntime.InferenceSession(str(self.folder / "classifier.onnx"),
                                                     providers=["CPUExecutionProvider"])
         self.outputs = [output.name for output in self.session.get_outputs()]
@@ -161,7 +164,7 @@ class Judge:
 
     @property
     def metrics(self) -> dict[str, Any]:
-        return json.loads((self.folder / "metrics.json").read_text())
+        return read_json(self.folder / "metrics.json")
 
     def run(self, features: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """`[clip, class]` probabilities and `[clip, dim]` embeddings of scaled features."""

@@ -140,4 +140,6 @@ def from_arguments(cls: type[T], args: argparse.Namespace, base: T | None = None
     given = {field.name: getattr(args, field.name)
              for field in dataclasses.fields(cls) if hasattr(args, field.name)}
     given = {name: tuple(value) if isinstance(value, list) else value for name, value in given.items()}
-    return dataclasses.replace(base if base is not None else cls(), **given)
+    # Without a base, build afresh: settings resolved from others (a family's default
+    # width) must follow the flags, not the defaults of another family.
+    return dataclasses.replace(base, **given) if base is not None else cls(**given)

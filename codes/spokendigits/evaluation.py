@@ -9,7 +9,6 @@ rows are the reference every model row sits beside.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,10 @@ from . import metrics
 from .classifier import Judge, heard
 from .config import check_settings, config_hash, to_dict
 from .features import FeatureSet
+from .models import build_condition, condition_dim
 from .runs import Run
-from .storage import write_json
+from .errors import UsageError
+from .storage import read_json, write_json
 from .synthesis import Synthesizer
 
 
@@ -89,13 +90,15 @@ def score(probabilities: np.ndarray, embeddings: np.ndarray, digits: np.ndarray,
 def real_rows(real: RealData, config: EvaluationConfig) -> list[dict[str, Any]]:
     """The reference rows: real test clips against the training split, plain and as heard.
 
-    The plain row's distances to the test split compare the split with itself, which
-    says nothing (FD 0, KID negative by the unbiased estimator's design): left empty.
+    Their distances to the test split would compare the split with itself (or with a
+    resynthesised copy of itself), which says nothing: they are left empty.
     """
-    plain, through = (score(*judged, real.test_digits, real, config)
-                      for judged in (real.test, real.test_heard))
-    plain.update(fd_test=None, kid_test=None)
-    return [{"run": "real test clips", **plain}, {"run": "real test clips, Griffin-Lim", **through}]
+    rows = []
+    for name, judged in (("real test clips", real.test),
+                         ("real test clips, Griffin-Lim", real.test_heard)):
+        row = {"run": name, **score(*judged, real.test_digits, real, config)}
+        rows.append({**row, "fd_test": None, "kid_test": None})
+    return rows
 
 
 def reconstruction_convergence(run: Run, epoch: int, feature_set: FeatureSet) -> float | None:
@@ -110,9 +113,7 @@ def reconstruction_convergence(run: Run, epoch: int, feature_set: FeatureSet) ->
     decoder = keras.saving.load_model(checkpoint / "decoder.keras")
     test = feature_set.split_mask("test")
     inputs = [feature_set.features[test]]
-    if run.model.conditional or run.model.speaker_conditional:
-        from .models import build_condition
-
+    if condition_dim(run.model, run.config["labels"]):
         inputs.append(build_condition(run.model, run.config["labels"], feature_set.digits[test],
                                       feature_set.speakers[test]))
     z_mean, _ = encoder.predict(inputs, verbose=0)
@@ -133,9 +134,8 @@ def evaluate_checkpoint(run: Run, epoch: int, judge: Judge, feature_set: Feature
     features = synthesizer.features(digits.tolist(), speakers, config.seed, config.temperature)
     probabilities, embeddings = judge.run(heard(run.featurizer, features,
                                                 config.griffin_lim_iterations, config.seed))
-    losses = json.loads((run.checkpoint(epoch) / "metrics.json").read_text())
     return {"epochs": epoch, **score(probabilities, embeddings, digits, real, config),
-            "test_reconstruction": losses["test"]["reconstruction"],
+            "test_reconstruction": run.losses(epoch)["test"]["reconstruction"],
             "test_spectral_convergence": reconstruction_convergence(run, epoch, feature_set)}
 
 
@@ -144,10 +144,12 @@ def evaluate_run(run: Run, judge: Judge, feature_set: FeatureSet, real: RealData
     """Every checkpoint of `run`, written to `<run>/metrics.json`; reused when that file
     holds the same settings and judge. Returns the results and whether they were reused."""
     judge.check_features(run.featurizer)
+    if not run.checkpoints:
+        raise UsageError(f"run {run.name} has no checkpoint yet; train it first")
     settings = {"evaluation": to_dict(config), "judge": judge.name, "feature_set": feature_set.name}
     path = run.folder / "metrics.json"
     if path.is_file():
-        done = json.loads(path.read_text())
+        done = read_json(path)
         if done.get("settings") == settings and \
                 sorted(map(int, done["checkpoints"])) == run.checkpoints:
             return done, True

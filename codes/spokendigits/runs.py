@@ -19,7 +19,6 @@ folder. It holds:
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ from .datasets import PROJECT_ROOT
 from .errors import DataError, UsageError
 from .features import Featurizer
 from .models import ModelConfig
-from .storage import atomic_folder
+from .storage import atomic_folder, read_json
 
 RUNS_ROOT = PROJECT_ROOT / "output" / "runs"
 CHECKPOINTS = "checkpoints"
@@ -117,15 +116,12 @@ class Run:
         if not folder.is_dir():
             raise UsageError(f"run folder {folder} does not exist; train one with codes/train.py "
                              f"or name one under {RUNS_ROOT}")
-        try:
-            config = json.loads((folder / "config.json").read_text())
-        except FileNotFoundError:
-            raise DataError(f"{folder} is not a run: config.json is missing") from None
-        except json.JSONDecodeError as error:
-            raise DataError(f"{folder}/config.json is damaged ({error})") from None
-        run = cls(folder, config)
-        try:
-            run.model, run.training, run.featurizer  # noqa: B018 - parse them now, fail early
+        if not (folder / "config.json").is_file():
+            raise DataError(f"{folder} is not a run: config.json is missing")
+        run = cls(folder, read_json(folder / "config.json"))
+        try:  # parse the settings now, so a damaged config fails here and says so
+            for settings in ("model", "training", "featurizer"):
+                getattr(run, settings)
         except (KeyError, TypeError) as error:
             raise DataError(f"{folder}/config.json lacks run settings ({error})") from None
         return run
@@ -176,7 +172,11 @@ class Run:
     def summary(self) -> dict[str, Any] | None:
         """The summary written when training finished, or None for an unfinished run."""
         path = self.folder / "summary.json"
-        return json.loads(path.read_text()) if path.is_file() else None
+        return read_json(path) if path.is_file() else None
+
+    def losses(self, epoch: int) -> dict[str, Any]:
+        """Train / validation / test losses of checkpoint `epoch` (its metrics.json)."""
+        return read_json(self.checkpoint(epoch) / "metrics.json")
 
 
 INFERENCE_FILES = ("decoder.onnx", "latents.json", "metrics.json")

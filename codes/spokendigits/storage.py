@@ -79,6 +79,17 @@ def atomic_folder(destination: str | Path) -> Iterator[Path]:
         os.replace(staging, destination)
 
 
+def read_json(path: str | Path) -> Any:
+    """JSON written by the project; a missing or damaged file raises DataError naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path} is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DataError(f"{path} is damaged ({error}); make it again") from None
+
+
 def write_json(path: str | Path, data: Any) -> None:
     """Write JSON atomically, indented for people to read."""
     with atomic_write(path, "w") as file:

@@ -8,7 +8,6 @@ silence and joined with short gaps into one waveform.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from .errors import DataError, UsageError
 from .latents import sample_latents
 from .models import build_condition, condition_dim
 from .runs import Run
+from .storage import read_json
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 DEFAULT_RUN = PACKAGE_ROOT / "pretrained" / "default"
@@ -65,7 +65,7 @@ class Synthesizer:
             if not latents.is_file():
                 raise DataError(f"{self.checkpoint} lacks latents.json, which an unconditional "
                                 "model needs to choose digits")
-            self.gaussians = json.loads(latents.read_text())
+            self.gaussians = read_json(latents)
         self.labels = run.config["labels"]
 
     @property

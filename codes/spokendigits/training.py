@@ -137,6 +137,10 @@ class SaveCheckpoints(keras.callbacks.Callback):
 
 def _resume(folder: Path) -> tuple[VAE | None, int]:
     """The model saved after the last finished epoch, and that epoch count (or None, 0)."""
+    for leftover in folder.glob(".state-*"):  # a save cut short by the interruption
+        leftover.unlink()
+    for leftover in (folder / CHECKPOINTS).glob(".*"):
+        shutil.rmtree(leftover)
     states = sorted(folder.glob("state-e*.keras"))
     if not states:
         return None, 0
@@ -187,8 +191,8 @@ def train_run(spec: RunSpec, feature_set: FeatureSet, runs_root: Path = RUNS_ROO
               verbose=verbose)
 
     if model.stop_training:  # TerminateOnNaN: the loss diverged
-        raise DataError(f"run {folder.name} diverged (loss NaN at epoch "
-                        f"{len(pd.read_csv(folder / 'history.csv')) + 1}); lower the learning "
+        raise DataError(f"run {folder.name} diverged (loss NaN in epoch "
+                        f"{len(pd.read_csv(folder / 'history.csv'))}); lower the learning "
                         "rate or regularize, then train it again")
     history = pd.read_csv(folder / "history.csv")
     run = Run.open(folder)
@@ -206,9 +210,7 @@ def train_run(spec: RunSpec, feature_set: FeatureSet, runs_root: Path = RUNS_ROO
 
 def summary_row(run: Run, epoch: int, history: pd.DataFrame) -> dict[str, Any]:
     """The losses and timing of one checkpoint, as a row of the sweep's table."""
-    import json
-
-    metrics = json.loads((run.checkpoint(epoch) / "metrics.json").read_text())
+    metrics = run.losses(epoch)
     return {"epochs": epoch,
             **{f"{split}_{key}": metrics[split][key] for split in ("train", "validation", "test")
                for key in ("loss", "reconstruction", "kl")},
