@@ -29,7 +29,7 @@ from spokendigits.evaluation import (TABLE_COLUMNS, EvaluationConfig, RealData, 
                                      real_rows, results_table)
 from spokendigits.features import FEATURES_ROOT, FeatureSet
 from spokendigits.runs import RUNS_ROOT, Run
-from spokendigits.storage import atomic_write
+from spokendigits.reports import write_table
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -80,20 +80,18 @@ def main() -> None:
     table = results_table(real_rows(real, config), evaluated)
     if args.report:
         command = shlex.join(["python", *sys.argv])
-        with atomic_write(args.report.with_suffix(".csv"), "w") as file:
-            table.to_csv(file, index=False)
-        shown = table.rename(columns=TABLE_COLUMNS).to_markdown(index=False, floatfmt=".3g")
-        with atomic_write(args.report.with_suffix(".md"), "w") as file:
-            file.write(f"# Results\n\nMade by `{command}`: {config.per_digit} clips per digit "
-                       f"per checkpoint, seed {config.seed}, temperature {config.temperature}, "
-                       f"{config.griffin_lim_iterations} Griffin-Lim iterations. Judge: "
-                       f"`{judge.name}` (test accuracy {judged['plain']['accuracy']:.1%}, through "
-                       f"Griffin-Lim {judged['griffin_lim']['accuracy']:.1%}).\n\n"
-                       "FD and KID: Fréchet and kernel distances in the judge's 64-d embedding, "
-                       "against the training or test split. Diversity: mean pairwise embedding "
-                       "distance within a digit. Test SC: spectral convergence of the VAE's "
-                       "test reconstructions.\n\n" + shown + "\n")
-        print(f"results -> {args.report.with_suffix('.md')}, {args.report.with_suffix('.csv')}")
+        markdown, csv = write_table(
+            args.report, table, "Results",
+            f"Made by `{command}`: {config.per_digit} clips per digit per checkpoint, seed "
+            f"{config.seed}, temperature {config.temperature}, {config.griffin_lim_iterations} "
+            f"Griffin-Lim iterations. Judge: `{judge.name}` (test accuracy "
+            f"{judged['plain']['accuracy']:.1%}, through Griffin-Lim "
+            f"{judged['griffin_lim']['accuracy']:.1%}).\n\n"
+            "FD and KID: Fréchet and kernel distances in the judge's 64-d embedding, against "
+            "the training or test split. Diversity: mean pairwise embedding distance within a "
+            "digit. Test SC: spectral convergence of the VAE's test reconstructions.",
+            floatfmt=".3g", columns=TABLE_COLUMNS)
+        print(f"results -> {markdown}, {csv}")
     else:
         print(table.to_string(index=False, float_format="%.3g"))
 

@@ -28,6 +28,7 @@ from spokendigits.config import add_arguments, from_arguments
 from spokendigits.errors import DataError, UsageError
 from spokendigits.features import FEATURES_ROOT, FeatureSet
 from spokendigits.models import ModelConfig
+from spokendigits.reports import write_table
 from spokendigits.runs import RUNS_ROOT, RunSpec, TrainConfig, load_sweep
 from spokendigits.storage import atomic_write
 
@@ -86,15 +87,11 @@ def sweep_specs(args: argparse.Namespace) -> list[RunSpec]:
 
 def write_report(table, path: Path, command: str) -> None:
     """The results table as markdown (with the command that made it) and as CSV."""
-    shown = table[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
-    with atomic_write(path.with_suffix(".csv"), "w") as file:
-        shown.to_csv(file, index=False)
-    markdown = shown.to_markdown(index=False, floatfmt=".1f")
-    with atomic_write(path, "w") as file:
-        file.write(f"# VAE study: results\n\nMade by `{command}`.\n\nLosses are per clip: "
-                   "squared error summed over the 129 x 96 scaled bins, plus beta x KL. "
-                   "Seconds are wall time on the machine that trained them.\n\n"
-                   f"{markdown}\n")
+    write_table(path, table[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS),
+                "VAE study: results",
+                f"Made by `{command}`.\n\nLosses are per clip: squared error summed over the "
+                "129 x 96 scaled bins, plus beta x KL. Seconds are wall time on the machine "
+                "that trained them.", floatfmt=".1f")
 
 
 def main() -> None:
