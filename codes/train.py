@@ -3,10 +3,10 @@
     python codes/train.py                                   # the sweep in configs/vae_study.json
     python codes/train.py --config configs/vae_smoke.json   # a 2-epoch sweep, for a quick look
     python codes/train.py --family cnn-vae --conditional --epochs 10 30
-    python codes/train.py --report reports/vae_study.md     # also write the results table
 
 Each run lands in output/runs/<family>-<hash>/ (see README); finished runs are
-skipped and interrupted ones resume. output/runs/summary.csv collects them all.
+skipped and interrupted ones resume. output/runs/summary.csv collects them all;
+codes/evaluate.py judges them and codes/report.py writes reports/ from them.
 """
 
 from __future__ import annotations
@@ -28,18 +28,12 @@ from spokendigits.config import add_arguments, from_arguments
 from spokendigits.errors import DataError, UsageError
 from spokendigits.features import FEATURES_ROOT, FeatureSet
 from spokendigits.models import ModelConfig
-from spokendigits.reports import write_table
-from spokendigits.runs import RUNS_ROOT, RunSpec, TrainConfig, load_sweep
+from spokendigits.runs import (RUNS_ROOT, RunSpec, TrainConfig, collect_summaries, finished_runs,
+                              load_sweep)
 from spokendigits.storage import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SWEEP = ROOT / "configs" / "vae_study.json"
-TABLE_COLUMNS = {
-    "run": "run", "family": "family", "conditioning": "conditioning",
-    "regularization": "regularization", "epochs": "epochs", "parameters": "params",
-    "train_loss": "train loss", "validation_loss": "val loss", "test_loss": "test loss",
-    "test_reconstruction": "test recon.", "test_kl": "test KL",
-    "seconds_per_epoch": "s/epoch", "seconds": "total s"}
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -54,8 +48,6 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--runs-dir", type=Path, default=RUNS_ROOT,
                         help="where run folders go (default: output/runs)")
     parser.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
-    parser.add_argument("--report", type=Path,
-                        help="write the sweep's results table here (.md, with a .csv beside it)")
     add_arguments(parser, ModelConfig)
     add_arguments(parser, TrainConfig)
     return parser.parse_args()
@@ -85,21 +77,12 @@ def sweep_specs(args: argparse.Namespace) -> list[RunSpec]:
             for spec in specs]
 
 
-def write_report(table, path: Path, command: str) -> None:
-    """The results table as markdown (with the command that made it) and as CSV."""
-    write_table(path, table[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS),
-                "VAE study: results",
-                f"Made by `{command}`.\n\nLosses are per clip: squared error summed over the "
-                "129 x 96 scaled bins, plus beta x KL. Seconds are wall time on the machine "
-                "that trained them.", floatfmt=".1f")
-
-
 def main() -> None:
     args = parse_arguments()
     specs = sweep_specs(args)
     feature_set = FeatureSet.load(find_feature_set(args.features))
     command = shlex.join(["python", *sys.argv])
-    from spokendigits.training import collect_summaries, train_run  # imports TensorFlow
+    from spokendigits.training import train_run  # imports TensorFlow
 
     names, failures = [], []
     for number, spec in enumerate(specs, 1):
@@ -117,14 +100,10 @@ def main() -> None:
         names.append(run.name)
         print(f"[{number}/{len(specs)}] {run.folder}: {status} in {time.perf_counter() - started:.0f} s",
               flush=True)
-    table = collect_summaries(args.runs_dir)
-    if table.empty:
+    if not names:
         raise DataError("no run finished: " + "; ".join(failures))
     with atomic_write(args.runs_dir / "summary.csv", "w") as file:
-        table.to_csv(file, index=False)
-    if args.report:
-        write_report(table[table["run"].isin(names)], args.report, command)
-        print(f"results table -> {args.report}")
+        collect_summaries(finished_runs(root=args.runs_dir)).to_csv(file, index=False)
     print(f"{len(names)} runs, summary -> {args.runs_dir / 'summary.csv'}")
     if failures:
         raise DataError(f"{len(failures)} of {len(specs)} runs failed: " + "; ".join(failures))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +102,37 @@ def small_judge(small_feature_set, tmp_path_factory):
     config = ClassifierConfig(epochs=3, griffin_lim_iterations=4)
     return train_classifier(small_feature_set, config, tmp_path_factory.mktemp("classifiers"),
                             verbose=0)
+
+
+@dataclass
+class TinyStudy:
+    """A study laid out as the scripts leave it, small enough for the notebooks and the
+    report to run on in the test suite."""
+
+    runs_dir: Path
+    features_dir: Path
+    classifiers_dir: Path
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """What points the notebooks at this study."""
+        return {"SPOKENDIGITS_RUNS_DIR": str(self.runs_dir),
+                "SPOKENDIGITS_FEATURES_DIR": str(self.features_dir),
+                "SPOKENDIGITS_CLASSIFIERS_DIR": str(self.classifiers_dir)}
+
+
+@pytest.fixture(scope="session")
+def tiny_study(trained_runs, small_feature_set, small_judge, tmp_path_factory) -> TinyStudy:
+    """Copies of the trained runs, evaluated on a few clips, beside their feature set and judge."""
+    from spokendigits.evaluation import EvaluationConfig, RealData, evaluate_run
+    from spokendigits.runs import Run
+
+    root = tmp_path_factory.mktemp("study")
+    features_dir = small_feature_set.save(root / "features").parent
+    config = EvaluationConfig(per_digit=4, splits=1, griffin_lim_iterations=2)
+    real = RealData.judge(small_feature_set, small_judge, config)
+    for run in trained_runs.values():
+        copy = Run.open(shutil.copytree(run.folder, root / "runs" / run.name))
+        (copy.folder / "metrics.json").unlink(missing_ok=True)  # another test's evaluation
+        evaluate_run(copy, small_judge, small_feature_set, real, config)
+    return TinyStudy(root / "runs", features_dir, small_judge.folder.parent)

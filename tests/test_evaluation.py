@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from conftest import run_script
-from spokendigits.classifier import ClassifierConfig, Judge, train_classifier
+from spokendigits.classifier import ClassifierConfig, train_classifier
 from spokendigits.errors import UsageError
 from spokendigits.evaluation import EvaluationConfig, RealData, evaluate_run, real_rows, results_table
 
@@ -74,14 +73,14 @@ def test_evaluate_script_end_to_end(trained_runs, small_feature_set, tmp_path):
     features = small_feature_set.save(tmp_path / "features")
     result = run_script("evaluate.py", str(trained_runs["cnn"].folder), "--features", str(features),
                         "--per-digit", "3", "--splits", "1", "--griffin-lim-iterations", "2",
-                        "--classifiers-dir", str(tmp_path / "classifiers"),
-                        "--report", str(tmp_path / "results"))
+                        "--classifiers-dir", str(tmp_path / "classifiers"))
     assert result.returncode == 0, result.stderr
     assert "classifier digits-" in result.stdout and "test accuracy" in result.stdout
-    table = pd.read_csv(tmp_path / "results.csv")
-    assert table["run"].tolist()[:2] == ["real test clips", "real test clips, Griffin-Lim"]
-    assert len(table) == 4 and "3 clips per digit" in (tmp_path / "results.md").read_text()
-    assert table["fd_test"][:2].isna().all()  # no real row compares the test split with itself
+    evaluation = json.loads((trained_runs["cnn"].folder / "metrics.json").read_text())
+    assert evaluation["settings"]["evaluation"]["per_digit"] == 3
+    lines = result.stdout.splitlines()
+    table = lines[lines.index(next(line for line in lines if line.lstrip().startswith("run"))):]
+    assert "real test clips" in table[1] and "Griffin-Lim" in table[2] and len(table) == 1 + 4
     assert [p.name[:7] for p in (tmp_path / "classifiers").iterdir()] == ["digits-"]
 
 
@@ -107,3 +106,29 @@ def test_evaluate_script_bad_input(tmp_path, trained_runs):
     result = run_script("evaluate.py", str(trained_runs["cnn"].folder), "--features",
                         str(tmp_path / "none.pkl"))
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_load_results_reads_the_evaluation_and_remakes_the_real_rows(tiny_study, small_feature_set):
+    from spokendigits.evaluation import last_checkpoints, load_results
+    from spokendigits.runs import collect_summaries, finished_runs
+
+    runs = finished_runs(root=tiny_study.runs_dir)
+    table, judge, config = load_results(runs, small_feature_set, tiny_study.classifiers_dir)
+    assert config.per_digit == 4 and judge.folder.parent == tiny_study.classifiers_dir
+    assert len(table) == 2 + 2 * 2 and table["label"][0] == "real test clips"
+    last = last_checkpoints(table, collect_summaries(runs))
+    assert list(last["epochs"][2:]) == [2, 2] and last["accuracy"][2:].is_monotonic_decreasing
+    assert last["test_loss"][2:].notna().all()
+    with pytest.raises(UsageError, match="not in"):
+        load_results(runs, small_feature_set, tiny_study.classifiers_dir / "elsewhere")
+
+
+def test_latent_views_project_the_test_split(trained_runs, small_feature_set):
+    from spokendigits.latents import LatentViews
+
+    views = LatentViews.of(trained_runs["mlp"], small_feature_set, "test", seed=0)
+    clips = small_feature_set.split_mask("test").sum()
+    assert views.z.shape == (clips, trained_runs["mlp"].model.latent_dim)
+    assert {method: points.shape for method, points in views.projections.items()} == \
+        {"pca": (clips, 2), "tsne": (clips, 2)}
+    assert all(-1 <= score <= 1 for score in views.separation.values())

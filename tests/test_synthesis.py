@@ -83,3 +83,24 @@ def test_inference_never_imports_tensorflow(trained_runs, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
     assert (tmp_path / "out.wav").is_file()
+
+
+@pytest.mark.parametrize("key", ["mlp", "cnn"])
+def test_interpolation_ends_are_the_two_digits_from_one_seed(trained_runs, key):
+    """Unconditional: one noise vector in each digit's Gaussian; conditional: one z, and
+    the two digit labels. Either way the ends are what `features` gives for each digit."""
+    synthesizer = Synthesizer(trained_runs[key])
+    speaker = trained_runs[key].speakers[0] if key == "cnn" else None
+    path = synthesizer.interpolate(1, 7, steps=5, seed=3)
+    assert path.shape[0] == 5 and np.isfinite(path).all()
+    for end, digit in ((path[0], 1), (path[-1], 7)):
+        np.testing.assert_allclose(end, synthesizer.features([digit], speaker, seed=3)[0],
+                                   rtol=1e-4, atol=1e-4)
+    assert not np.allclose(path[0], path[-1])
+    grid = synthesizer.digit_grid(rows=2, seed=3)
+    assert grid.shape == (2, 10, *path.shape[1:])
+
+
+def test_interpolation_refuses_unknown_digits(trained_runs):
+    with pytest.raises(UsageError, match="12"):
+        Synthesizer(trained_runs["cnn"]).interpolate(1, 12)

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TINY_TRAINING
 from spokendigits.models import ModelConfig
 from spokendigits.runs import Run, RunSpec, TrainConfig, export_inference, load_sweep, run_name
 from spokendigits.errors import UsageError

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import check_settings, config_hash, from_dict, to_dict
+from .config import check_settings, config_hash, to_dict
 from .datasets import PROJECT_ROOT
 from .errors import DataError, UsageError
 from .features import FeatureSet, Featurizer

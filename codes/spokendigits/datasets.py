@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .errors import DataError, UsageError
 from .storage import atomic_folder

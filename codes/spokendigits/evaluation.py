@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from . import metrics
-from .classifier import Judge, heard
-from .config import check_settings, config_hash, to_dict
+from .classifier import CLASSIFIERS_ROOT, Judge, heard
+from .config import check_settings, config_hash, from_dict, to_dict
 from .features import FeatureSet
+from .latents import encode
 from .models import build_condition, condition_dim
 from .runs import Run
 from .errors import UsageError
@@ -109,17 +110,16 @@ def reconstruction_convergence(run: Run, epoch: int, feature_set: FeatureSet) ->
         return None
     import keras
 
-    encoder = keras.saving.load_model(checkpoint / "encoder.keras")
-    decoder = keras.saving.load_model(checkpoint / "decoder.keras")
     test = feature_set.split_mask("test")
-    inputs = [feature_set.features[test]]
+    features, digits, speakers = (feature_set.features[test], feature_set.digits[test],
+                                  feature_set.speakers[test])
+    z_mean = encode(run, epoch, features, digits, speakers)
+    inputs = [z_mean]
     if condition_dim(run.model, run.config["labels"]):
-        inputs.append(build_condition(run.model, run.config["labels"], feature_set.digits[test],
-                                      feature_set.speakers[test]))
-    z_mean, _ = encoder.predict(inputs, verbose=0)
-    reconstruction = decoder.predict([z_mean, *inputs[1:]], verbose=0)
+        inputs.append(build_condition(run.model, run.config["labels"], digits, speakers))
+    reconstruction = keras.saving.load_model(checkpoint / "decoder.keras").predict(inputs, verbose=0)
     featurizer = feature_set.featurizer
-    return metrics.spectral_convergence(featurizer.magnitude(feature_set.features[test]),
+    return metrics.spectral_convergence(featurizer.magnitude(features),
                                         featurizer.magnitude(reconstruction))
 
 
@@ -170,14 +170,81 @@ TABLE_COLUMNS = {
 
 
 def results_table(references: list[dict], runs: list[tuple[Run, dict]]):
-    """One row per reference and per checkpoint of each run, in `TABLE_COLUMNS` order."""
+    """One row per reference and per checkpoint of each run: the `TABLE_COLUMNS` first,
+    then `label` and the per-digit metrics (dicts)."""
     import pandas as pd
 
-    rows = [{"family": "real", "conditioning": "", "regularization": "", **row} for row in references]
+    rows = [{"family": "real", "conditioning": "", "regularization": "", "label": row["run"], **row}
+            for row in references]
     for run, results in runs:
-        described = {"run": run.name, "family": run.model.family,
+        described = {"run": run.name, "label": run.label, "family": run.model.family,
                      "conditioning": run.model.conditioning,
                      "regularization": run.model.regularization}
         rows += [{**described, **checkpoint} for checkpoint in results["checkpoints"].values()]
     table = pd.DataFrame(rows)
-    return table.reindex(columns=list(TABLE_COLUMNS))
+    return table[list(TABLE_COLUMNS) + [column for column in table if column not in TABLE_COLUMNS]]
+
+
+def load_results(runs: list[Run], feature_set: FeatureSet, classifiers_dir: Path = CLASSIFIERS_ROOT):
+    """The results table of runs already judged by `codes/evaluate.py`, read from their
+    metrics.json, with the real-data rows made again by the judge those files name.
+
+    Returns:
+        The table (as `results_table`), the judge and the evaluation settings.
+
+    Raises:
+        UsageError: a run not evaluated (or evaluated before its last checkpoint), runs
+            judged with different settings, or a judge missing from `classifiers_dir`.
+    """
+    evaluations = []
+    for run in runs:
+        path = run.folder / "metrics.json"
+        done = read_json(path) if path.is_file() else {}
+        if sorted(map(int, done.get("checkpoints", {}))) != run.checkpoints:
+            raise UsageError(f"run {run.name} has no evaluation of all its checkpoints; "
+                             "run codes/evaluate.py first")
+        evaluations.append(done)
+    settings = evaluations[0]["settings"]
+    if any(done["settings"] != settings for done in evaluations):
+        raise UsageError("these runs were judged with different settings or judges; evaluate "
+                         "them together with codes/evaluate.py")
+    if settings["feature_set"] != feature_set.name:
+        raise UsageError(f"the runs were judged on {settings['feature_set']}, not {feature_set.name}")
+    folder = Path(classifiers_dir) / settings["judge"]
+    if not folder.is_dir():
+        raise UsageError(f"the judge {settings['judge']} is not in {classifiers_dir}; point "
+                         "--classifiers-dir at it, or run codes/evaluate.py to train it")
+    judge = Judge(folder)
+    config = from_dict(EvaluationConfig, settings["evaluation"])
+    real = RealData.judge(feature_set, judge, config)
+    return results_table(real_rows(real, config), list(zip(runs, evaluations))), judge, config
+
+
+def checkpoint_rows(results, summaries):
+    """The model rows of a results table, with each checkpoint's test loss and its run's
+    seconds per epoch from `runs.collect_summaries`."""
+    return results[results["family"] != "real"].astype({"epochs": int}).merge(
+        summaries[["run", "epochs", "test_loss", "seconds_per_epoch"]], on=["run", "epochs"])
+
+
+def last_checkpoints(results, summaries):
+    """The real-data rows of a results table, then each run's last checkpoint (as
+    `checkpoint_rows`), best accuracy first."""
+    import pandas as pd
+
+    models = checkpoint_rows(results, summaries)
+    last = models[models["epochs"] == models.groupby("run")["epochs"].transform("max")]
+    return pd.concat([results[results["family"] == "real"],
+                      last.sort_values("accuracy", ascending=False)], ignore_index=True)
+
+
+def accuracy_per_digit(rows):
+    """`[row, digit]` judge accuracies of results rows (e.g. `last_checkpoints`), indexed
+    by model label and epochs."""
+    import pandas as pd
+
+    names = [label if pd.isna(epochs) else f"{label}, {epochs:.0f} epochs"
+             for label, epochs in zip(rows["label"], rows["epochs"])]
+    table = pd.DataFrame([{int(digit): value for digit, value in row.items()}
+                          for row in rows["accuracy_per_digit"]], index=names)
+    return table[sorted(table.columns)]

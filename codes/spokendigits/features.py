@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import soundfile
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import audio
 from .config import check_settings, config_hash, from_dict, to_dict
@@ -39,7 +39,7 @@ from .storage import load_pickle, save_pickle
 FEATURES_ROOT = DATASET_ROOT / "features"
 MAX_DEFAULT_SAMPLE_RATE = 22050
 FORMAT = "spokendigits-featureset"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: durations
 
 
 @dataclass(frozen=True)
@@ -193,6 +193,7 @@ class FeatureSet:
         features: `[clip, freq, frame]` float32, standardised log-magnitudes.
         phase: `[clip, freq, frame]` float32 STFT phase in radians, or None.
         digits, speakers, takes: `[clip]` what each clip's file name says.
+        durations: `[clip]` seconds of each wav before it was padded or cut.
         files: `[clip]` paths relative to the dataset folder.
         is_test: `[clip]` bool, True for the test split.
         skipped: `{"file", "reason"}` for every wav that was not used.
@@ -206,6 +207,7 @@ class FeatureSet:
     digits: np.ndarray
     speakers: np.ndarray
     takes: np.ndarray
+    durations: np.ndarray
     files: list[str]
     is_test: np.ndarray
     skipped: list[dict[str, str]]
@@ -230,7 +232,7 @@ class FeatureSet:
         """The clips where `keep` (`[clip]` bool) is True, with the same featurizer."""
         index = np.flatnonzero(keep)
         arrays = {name: getattr(self, name)[index]
-                  for name in ("features", "digits", "speakers", "takes", "is_test")}
+                  for name in ("features", "digits", "speakers", "takes", "durations", "is_test")}
         return dataclasses.replace(
             self, **arrays, phase=None if self.phase is None else self.phase[index],
             files=[self.files[i] for i in index],
@@ -406,5 +408,6 @@ def extract(source: DatasetSource, folder: Path, config: FeatureConfig = Feature
         phase=phase, digits=np.array([clip.digit for clip in usable]),
         speakers=np.array([clip.speaker for clip in usable]),
         takes=np.array([clip.take for clip in usable]),
+        durations=(frames / rates).astype(np.float32),
         files=[str(clip.path.relative_to(folder)) for clip in usable], is_test=is_test,
         skipped=skipped, summary=summary)

@@ -1,18 +1,27 @@
-"""Latent Gaussians: how an unconditional VAE is asked for a chosen digit.
+"""Latent spaces: encoding clips, per-digit Gaussians, and 2-D views for plots.
 
 After training, the training clips are encoded and one Gaussian is fitted to
 the posterior means of each digit (and of each digit and speaker). Sampling
-from a digit's Gaussian and decoding gives that digit. Conditional models
-sample z from N(0, I) instead and pass the digit as a condition.
+from a digit's Gaussian and decoding gives that digit: this is how an
+unconditional VAE is asked for a chosen digit. Conditional models sample z
+from N(0, I) instead and pass the digit as a condition.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import DataError, UsageError
+from .models import build_condition, condition_dim
+
+if TYPE_CHECKING:
+    from .features import FeatureSet
+    from .runs import Run
+
+PROJECTIONS = ("pca", "tsne")
 
 RIDGE = 1e-4  # added to covariance diagonals, so a Cholesky factor always exists
 
@@ -63,3 +72,73 @@ def sample_latents(gaussians: dict[str, dict[str, Any]] | None, digits: list[int
         cholesky = np.linalg.cholesky(np.asarray(gaussian["cov"]))
         samples.append(np.asarray(gaussian["mean"]) + cholesky @ row)
     return np.asarray(samples, np.float32)
+
+
+def encode(run: "Run", epoch: int | None, features: np.ndarray, digits: np.ndarray,
+           speakers: np.ndarray) -> np.ndarray:
+    """`[clip, latent]` posterior means of `[clip, freq, frame]` features under the Keras
+    encoder of checkpoint `epoch` (default: the last). Imports TensorFlow.
+
+    Conditional encoders also take each clip's `[clip]` digit and speaker labels.
+    """
+    checkpoint = run.checkpoint(epoch)
+    if not (checkpoint / "encoder.keras").is_file():
+        raise DataError(f"{checkpoint} has no encoder.keras (an inference-only copy?); "
+                        "use the full run folder made by codes/train.py")
+    import keras
+
+    encoder = keras.saving.load_model(checkpoint / "encoder.keras")
+    inputs = [features]
+    if condition_dim(run.model, run.config["labels"]):
+        inputs.append(build_condition(run.model, run.config["labels"], digits, speakers))
+    return encoder.predict(inputs, verbose=0)[0]
+
+
+def project(z: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
+    """`[clip, 2]` view of `[clip, latent]` points by PCA or t-SNE (scikit-learn).
+
+    t-SNE's perplexity is 30, or less where there are too few points for it.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    if method not in PROJECTIONS:
+        raise UsageError(f"unknown projection {method!r}; use one of {PROJECTIONS}")
+    if method == "pca":
+        return PCA(n_components=2, random_state=seed).fit_transform(z)
+    perplexity = min(30.0, (len(z) - 1) / 3)
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed
+                ).fit_transform(z)
+
+
+def separation(z: np.ndarray, labels: np.ndarray) -> float:
+    """How well `[clip]` labels separate `[clip, latent]` points: the silhouette score,
+    from -1 (mixed) through 0 (overlapping) to 1 (apart)."""
+    from sklearn.metrics import silhouette_score
+
+    return float(silhouette_score(z, labels))
+
+
+@dataclass
+class LatentViews:
+    """One split of a feature set in a run's latent space, with its 2-D projections."""
+
+    z: np.ndarray                       # [clip, latent] posterior means
+    digits: np.ndarray                  # [clip]
+    speakers: np.ndarray                # [clip]
+    projections: dict[str, np.ndarray]  # {method: [clip, 2]}
+
+    @classmethod
+    def of(cls, run: "Run", feature_set: "FeatureSet", split: str = "test",
+           epoch: int | None = None, seed: int = 0) -> "LatentViews":
+        """Encode `split` with checkpoint `epoch` (default: the last) and project it."""
+        mask = feature_set.split_mask(split)
+        digits, speakers = feature_set.digits[mask], feature_set.speakers[mask]
+        z = encode(run, epoch, feature_set.features[mask], digits, speakers)
+        return cls(z, digits, speakers, {method: project(z, method, seed) for method in PROJECTIONS})
+
+    @property
+    def separation(self) -> dict[str, float]:
+        """Silhouette scores of z grouped by digit and by speaker."""
+        return {"digit": separation(self.z, self.digits),
+                "speaker": separation(self.z, self.speakers)}

@@ -8,6 +8,8 @@ always sits beside a real-data reference.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 from scipy.spatial.distance import pdist
@@ -51,7 +53,12 @@ def frechet_distance(first: np.ndarray, second: np.ndarray) -> float:
     mean_first, mean_second = first.mean(axis=0), second.mean(axis=0)
     cov_first = np.atleast_2d(np.cov(first, rowvar=False))
     cov_second = np.atleast_2d(np.cov(second, rowvar=False))
-    root = scipy.linalg.sqrtm(cov_first @ cov_second)
+    with warnings.catch_warnings():
+        # A set with fewer clips than dimensions has a singular covariance, and scipy says
+        # so; the product's square root is still defined, and its real part is used, so
+        # the warning carries nothing to act on.
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        root = scipy.linalg.sqrtm(cov_first @ cov_second)
     if np.iscomplexobj(root):  # numerical noise on a near-singular product
         root = root.real
     distance = np.sum((mean_first - mean_second) ** 2) + np.trace(cov_first + cov_second - 2 * root)

@@ -1,13 +1,38 @@
-"""Results tables under reports/: the same table as CSV and as markdown, with the
-command that made it, written atomically."""
+"""The report in `reports/`: tables, figures and audio, regenerated from the runs.
+
+`write_report` reads what `train.py` and `evaluate.py` produced and writes a
+folder that renders on GitHub: `README.md` (the report, with every figure by
+relative path and every wav linked), `vae_study.md/.csv` (losses and training
+time of every checkpoint), `results.md/.csv` (the judge's metrics, real-data
+rows first), `figures/*.png` and `audio/*.wav`. The folder is built aside and
+swapped in whole, so an interrupted report leaves the previous one intact.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
+from tqdm import tqdm
 
-from .storage import atomic_write
+from . import plots
+from .audio import write_wav
+from .classifier import CLASSIFIERS_ROOT
+from .evaluation import (TABLE_COLUMNS, accuracy_per_digit, checkpoint_rows, last_checkpoints,
+                         load_results)
+from .features import FeatureSet
+from .latents import LatentViews
+from .runs import Run, collect_summaries, histories
+from .storage import atomic_folder, atomic_write
+from .synthesis import Synthesizer, parse_digits
+
+STUDY_COLUMNS = {
+    "run": "run", "family": "family", "conditioning": "conditioning",
+    "regularization": "regularization", "epochs": "epochs", "parameters": "params",
+    "train_loss": "train loss", "validation_loss": "val loss", "test_loss": "test loss",
+    "test_reconstruction": "test recon.", "test_kl": "test KL",
+    "seconds_per_epoch": "s/epoch", "seconds": "total s"}
+SPOKEN = "0123456789"  # what every model says in the report's wavs
 
 
 def write_table(path: str | Path, table: pd.DataFrame, title: str, intro: str,
@@ -28,3 +53,181 @@ def write_table(path: str | Path, table: pd.DataFrame, title: str, intro: str,
     with atomic_write(markdown, "w") as file:
         file.write(f"# {title}\n\n{intro}\n\n{shown.to_markdown(index=False, floatfmt=floatfmt)}\n")
     return markdown, csv
+
+
+def _summary_table(rows: pd.DataFrame) -> str:
+    """`_last_checkpoints` as a markdown table, each column formatted for reading."""
+    def formatted(column: str, pattern: str) -> pd.Series:
+        return rows[column].map(lambda value: "" if pd.isna(value) else pattern.format(value))
+
+    return pd.DataFrame({
+        "model": rows["label"], "epochs": formatted("epochs", "{:.0f}"),
+        "accuracy": formatted("accuracy", "{:.1%}"), "IS": formatted("inception_score", "{:.2f}"),
+        "FD train": formatted("fd_train", "{:.1f}"), "diversity": formatted("diversity", "{:.2f}"),
+        "test loss": formatted("test_loss", "{:.1f}"),
+        "s/epoch": formatted("seconds_per_epoch", "{:.1f}")}).to_markdown(index=False)
+
+
+def write_report(runs: list[Run], feature_set: FeatureSet, destination: str | Path,
+                 command: str, classifiers_dir: Path = CLASSIFIERS_ROOT, grid_rows: int = 5,
+                 wav_seeds: tuple[int, ...] = (0, 1, 2), seed: int = 0) -> Path:
+    """Write the whole report folder for `runs` (trained and evaluated) to `destination`.
+
+    Args:
+        command: the command line that made the report, written into it.
+        grid_rows: generated clips per digit in each model's spectrogram grid.
+        wav_seeds: one wav of each model saying "0123456789" per seed.
+        seed: seeds the grids and the t-SNE projections.
+    """
+    destination = Path(destination)
+    results, judge, evaluation = load_results(runs, feature_set, classifiers_dir)
+    summaries = collect_summaries(runs)
+    config = feature_set.config
+    judged = judge.metrics
+    with atomic_folder(destination, replace=True) as folder:
+        figures, sounds = folder / "figures", folder / "audio"
+        write_table(folder / "vae_study", summaries[list(STUDY_COLUMNS)], "VAE study: losses and time",
+                    f"Made by `{command}`, from each run's summary.json.\n\nLosses are per clip: "
+                    f"squared error summed over the {config.n_freq} x {config.n_frames} scaled "
+                    "bins, plus beta x KL. Seconds are wall time on the machine that trained "
+                    "them.", floatfmt=".1f", columns=STUDY_COLUMNS)
+        write_table(folder / "results", results[list(TABLE_COLUMNS)], "Results",
+                    f"Made by `{command}`, from each run's metrics.json (written by "
+                    f"`codes/evaluate.py`): {evaluation.per_digit} clips per digit per "
+                    f"checkpoint, seed {evaluation.seed}, temperature {evaluation.temperature}, "
+                    f"{evaluation.griffin_lim_iterations} Griffin-Lim iterations. Judge: "
+                    f"`{judge.name}` (test accuracy {judged['plain']['accuracy']:.1%}, through "
+                    f"Griffin-Lim {judged['griffin_lim']['accuracy']:.1%}).\n\nFD and KID: "
+                    "Fréchet and kernel distances in the judge's embedding, against the "
+                    "training or test split. Diversity: mean pairwise embedding distance within "
+                    "a digit. Test SC: spectral convergence of the VAE's test reconstructions.",
+                    floatfmt=".3g", columns=TABLE_COLUMNS)
+
+        plots.save(plots.loss_curves(histories(runs)), figures / "loss_curves.png")
+        plots.save(plots.training_time(summaries), figures / "training_time.png")
+        plots.save(plots.metrics_by_epochs(
+            checkpoint_rows(results, summaries),
+            {"test_loss": "test loss per clip", "accuracy": "judge accuracy",
+             "fd_train": "FD against training clips"},
+            "Checkpoints: loss and judged quality against epochs trained",
+            references=results[results["family"] == "real"]), figures / "checkpoints.png")
+        last = last_checkpoints(results, summaries)
+        plots.save(plots.per_digit_heatmap(accuracy_per_digit(last),
+                                           "Judge accuracy per digit", "accuracy"),
+                   figures / "accuracy_per_digit.png")
+        test = feature_set.split_mask("test")
+        plots.save(plots.spectrogram_grid(
+            plots.digit_columns(feature_set.features[test], feature_set.digits[test], grid_rows,
+                                seed),
+            feature_set.featurizer, "Real test clips", [f"digit {d}" for d in range(10)]),
+            figures / "real.png")
+
+        sections, separations = [], []
+        for run in tqdm(runs, desc="report", unit="run"):
+            synthesizer = Synthesizer(run)
+            epoch = run.checkpoints[-1]
+            plots.save(plots.spectrogram_grid(
+                synthesizer.digit_grid(grid_rows, seed), run.featurizer,
+                f"{run.label}: generated, {epoch} epochs", [f"digit {d}" for d in range(10)]),
+                figures / f"samples-{run.name}.png")
+            views = LatentViews.of(run, feature_set, "test", epoch, seed)
+            plots.save(plots.latent_projections(
+                views.projections, views.digits, views.speakers,
+                f"{run.label}: test clips in latent space, {epoch} epochs"),
+                figures / f"latents-{run.name}.png")
+            separations.append({"model": run.label, **views.separation})
+            links = []
+            for wav_seed in wav_seeds:
+                name = f"{run.name}-{SPOKEN}-seed{wav_seed}.wav"
+                write_wav(sounds / name, synthesizer.speak(parse_digits(SPOKEN), seed=wav_seed),
+                          synthesizer.sample_rate)
+                links.append(f"[seed {wav_seed}](audio/{name})")
+            sections.append(
+                f"### {run.label} (`{run.name}`)\n\n"
+                f"{run.model.family}, conditioning {run.model.conditioning}, regularization "
+                f"{run.model.regularization}, latent size {run.model.latent_dim}; checkpoint "
+                f"of {epoch} epochs.\n\nListen to it say {SPOKEN}: {' · '.join(links)}.\n\n"
+                f"![{run.label}: generated spectrograms](figures/samples-{run.name}.png)\n\n"
+                f"![{run.label}: latent space](figures/latents-{run.name}.png)\n")
+
+        separation = pd.DataFrame(separations)
+        text = _report_text(runs, feature_set, judge.name, judged, command, last, separation,
+                            grid_rows, sections)
+        with atomic_write(folder / "README.md", "w") as file:
+            file.write(text)
+    return destination
+
+
+def _report_text(runs: list[Run], feature_set: FeatureSet, judge_name: str, judged: dict,
+                 command: str, last: pd.DataFrame, separation: pd.DataFrame, grid_rows: int,
+                 sections: list[str]) -> str:
+    """The report's markdown: its settings, findings, figures and one section per model."""
+    config, summary = feature_set.config, feature_set.summary
+    real = last[last["family"] == "real"].iloc[0]
+    best = last[last["family"] != "real"].iloc[0]  # sorted by accuracy
+    speaker_first = int((separation["speaker"] > separation["digit"]).sum())
+    return f"""# Spoken digits with VAEs: the study report
+
+Made by `{command}` from {len(runs)} runs, trained by `python codes/train.py` and judged by
+`python codes/evaluate.py`.
+
+- Feature set `{feature_set.name}`: {summary['clips']} clips ({summary['train']} train /
+  {summary['test']} test) at {config.sample_rate} Hz, cut or padded to {config.clip_seconds:.2f} s;
+  {config.n_freq} x {config.n_frames} STFT bins (n_fft {config.n_fft}, hop {config.hop_length}).
+- Judge `{judge_name}`: test accuracy {judged['plain']['accuracy']:.1%}, and
+  {judged['griffin_lim']['accuracy']:.1%} through Griffin-Lim.
+- Every checkpoint in tables: [results.md](results.md) (judged quality) and
+  [vae_study.md](vae_study.md) (losses and training time), with CSV copies beside them.
+
+## Results at each run's last checkpoint
+
+Accuracy is the share of generated clips the judge hears as the digit asked for; the real
+test clips score {real['accuracy']:.1%}. The best last checkpoint by accuracy is **{best['label']}**,
+at {best['accuracy']:.1%}; [results.md](results.md) has the earlier checkpoints too.
+
+{_summary_table(last)}
+
+## Loss curves
+
+![Training and validation loss per epoch of every run](figures/loss_curves.png)
+
+Training and validation loss per clip at every epoch, log scale: the gap between the two
+panels is what each run overfits.
+
+## Training time
+
+![Seconds per epoch and total training seconds of every run](figures/training_time.png)
+
+Wall-clock time on the machine that trained the runs: the median epoch, and the whole run.
+
+## Epochs and regularization
+
+![Test loss, judge accuracy and FD against epochs trained](figures/checkpoints.png)
+
+Each run's checkpoints: test loss, judge accuracy and Fréchet distance to the training
+clips; dashed lines are the real test clips.
+
+![Judge accuracy per digit and model](figures/accuracy_per_digit.png)
+
+Which digits each model's last checkpoint gets across, against the real test clips.
+
+## Real clips
+
+![Spectrograms of real test clips, one column per digit](figures/real.png)
+
+{grid_rows} real test clips per digit, for comparison with the generated grids below.
+
+## Latent spaces
+
+Silhouette scores of the test clips' latent means (from -1, mixed, to 1, apart), grouped by
+digit and by speaker; the figures below show the same points by PCA and t-SNE. Speakers
+separate more than digits in {speaker_first} of {len(separation)} models.
+
+{separation.to_markdown(index=False, floatfmt=".3f")}
+
+## Models
+
+Each model: {grid_rows} generated clips per digit (one column per digit), its test clips'
+latent space, and three wavs of it saying {SPOKEN}.
+
+""" + "\n".join(sections)

@@ -27,7 +27,7 @@ from typing import Any
 from .config import check_settings, config_hash, from_dict, read_json_object, to_dict
 from .datasets import PROJECT_ROOT
 from .errors import DataError, UsageError
-from .features import Featurizer
+from .features import FEATURES_ROOT, Featurizer, FeatureSet
 from .models import ModelConfig
 from .storage import atomic_folder, read_json
 
@@ -143,6 +143,16 @@ class Run:
         return Featurizer.from_dict(self.config["featurizer"])
 
     @property
+    def label(self) -> str:
+        """A short name for legends: family, conditioning, and "regularized" if it is,
+        e.g. "CNN, digit+speaker" or "MLP, unconditional, regularized"."""
+        model = self.model
+        parts = [model.family.split("-")[0].upper()]
+        parts += [model.conditioning if model.conditioning != "none" else "unconditional"]
+        parts += ["regularized"] if model.regularization != "none" else []
+        return ", ".join(parts)
+
+    @property
     def digits(self) -> list[int]:
         return self.config["labels"]["digits"]
 
@@ -177,6 +187,66 @@ class Run:
     def losses(self, epoch: int) -> dict[str, Any]:
         """Train / validation / test losses of checkpoint `epoch` (its metrics.json)."""
         return read_json(self.checkpoint(epoch) / "metrics.json")
+
+    @property
+    def history(self):
+        """history.csv as a pandas DataFrame: one row per epoch (0-based `epoch`)."""
+        import pandas as pd
+
+        path = self.folder / "history.csv"
+        if not path.is_file():
+            raise DataError(f"run {self.folder} has no history.csv; train it with codes/train.py")
+        return pd.read_csv(path)
+
+
+def finished_runs(folders: list[Path] | None = None, root: Path = RUNS_ROOT) -> list[Run]:
+    """The runs in `folders`, or else every finished run (with a summary.json) under `root`."""
+    folders = folders or sorted(path.parent for path in Path(root).glob("*/summary.json"))
+    if not folders:
+        raise UsageError(f"no finished run under {root}; train some with codes/train.py")
+    return [Run.open(folder) for folder in folders]
+
+
+def load_feature_set(runs: list[Run], path: Path | None = None,
+                     root: Path = FEATURES_ROOT) -> FeatureSet:
+    """The one feature set `runs` were trained on: `path`, or the file their configs name
+    under `root`. Runs of several feature sets, or a different file, raise UsageError."""
+    names = {run.config["feature_set"] for run in runs}
+    if len(names) > 1:
+        raise UsageError(f"these runs use {len(names)} feature sets ({sorted(names)}); "
+                         "take the runs of one feature set at a time")
+    name = names.pop()
+    path = Path(path) if path else Path(root) / f"{name}.pkl"
+    if not path.is_file():
+        raise UsageError(f"feature set {path} does not exist; make it with codes/features.py "
+                         "(the same settings give the same name) or pass its path")
+    feature_set = FeatureSet.load(path)
+    if feature_set.name != name:
+        raise UsageError(f"{path} is {feature_set.name}, not the feature set {name} the runs "
+                         "were trained on")
+    return feature_set
+
+
+def collect_summaries(runs: list[Run]):
+    """One row per checkpoint of every finished run in `runs`, as a pandas DataFrame."""
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        summary = run.summary or {}
+        fixed = {"label": run.label,
+                 **{key: value for key, value in summary.items() if key != "checkpoints"}}
+        rows += [{**fixed, **checkpoint} for checkpoint in summary.get("checkpoints", [])]
+    return pd.DataFrame(rows)
+
+
+def histories(runs: list[Run]):
+    """Every run's history.csv in one long DataFrame, with `run` and `label` columns and
+    `epochs` counted from 1 (an epoch's row describes the model after it)."""
+    import pandas as pd
+
+    return pd.concat([run.history.assign(run=run.name, label=run.label, epochs=lambda h: h.epoch + 1)
+                      for run in runs], ignore_index=True)
 
 
 INFERENCE_FILES = ("decoder.onnx", "latents.json", "metrics.json")

@@ -60,11 +60,12 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
 
 
 @contextlib.contextmanager
-def atomic_folder(destination: str | Path) -> Iterator[Path]:
+def atomic_folder(destination: str | Path, replace: bool = False) -> Iterator[Path]:
     """A fresh temporary folder beside `destination`, renamed to it only if the block succeeds.
 
     The staging folder's parent is private and removed afterwards too: a place
-    for scratch files such as a downloaded archive.
+    for scratch files such as a downloaded archive. With `replace`, an existing
+    `destination` is moved aside at the end and removed with that parent.
 
     Example:
         with atomic_folder("dataset/fsdd") as staging:
@@ -76,6 +77,8 @@ def atomic_folder(destination: str | Path) -> Iterator[Path]:
         staging = Path(temporary) / destination.name
         staging.mkdir()
         yield staging
+        if replace and destination.exists():
+            os.replace(destination, Path(temporary) / "replaced")
         os.replace(staging, destination)
 
 

@@ -93,9 +93,44 @@ class Synthesizer:
             speakers = [str(rng.choice(self.labels["speakers"]))] * len(digits)
         z = sample_latents(self.gaussians, digits, speakers if not self.model.conditional else None,
                            self.model.latent_dim, temperature, rng)
-        feeds = {"z": z}
-        if condition_dim(self.model, self.labels):
-            feeds["condition"] = build_condition(self.model, self.labels, digits, speakers)
+        return self._decode(z, self._condition(digits, speakers))
+
+    def digit_grid(self, rows: int, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+        """`[row, digit, freq, frame]` features: `rows` samples of each digit 0-9."""
+        digits = np.tile(np.arange(10), rows).tolist()
+        features = self.features(digits, seed=seed, temperature=temperature)
+        return features.reshape(rows, 10, *features.shape[1:])
+
+    def interpolate(self, start: int, end: int, steps: int = 8, speaker: str | None = None,
+                    seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+        """`[step, freq, frame]` features morphing digit `start` into digit `end`.
+
+        Both ends share one seeded noise vector: an unconditional model walks the
+        straight line between that noise placed in the first digit's latent Gaussian
+        and in the second's, so the voice stays while the digit changes; a
+        conditional one keeps z fixed and blends the two one-hot digit conditions. A
+        speaker-conditional model speaks with `speaker` (default: its first).
+        """
+        weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+        ends = [sample_latents(self.gaussians, [digit], None, self.model.latent_dim, temperature,
+                               np.random.default_rng(seed))[0] for digit in (start, end)]
+        z = (1 - weights) * ends[0] + weights * ends[1]
+        speakers = [speaker or self.labels["speakers"][0]] * steps
+        conditions = [self._condition([digit] * steps, speakers) for digit in (start, end)]
+        if conditions[0] is None:
+            return self._decode(z, None)
+        return self._decode(z, (1 - weights) * conditions[0] + weights * conditions[1])
+
+    def _condition(self, digits: list[int], speakers: list[str | None]) -> np.ndarray | None:
+        if not condition_dim(self.model, self.labels):
+            return None
+        return build_condition(self.model, self.labels, digits, speakers)
+
+    def _decode(self, z: np.ndarray, condition: np.ndarray | None) -> np.ndarray:
+        """`[clip, freq, frame]` features of `[clip, latent]` z (and `[clip, dim]` condition)."""
+        feeds = {"z": z.astype(np.float32)}
+        if condition is not None:
+            feeds["condition"] = condition.astype(np.float32)
         return self.session.run(None, feeds)[0]
 
     def speak(self, tokens: list[int | None], speaker: str | None = None, seed: int = 0,

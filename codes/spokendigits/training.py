@@ -215,13 +215,3 @@ def summary_row(run: Run, epoch: int, history: pd.DataFrame) -> dict[str, Any]:
             **{f"{split}_{key}": metrics[split][key] for split in ("train", "validation", "test")
                for key in ("loss", "reconstruction", "kl")},
             "seconds": float(history.loc[history["epoch"] < epoch, "seconds"].sum())}
-
-
-def collect_summaries(runs_root: Path = RUNS_ROOT) -> pd.DataFrame:
-    """One row per checkpoint of every finished run under `runs_root`."""
-    rows = []
-    for path in sorted(runs_root.glob("*/summary.json")):
-        summary = Run.open(path.parent).summary
-        fixed = {key: value for key, value in summary.items() if key != "checkpoints"}
-        rows += [{**fixed, **checkpoint} for checkpoint in summary["checkpoints"]]
-    return pd.DataFrame(rows)

@@ -1,0 +1,63 @@
+"""The notebooks run top to bottom on a tiny study, and the committed copies hold the
+outputs of the real one."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT
+
+nbformat = pytest.importorskip("nbformat", reason="install requirements-dev.txt")
+from nbclient import NotebookClient  # noqa: E402
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def outputs(notebook, kind: str) -> list:
+    """Every output of `notebook` whose data holds the MIME type `kind`."""
+    return [output for cell in notebook.cells if cell.cell_type == "code"
+            for output in cell.get("outputs", []) if kind in output.get("data", {})]
+
+
+def test_there_are_five_notebooks():
+    assert [path.name[:2] for path in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_notebook_runs_top_to_bottom_on_a_tiny_study(path, tiny_study, fsdd_dir, monkeypatch):
+    for name, value in {**tiny_study.environment, "FSDD_DIR": str(fsdd_dir),
+                        "MPLBACKEND": "module://matplotlib_inline.backend_inline"}.items():
+        monkeypatch.setenv(name, value)  # the kernel inherits this process's environment
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    assert outputs(notebook, "image/png"), f"{path.name} drew no figure"
+    text = "".join(output.get("text", "") for cell in notebook.cells
+                   for output in cell.get("outputs", []))
+    assert "Error" not in text
+    if path.stem.startswith("04"):
+        assert len([output for output in outputs(notebook, "text/html")
+                    if "<audio" in output["data"]["text/html"]]) >= 10
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_committed_notebooks_hold_the_outputs_of_the_real_study(path):
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1)), \
+        "run the notebook top to bottom before committing it"
+    errors = [output for cell in code for output in cell.outputs if output.output_type == "error"]
+    assert not errors
+    assert outputs(notebook, "image/png")
+    assert not notebook.metadata.get("jupytext")
+
+
+def test_committed_training_notebook_shows_the_runs_of_the_report():
+    """The notebooks and reports/ come from the same runs, not the tiny test study."""
+    notebook = nbformat.read(ROOT / "notebooks" / "02_training_comparison.ipynb", as_version=4)
+    shown = "".join(str(output.get("data", {}).get("text/plain", "")) for cell in notebook.cells
+                    if cell.cell_type == "code" for output in cell.outputs)
+    runs = set(pd.read_csv(ROOT / "reports" / "results.csv")["run"]) - \
+        {"real test clips", "real test clips, Griffin-Lim"}
+    assert runs and all(run in shown for run in runs)

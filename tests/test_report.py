@@ -1,0 +1,90 @@
+"""codes/report.py and the library behind it: a folder that renders, figures that read."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+from PIL import Image
+
+from conftest import run_script
+
+
+def report_arguments(study, out):
+    return ["--runs-dir", str(study.runs_dir), "--classifiers-dir", str(study.classifiers_dir),
+            "--features", str(next(study.features_dir.glob("*.pkl"))), "--out", str(out)]
+
+
+def test_report_writes_a_folder_whose_links_all_resolve(tiny_study, small_feature_set, tmp_path):
+    out = tmp_path / "reports"
+    result = run_script("report.py", *report_arguments(tiny_study, out), "--grid-rows", "2")
+    assert result.returncode == 0, result.stderr
+    text = (out / "README.md").read_text()
+    images = re.findall(r"!\[[^\]]+\]\(([^)]+)\)", text)
+    sounds = re.findall(r"\]\((audio/[^)]+\.wav)\)", text)
+    assert len(images) == 5 + 2 * 2 and len(sounds) == 2 * 3  # 2 runs, 3 wavs each
+    for image in images:
+        assert not image.startswith("/") and Image.open(out / image).size[0] > 300
+    for sound in sounds:
+        waveform, rate = soundfile.read(out / sound)
+        assert rate == small_feature_set.config.sample_rate and np.abs(waveform).max() > 0
+    assert sorted(path.name for path in (out / "figures").iterdir()) == sorted(
+        Path(image).name for image in images)
+    results = pd.read_csv(out / "results.csv")
+    assert results["run"].tolist()[:2] == ["real test clips", "real test clips, Griffin-Lim"]
+    assert len(results) == 2 + 2 * 2 and len(pd.read_csv(out / "vae_study.csv")) == 2 * 2
+    assert "Made by `python" in (out / "results.md").read_text()
+
+
+def test_a_second_report_replaces_the_first_whole(tiny_study, tmp_path):
+    out = tmp_path / "reports"
+    assert run_script("report.py", *report_arguments(tiny_study, out), "--grid-rows", "1").returncode == 0
+    (out / "figures" / "stale.png").write_bytes(b"old")
+    result = run_script("report.py", *report_arguments(tiny_study, out), "--grid-rows", "1")
+    assert result.returncode == 0, result.stderr
+    assert not (out / "figures" / "stale.png").exists() and (out / "README.md").is_file()
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]
+
+
+def test_report_refuses_unevaluated_runs_and_foreign_folders(tiny_study, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(tiny_study.runs_dir, runs)
+    next(runs.glob("*/metrics.json")).unlink()
+    out = tmp_path / "reports"
+    out.mkdir()
+    (out / "README.md").write_text("the previous report")
+    arguments = report_arguments(tiny_study, out)
+    arguments[1] = str(runs)
+    result = run_script("report.py", *arguments)
+    assert result.returncode == 2 and "run codes/evaluate.py first" in result.stderr
+    assert (out / "README.md").read_text() == "the previous report"
+
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "mine.txt").write_text("keep")
+    result = run_script("report.py", *report_arguments(tiny_study, foreign))
+    assert result.returncode == 2 and "no report" in result.stderr
+    assert (foreign / "mine.txt").read_text() == "keep"
+
+
+def test_spectrogram_grid_labels_its_axes_and_digit_columns(small_feature_set, tmp_path):
+    from spokendigits import plots
+
+    test = small_feature_set.split_mask("test")
+    grid = plots.digit_columns(small_feature_set.features[test], small_feature_set.digits[test], 2)
+    assert grid.shape == (2, 10, *small_feature_set.features.shape[1:])
+    figure = plots.spectrogram_grid(grid, small_feature_set.featurizer, "Real",
+                                    [f"digit {d}" for d in range(10)])
+    panels = figure.axes[:20]
+    assert [ax.get_title() for ax in panels[:10]] == [f"digit {d}" for d in range(10)]
+    assert panels[0].get_ylabel() == "kHz" and panels[-1].get_xlabel() == "s"
+    assert figure.axes[-1].get_ylabel() == "magnitude (dB)"  # the colour bar
+    path = plots.save(figure, tmp_path / "grid.png")
+    assert Image.open(path).mode == "P"  # a 256-colour palette
+    with pytest.raises(ValueError, match="digit 0 has 6 clips"):
+        plots.digit_columns(small_feature_set.features[test], small_feature_set.digits[test], 7)
