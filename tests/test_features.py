@@ -13,7 +13,8 @@ from spokendigits import audio
 from spokendigits.metrics import spectral_convergence
 from spokendigits.datasets import get_source
 from spokendigits.errors import DataError, UsageError
-from spokendigits.features import FeatureConfig, FeatureSet, Featurizer, analyse, extract
+from spokendigits.features import (FORMAT_VERSION, FeatureConfig, FeatureSet, Featurizer, analyse,
+                                   extract)
 from spokendigits.storage import save_pickle
 
 
@@ -107,7 +108,8 @@ def test_loading_refuses_crafted_and_foreign_files(tmp_path):
     save_pickle(tmp_path / "other.pkl", {"weights": np.zeros(3)})
     with pytest.raises(DataError, match="not a feature set"):
         FeatureSet.load(tmp_path / "other.pkl")
-    save_pickle(tmp_path / "partial.pkl", {"format": "spokendigits-featureset", "version": 1})
+    save_pickle(tmp_path / "partial.pkl", {"format": "spokendigits-featureset",
+                                           "version": FORMAT_VERSION})
     with pytest.raises(DataError, match="damaged feature set"):
         FeatureSet.load(tmp_path / "partial.pkl")
 
@@ -117,8 +119,8 @@ def test_loading_checks_the_format_version_and_resolved_settings(tone_folder, tm
 
     path = extract(get_source("folder"), tone_folder, workers=1).save(tmp_path)
     payload = load_pickle(path)
-    save_pickle(tmp_path / "future.pkl", dict(payload, version=2))
-    with pytest.raises(DataError, match="format 2, this code reads 1"):
+    save_pickle(tmp_path / "future.pkl", dict(payload, version=FORMAT_VERSION + 1))
+    with pytest.raises(DataError, match=f"format {FORMAT_VERSION + 1}, this code reads {FORMAT_VERSION}"):
         FeatureSet.load(tmp_path / "future.pkl")
     payload["featurizer"]["config"]["n_fft"] = None
     save_pickle(tmp_path / "unresolved.pkl", payload)
@@ -193,3 +195,11 @@ def test_stored_phase_inverts_exactly(tone_folder):
                                 config.clip_samples)
     np.testing.assert_allclose(audio.inverse_stft(spectrogram, config.hop_length, config.clip_samples),
                                original, atol=1e-4)
+
+
+def test_feature_sets_keep_each_clips_duration(tone_folder):
+    feature_set = extract(get_source("folder"), tone_folder, workers=1)
+    takes = feature_set.takes
+    np.testing.assert_allclose(feature_set.durations, 0.2 + 0.02 * takes, atol=1e-4)
+    kept = feature_set.subset(takes == 3)
+    assert kept.durations.shape == (20,) and np.allclose(kept.durations, 0.26, atol=1e-4)

@@ -123,7 +123,9 @@ def write_report(runs: list[Run], feature_set: FeatureSet, destination: str | Pa
             figures / "real.png")
 
         sections, separations = [], []
-        for run in tqdm(runs, desc="report", unit="run"):
+        by_name = {run.name: run for run in runs}
+        ranked = [by_name[name] for name in last.loc[last["family"] != "real", "run"]]
+        for run in tqdm(ranked, desc="report", unit="run"):
             synthesizer = Synthesizer(run)
             epoch = run.checkpoints[-1]
             plots.save(plots.spectrogram_grid(
@@ -152,7 +154,7 @@ def write_report(runs: list[Run], feature_set: FeatureSet, destination: str | Pa
 
         separation = pd.DataFrame(separations)
         text = _report_text(runs, feature_set, judge.name, judged, command, last, separation,
-                            grid_rows, sections)
+                            grid_rows, len(wav_seeds), sections)
         with atomic_write(folder / "README.md", "w") as file:
             file.write(text)
     return destination
@@ -160,7 +162,7 @@ def write_report(runs: list[Run], feature_set: FeatureSet, destination: str | Pa
 
 def _report_text(runs: list[Run], feature_set: FeatureSet, judge_name: str, judged: dict,
                  command: str, last: pd.DataFrame, separation: pd.DataFrame, grid_rows: int,
-                 sections: list[str]) -> str:
+                 wavs: int, sections: list[str]) -> str:
     """The report's markdown: its settings, findings, figures and one section per model."""
     config, summary = feature_set.config, feature_set.summary
     real = last[last["family"] == "real"].iloc[0]
@@ -191,8 +193,10 @@ at {best['accuracy']:.1%}; [results.md](results.md) has the earlier checkpoints 
 
 ![Training and validation loss per epoch of every run](figures/loss_curves.png)
 
-Training and validation loss per clip at every epoch, log scale: the gap between the two
-panels is what each run overfits.
+Training and validation loss per clip at every epoch, log scale. Training loss is averaged
+over each epoch with dropout on, which is why the regularized runs' sits above their
+validation loss; where a validation curve flattens while its training curve keeps falling,
+that run has begun to overfit.
 
 ## Training time
 
@@ -227,7 +231,7 @@ separate more than digits in {speaker_first} of {len(separation)} models.
 
 ## Models
 
-Each model: {grid_rows} generated clips per digit (one column per digit), its test clips'
-latent space, and three wavs of it saying {SPOKEN}.
+Best accuracy first. Each model: {grid_rows} generated clips per digit (one column per
+digit), its test clips' latent space, and {wavs} wavs of it saying {SPOKEN}.
 
 """ + "\n".join(sections)
