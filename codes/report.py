@@ -5,8 +5,10 @@
     python codes/report.py output/runs/cnn-vae-1a2b3c4d --out /tmp/report
 
 Reads the runs (output/runs), their feature set (dataset/features) and their
-evaluation (each run's metrics.json, and the judge in output/classifiers);
-evaluates nothing. The whole folder is replaced at the end, in one step.
+evaluation (each run's metrics.json, and the judge in output/classifiers); it
+generates no clip for judging, and only runs the judge again on the real test
+clips for the reference rows. The whole folder is replaced at the end, in one
+step, and only a folder that is empty or holds an earlier report.
 """
 
 from __future__ import annotations
@@ -52,9 +54,6 @@ def main() -> None:
     args = parse_arguments()
     if args.grid_rows < 1:
         raise UsageError(f"--grid-rows must be at least 1, not {args.grid_rows}")
-    if args.out.exists() and not (args.out / "README.md").is_file() and any(args.out.iterdir()):
-        raise UsageError(f"{args.out} holds files but no report; the report replaces its folder "
-                         "whole, so choose an empty or new folder")
     runs = finished_runs(args.runs, args.runs_dir)
     feature_set = load_feature_set(runs, args.features)
     from spokendigits.reports import write_report  # matplotlib, and TensorFlow for the encoders

@@ -39,6 +39,23 @@ def test_report_writes_a_folder_whose_links_all_resolve(tiny_study, small_featur
     assert results["run"].tolist()[:2] == ["real test clips", "real test clips, Griffin-Lim"]
     assert len(results) == 2 + 2 * 2 and len(pd.read_csv(out / "vae_study.csv")) == 2 * 2
     assert "Made by `python" in (out / "results.md").read_text()
+    models = results[results["family"] != "real"]
+    last = models[models["epochs"] == models.groupby("run")["epochs"].transform("max")]
+    sections = re.findall(r"^### (.+) \(`([^`]+)`\)$", text, flags=re.MULTILINE)
+    assert sorted(run for _, run in sections) == sorted(models["run"].unique())
+    assert sections[0][1] == last.loc[last["accuracy"].idxmax(), "run"]  # best first
+    assert f"is **{sections[0][0]}**" in text
+
+
+def test_runs_that_share_a_label_are_told_apart():
+    from spokendigits.runs import Run, labels
+
+    runs = [Run(Path(name), {"model": {"family": "mlp-vae", "latent_dim": dim}})
+            for name, dim in (("mlp-vae-a", 8), ("mlp-vae-b", 16), ("cnn-vae-c", 16))]
+    runs[2].config["model"]["family"] = "cnn-vae"
+    assert labels(runs) == {"mlp-vae-a": "MLP, unconditional (mlp-vae-a)",
+                            "mlp-vae-b": "MLP, unconditional (mlp-vae-b)",
+                            "cnn-vae-c": "CNN, unconditional"}
 
 
 def test_a_second_report_replaces_the_first_whole(tiny_study, tmp_path):
@@ -58,6 +75,7 @@ def test_report_refuses_unevaluated_runs_and_foreign_folders(tiny_study, tmp_pat
     out = tmp_path / "reports"
     out.mkdir()
     (out / "README.md").write_text("the previous report")
+    (out / ".spokendigits-report").write_text("")
     arguments = report_arguments(tiny_study, out)
     arguments[1] = str(runs)
     result = run_script("report.py", *arguments)
@@ -66,10 +84,12 @@ def test_report_refuses_unevaluated_runs_and_foreign_folders(tiny_study, tmp_pat
 
     foreign = tmp_path / "notes"
     foreign.mkdir()
-    (foreign / "mine.txt").write_text("keep")
+    (foreign / "README.md").write_text("mine, not a report")
     result = run_script("report.py", *report_arguments(tiny_study, foreign))
-    assert result.returncode == 2 and "no report" in result.stderr
-    assert (foreign / "mine.txt").read_text() == "keep"
+    assert result.returncode == 2 and "no report made by codes/report.py" in result.stderr
+    assert (foreign / "README.md").read_text() == "mine, not a report"
+    result = run_script("report.py", *report_arguments(tiny_study, foreign / "README.md"))
+    assert result.returncode == 2 and "is a file" in result.stderr
 
 
 def test_spectrogram_grid_labels_its_axes_and_digit_columns(small_feature_set, tmp_path):

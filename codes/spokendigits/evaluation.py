@@ -21,7 +21,7 @@ from .config import check_settings, config_hash, from_dict, to_dict
 from .features import FeatureSet
 from .latents import encode
 from .models import build_condition, condition_dim
-from .runs import Run
+from .runs import Run, labels
 from .errors import UsageError
 from .storage import read_json, write_json
 from .synthesis import Synthesizer
@@ -176,8 +176,9 @@ def results_table(references: list[dict], runs: list[tuple[Run, dict]]):
 
     rows = [{"family": "real", "conditioning": "", "regularization": "", "label": row["run"], **row}
             for row in references]
+    named = labels([run for run, _ in runs])
     for run, results in runs:
-        described = {"run": run.name, "label": run.label, "family": run.model.family,
+        described = {"run": run.name, "label": named[run.name], "family": run.model.family,
                      "conditioning": run.model.conditioning,
                      "regularization": run.model.regularization}
         rows += [{**described, **checkpoint} for checkpoint in results["checkpoints"].values()]

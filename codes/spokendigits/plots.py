@@ -128,7 +128,7 @@ def loss_curves(histories: pd.DataFrame) -> Figure:
             ax.plot(history["epochs"], history[column], label=label)
         ax.set(title=f"{split.capitalize()} loss", xlabel="epoch", yscale="log")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("loss per clip (squared error + β·KL, log scale)")
+    axes[0].set_ylabel("loss per clip (squared error + KL weight·KL, log scale)")
     axes[1].legend(title="run")
     figure.suptitle("Loss curves")
     return figure

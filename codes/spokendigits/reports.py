@@ -20,9 +20,10 @@ from .audio import write_wav
 from .classifier import CLASSIFIERS_ROOT
 from .evaluation import (TABLE_COLUMNS, accuracy_per_digit, checkpoint_rows, last_checkpoints,
                          load_results)
+from .errors import UsageError
 from .features import FeatureSet
 from .latents import LatentViews
-from .runs import Run, collect_summaries, histories
+from .runs import Run, collect_summaries, histories, labels
 from .storage import atomic_folder, atomic_write
 from .synthesis import Synthesizer, parse_digits
 
@@ -33,6 +34,8 @@ STUDY_COLUMNS = {
     "test_reconstruction": "test recon.", "test_kl": "test KL",
     "seconds_per_epoch": "s/epoch", "seconds": "total s"}
 SPOKEN = "0123456789"  # what every model says in the report's wavs
+# Written into every report folder: only a folder holding it (or an empty one) is replaced.
+MARKER = ".spokendigits-report"
 
 
 def write_table(path: str | Path, table: pd.DataFrame, title: str, intro: str,
@@ -80,6 +83,11 @@ def write_report(runs: list[Run], feature_set: FeatureSet, destination: str | Pa
         seed: seeds the grids and the t-SNE projections.
     """
     destination = Path(destination)
+    if destination.exists() and not destination.is_dir():
+        raise UsageError(f"{destination} is a file; name a folder for the report")
+    if destination.is_dir() and any(destination.iterdir()) and not (destination / MARKER).is_file():
+        raise UsageError(f"{destination} holds files but no report made by codes/report.py; the "
+                         "report replaces its folder whole, so choose an empty or new folder")
     results, judge, evaluation = load_results(runs, feature_set, classifiers_dir)
     summaries = collect_summaries(runs)
     config = feature_set.config
@@ -125,19 +133,21 @@ def write_report(runs: list[Run], feature_set: FeatureSet, destination: str | Pa
         sections, separations = [], []
         by_name = {run.name: run for run in runs}
         ranked = [by_name[name] for name in last.loc[last["family"] != "real", "run"]]
+        named = labels(runs)
         for run in tqdm(ranked, desc="report", unit="run"):
+            label = named[run.name]
             synthesizer = Synthesizer(run)
             epoch = run.checkpoints[-1]
             plots.save(plots.spectrogram_grid(
                 synthesizer.digit_grid(grid_rows, seed), run.featurizer,
-                f"{run.label}: generated, {epoch} epochs", [f"digit {d}" for d in range(10)]),
+                f"{label}: generated, {epoch} epochs", [f"digit {d}" for d in range(10)]),
                 figures / f"samples-{run.name}.png")
             views = LatentViews.of(run, feature_set, "test", epoch, seed)
             plots.save(plots.latent_projections(
                 views.projections, views.digits, views.speakers,
-                f"{run.label}: test clips in latent space, {epoch} epochs"),
+                f"{label}: test clips in latent space, {epoch} epochs"),
                 figures / f"latents-{run.name}.png")
-            separations.append({"model": run.label, **views.separation})
+            separations.append({"model": label, **views.separation})
             links = []
             for wav_seed in wav_seeds:
                 name = f"{run.name}-{SPOKEN}-seed{wav_seed}.wav"
@@ -145,18 +155,19 @@ def write_report(runs: list[Run], feature_set: FeatureSet, destination: str | Pa
                           synthesizer.sample_rate)
                 links.append(f"[seed {wav_seed}](audio/{name})")
             sections.append(
-                f"### {run.label} (`{run.name}`)\n\n"
+                f"### {label} (`{run.name}`)\n\n"
                 f"{run.model.family}, conditioning {run.model.conditioning}, regularization "
                 f"{run.model.regularization}, latent size {run.model.latent_dim}; checkpoint "
                 f"of {epoch} epochs.\n\nListen to it say {SPOKEN}: {' · '.join(links)}.\n\n"
-                f"![{run.label}: generated spectrograms](figures/samples-{run.name}.png)\n\n"
-                f"![{run.label}: latent space](figures/latents-{run.name}.png)\n")
+                f"![{label}: generated spectrograms](figures/samples-{run.name}.png)\n\n"
+                f"![{label}: latent space](figures/latents-{run.name}.png)\n")
 
         separation = pd.DataFrame(separations)
         text = _report_text(runs, feature_set, judge.name, judged, command, last, separation,
                             grid_rows, len(wav_seeds), sections)
         with atomic_write(folder / "README.md", "w") as file:
             file.write(text)
+        (folder / MARKER).write_text("Made by codes/report.py, which replaces this folder whole.\n")
     return destination
 
 
@@ -194,9 +205,9 @@ at {best['accuracy']:.1%}; [results.md](results.md) has the earlier checkpoints 
 ![Training and validation loss per epoch of every run](figures/loss_curves.png)
 
 Training and validation loss per clip at every epoch, log scale. Training loss is averaged
-over each epoch with dropout on, which is why the regularized runs' sits above their
-validation loss; where a validation curve flattens while its training curve keeps falling,
-that run has begun to overfit.
+over an epoch while the model still improves, and with dropout on in the regularized runs,
+so it can sit above the validation loss; where a validation curve flattens while its
+training curve keeps falling, that run has begun to overfit.
 
 ## Training time
 
@@ -225,7 +236,9 @@ Which digits each model's last checkpoint gets across, against the real test cli
 
 Silhouette scores of the test clips' latent means (from -1, mixed, to 1, apart), grouped by
 digit and by speaker; the figures below show the same points by PCA and t-SNE. Speakers
-separate more than digits in {speaker_first} of {len(separation)} models.
+score higher than digits in {speaker_first} of {len(separation)} models. Scores near 0 mean
+the groups overlap; conditional models are given their labels beside z, so z need not
+encode them.
 
 {separation.to_markdown(index=False, floatfmt=".3f")}
 

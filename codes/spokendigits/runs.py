@@ -20,6 +20,7 @@ folder. It holds:
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,7 +205,19 @@ def finished_runs(folders: list[Path] | None = None, root: Path = RUNS_ROOT) -> 
     folders = folders or sorted(path.parent for path in Path(root).glob("*/summary.json"))
     if not folders:
         raise UsageError(f"no finished run under {root}; train some with codes/train.py")
-    return [Run.open(folder) for folder in folders]
+    runs = [Run.open(folder) for folder in folders]
+    for run in runs:
+        if run.summary is None:
+            raise UsageError(f"run {run.folder} is not finished (no summary.json); let "
+                             "codes/train.py finish it")
+    return runs
+
+
+def labels(runs: list[Run]) -> dict[str, str]:
+    """`{run name: label}`, with the run's name added where two runs share a label."""
+    counts = Counter(run.label for run in runs)
+    return {run.name: run.label if counts[run.label] == 1 else f"{run.label} ({run.name})"
+            for run in runs}
 
 
 def load_feature_set(runs: list[Run], path: Path | None = None,
@@ -231,10 +244,10 @@ def collect_summaries(runs: list[Run]):
     """One row per checkpoint of every finished run in `runs`, as a pandas DataFrame."""
     import pandas as pd
 
-    rows = []
+    rows, named = [], labels(runs)
     for run in runs:
         summary = run.summary or {}
-        fixed = {"label": run.label,
+        fixed = {"label": named[run.name],
                  **{key: value for key, value in summary.items() if key != "checkpoints"}}
         rows += [{**fixed, **checkpoint} for checkpoint in summary.get("checkpoints", [])]
     return pd.DataFrame(rows)
@@ -245,7 +258,9 @@ def histories(runs: list[Run]):
     `epochs` counted from 1 (an epoch's row describes the model after it)."""
     import pandas as pd
 
-    return pd.concat([run.history.assign(run=run.name, label=run.label, epochs=lambda h: h.epoch + 1)
+    named = labels(runs)
+    return pd.concat([run.history.assign(run=run.name, label=named[run.name],
+                                         epochs=lambda h: h.epoch + 1)
                       for run in runs], ignore_index=True)
 
 

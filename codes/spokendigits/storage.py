@@ -77,9 +77,15 @@ def atomic_folder(destination: str | Path, replace: bool = False) -> Iterator[Pa
         staging = Path(temporary) / destination.name
         staging.mkdir()
         yield staging
+        replaced = Path(temporary) / "replaced"
         if replace and destination.exists():
-            os.replace(destination, Path(temporary) / "replaced")
-        os.replace(staging, destination)
+            os.replace(destination, replaced)
+        try:
+            os.replace(staging, destination)
+        except BaseException:
+            if replaced.exists():  # put the old folder back before the error surfaces
+                os.replace(replaced, destination)
+            raise
 
 
 def read_json(path: str | Path) -> Any:
