@@ -24,18 +24,13 @@ from spokendigits.classifier import CLASSIFIERS_ROOT, train_classifier
 from spokendigits.config import add_arguments, from_arguments
 from spokendigits.evaluation import (TABLE_COLUMNS, EvaluationConfig, RealData, evaluate_run, real_rows,
                                      results_table)
-from spokendigits.runs import RUNS_ROOT, finished_runs, load_feature_set
+from spokendigits.runs import add_run_arguments, open_runs
 
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="*", type=Path,
-                        help="run folders (default: every finished run under --runs-dir)")
-    parser.add_argument("--runs-dir", type=Path, default=RUNS_ROOT)
-    parser.add_argument("--features", type=Path, default=None,
-                        help="the runs' feature set (default: the one their config names, "
-                             "in dataset/features/)")
+    add_run_arguments(parser)
     parser.add_argument("--classifiers-dir", type=Path, default=CLASSIFIERS_ROOT,
                         help="where judges are kept (default: output/classifiers)")
     add_arguments(parser, EvaluationConfig)
@@ -45,8 +40,7 @@ def parse_arguments() -> argparse.Namespace:
 def main() -> None:
     args = parse_arguments()
     config = from_arguments(EvaluationConfig, args)
-    runs = finished_runs(args.runs, args.runs_dir)
-    feature_set = load_feature_set(runs, args.features)
+    runs, feature_set = open_runs(args)
 
     judge = train_classifier(feature_set, root=args.classifiers_dir)
     judged = judge.metrics

@@ -26,7 +26,7 @@ from spokendigits import cli
 from spokendigits.classifier import CLASSIFIERS_ROOT
 from spokendigits.datasets import PROJECT_ROOT
 from spokendigits.errors import UsageError
-from spokendigits.runs import RUNS_ROOT, finished_runs, load_feature_set
+from spokendigits.runs import add_run_arguments, open_runs
 
 REPORTS_ROOT = PROJECT_ROOT / "reports"
 
@@ -34,12 +34,7 @@ REPORTS_ROOT = PROJECT_ROOT / "reports"
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="*", type=Path,
-                        help="run folders (default: every finished run under --runs-dir)")
-    parser.add_argument("--runs-dir", type=Path, default=RUNS_ROOT)
-    parser.add_argument("--features", type=Path,
-                        help="the runs' feature set (default: the one their config names, "
-                             "in dataset/features/)")
+    add_run_arguments(parser)
     parser.add_argument("--classifiers-dir", type=Path, default=CLASSIFIERS_ROOT,
                         help="where the judge named in the runs' metrics.json is kept")
     parser.add_argument("--out", type=Path, default=REPORTS_ROOT,
@@ -54,8 +49,7 @@ def main() -> None:
     args = parse_arguments()
     if args.grid_rows < 1:
         raise UsageError(f"--grid-rows must be at least 1, not {args.grid_rows}")
-    runs = finished_runs(args.runs, args.runs_dir)
-    feature_set = load_feature_set(runs, args.features)
+    runs, feature_set = open_runs(args)
     from spokendigits.reports import write_report  # matplotlib, and TensorFlow for the encoders
 
     command = shlex.join(["python", *sys.argv])

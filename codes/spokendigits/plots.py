@@ -140,14 +140,13 @@ def training_time(summaries: pd.DataFrame) -> Figure:
     last = summaries.sort_values("epochs").groupby("run").tail(1).sort_values("seconds_per_epoch")
     figure, axes = plt.subplots(1, 2, figsize=(12, 0.45 * len(last) + 1.6), sharey=True,
                                 layout="constrained")
+    epochs = ", ".join(map(str, sorted(set(last["epochs"]))))
     for ax, column, title in ((axes[0], "seconds_per_epoch", "Median time per epoch"),
-                              (axes[1], "seconds", "Total training time")):
+                              (axes[1], "seconds", f"Total training time ({epochs} epochs)")):
         bars = ax.barh(last["label"], last[column], color="tab:blue")
         ax.bar_label(bars, fmt="%.1f", padding=3)
         ax.set(title=title, xlabel="seconds (wall clock)")
         ax.margins(x=0.15)
-    axes[1].set_title(f"Total training time ({', '.join(map(str, sorted(set(last['epochs']))))} "
-                      "epochs)")
     figure.suptitle("Training time")
     return figure
 

@@ -19,6 +19,7 @@ folder. It holds:
 
 from __future__ import annotations
 
+import argparse
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
@@ -198,6 +199,23 @@ class Run:
         if not path.is_file():
             raise DataError(f"run {self.folder} has no history.csv; train it with codes/train.py")
         return pd.read_csv(path)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags a script uses to choose runs and their feature set (see `open_runs`)."""
+    parser.add_argument("runs", nargs="*", type=Path,
+                        help="run folders (default: every finished run under --runs-dir)")
+    parser.add_argument("--runs-dir", type=Path, default=RUNS_ROOT,
+                        help="where runs are kept (default: output/runs)")
+    parser.add_argument("--features", type=Path,
+                        help="the runs' feature set (default: the one their config names, "
+                             "in dataset/features/)")
+
+
+def open_runs(args: argparse.Namespace) -> tuple[list[Run], FeatureSet]:
+    """The finished runs and their one feature set, as `add_run_arguments` chose them."""
+    runs = finished_runs(args.runs, args.runs_dir)
+    return runs, load_feature_set(runs, args.features)
 
 
 def finished_runs(folders: list[Path] | None = None, root: Path = RUNS_ROOT) -> list[Run]:
