@@ -1,11 +1,13 @@
 """Judge trained runs: a digit classifier and the metrics every model is compared by.
 
     python codes/evaluate.py                          # every run under output/runs
-    python codes/evaluate.py output/runs/cnn-vae-1a2b3c4d --per-digit 50
+    python codes/evaluate.py output/runs/cnn-vae-1a2b3c4d --draws 3
+    python codes/evaluate.py --samplers prior digit mixture   # compare latent samplers
 
 The first call trains the classifier for the feature set (output/classifiers/,
 reused after). Each run gets <run>/metrics.json, skipped next time if the
-settings are the same; the table printed has real-data reference rows first.
+settings are the same. The table printed has the reference rows first (real
+clips and the model-free floor), every row at the test split's clips per digit.
 codes/report.py writes it, with figures and audio, to reports/.
 """
 
@@ -22,8 +24,8 @@ from tqdm import tqdm
 from spokendigits import cli
 from spokendigits.classifier import CLASSIFIERS_ROOT, train_classifier
 from spokendigits.config import add_arguments, from_arguments
-from spokendigits.evaluation import (TABLE_COLUMNS, EvaluationConfig, RealData, evaluate_run, real_rows,
-                                     results_table)
+from spokendigits.evaluation import (EvaluationConfig, RealData, evaluate_run, markdown_view,
+                                     reference_rows, results_table)
 from spokendigits.runs import add_run_arguments, open_runs
 
 
@@ -44,18 +46,22 @@ def main() -> None:
 
     judge = train_classifier(feature_set, root=args.classifiers_dir)
     judged = judge.metrics
-    print(f"classifier {judge.name}: test accuracy {judged['plain']['accuracy']:.1%}, "
-          f"through Griffin-Lim {judged['griffin_lim']['accuracy']:.1%}", flush=True)
+    print(f"classifier {judge.name}: epoch {judged['validation']['epoch']} chosen on validation "
+          f"({judged['validation']['accuracy']:.1%}); test accuracy "
+          f"{judged['plain']['accuracy']:.1%}, through Griffin-Lim "
+          f"{judged['griffin_lim']['accuracy']:.1%}", flush=True)
     real = RealData.judge(feature_set, judge, config)
+    references = reference_rows(feature_set, judge, real, config)
     evaluated = []
     for run in tqdm(runs, desc="evaluating", unit="run"):
         results, reused = evaluate_run(run, judge, feature_set, real, config)
         evaluated.append((run, results))
-        last = results["checkpoints"][str(run.checkpoints[-1])]
-        tqdm.write(f"{run.name}: {'reused' if reused else 'evaluated'}, accuracy "
-                   f"{last['accuracy']:.1%} at {run.checkpoints[-1]} epochs")
-    table = results_table(real_rows(real, config), evaluated)
-    print(table[list(TABLE_COLUMNS)].to_string(index=False, float_format="%.3g"))
+        last = results["checkpoints"][str(run.checkpoints[-1])]["samplers"]
+        accuracies = ", ".join(f"{scores['accuracy']:.1%} ({sampler})"
+                               for sampler, scores in last.items())
+        tqdm.write(f"{run.name}: {'reused' if reused else 'evaluated'}, accuracy {accuracies} "
+                   f"at {run.checkpoints[-1]} epochs")
+    print(markdown_view(results_table(references, evaluated)).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from spokendigits import cli
 from spokendigits.audio import write_wav
 from spokendigits.datasets import PROJECT_ROOT
 from spokendigits.errors import UsageError
+from spokendigits.latents import DEFAULT_SAMPLER, SAMPLERS
 from spokendigits.runs import Run
 from spokendigits.synthesis import DEFAULT_RUN, Synthesizer, parse_digits
 
@@ -34,9 +35,13 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="wav to write (default: output/speech/<digits>.wav)")
     parser.add_argument("--seed", type=int, default=0, help="seeds latent samples and phase")
     parser.add_argument("--temperature", type=float, default=1.0,
-                        help="spread of latent samples: 0 gives each digit's mean voice")
+                        help="spread of latent samples: 0 gives the mean of the Gaussian drawn from")
     parser.add_argument("--iterations", type=int, default=64, help="Griffin-Lim iterations")
     parser.add_argument("--speaker", help="speaker to imitate, for models that know speakers")
+    parser.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER,
+                        help="how latent vectors are drawn: each digit's fitted Gaussian (digit), "
+                             "a mixture of its speakers' (mixture), or N(0, I) for conditional "
+                             f"models (prior); default {DEFAULT_SAMPLER}")
     return parser.parse_args()
 
 
@@ -50,7 +55,8 @@ def main() -> None:
         raise UsageError(f"--out {args.out} should end in .wav")
     out = args.out or SPEECH_ROOT / f"{args.digits.replace(' ', '-')}.wav"
     synthesizer = Synthesizer(Run.open(args.run), args.epoch)
-    waveform = synthesizer.speak(tokens, args.speaker, args.seed, args.temperature, args.iterations)
+    waveform = synthesizer.speak(tokens, args.speaker, args.seed, args.temperature, args.iterations,
+                                 args.sampler)
     write_wav(out, waveform, synthesizer.sample_rate)
     digits = sum(token is not None for token in tokens)
     print(f"{out}: {digits} digits, {len(waveform) / synthesizer.sample_rate:.2f} s at "

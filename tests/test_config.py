@@ -83,3 +83,19 @@ def test_shipped_feature_configs_load():
     assert paths
     for path in paths:
         assert isinstance(load_json_config(FeatureConfig, path), FeatureConfig)
+
+
+def test_run_names_hash_only_the_settings_that_differ_from_their_defaults():
+    from spokendigits.config import non_defaults
+    from spokendigits.models import ModelConfig
+    from spokendigits.runs import RunSpec, TrainConfig, run_name
+
+    # width and depth default to None and are resolved per family, so they always count
+    assert non_defaults(ModelConfig(family="mlp-vae", dropout=0.1)) == \
+        {"family": "mlp-vae", "width": 256, "depth": 2, "dropout": 0.1}
+    plain = RunSpec(ModelConfig(), TrainConfig())
+    assert run_name(plain, "fsdd-1") == run_name(
+        RunSpec(ModelConfig(free_bits=0.0, decoder_variance="fixed"), TrainConfig(seed=0)), "fsdd-1")
+    assert run_name(plain, "fsdd-1") != run_name(RunSpec(ModelConfig(free_bits=0.5), TrainConfig()),
+                                                  "fsdd-1")
+    assert run_name(plain, "fsdd-1") != run_name(plain, "fsdd-2")

@@ -10,9 +10,10 @@ import pytest
 from conftest import run_script
 from spokendigits.classifier import ClassifierConfig, train_classifier
 from spokendigits.errors import UsageError
-from spokendigits.evaluation import EvaluationConfig, RealData, evaluate_run, real_rows, results_table
+from spokendigits.evaluation import (FLOOR, EvaluationConfig, RealData, evaluate_run, reference_rows,
+                                     results_table)
 
-SMALL = EvaluationConfig(per_digit=4, splits=2, griffin_lim_iterations=4)
+SMALL = EvaluationConfig(draws=2, griffin_lim_iterations=4, samplers=("prior", "digit"))
 
 
 def test_the_classifier_is_saved_like_a_run_and_reused(small_judge, small_feature_set):
@@ -23,6 +24,10 @@ def test_the_classifier_is_saved_like_a_run_and_reused(small_judge, small_featur
     assert judged["test_clips"] == 60
     assert set(judged["plain"]["per_speaker"]) == set(small_feature_set.speakers.tolist())
     assert 0 <= judged["griffin_lim"]["accuracy"] <= 1 and len(judged["plain"]["per_digit"]) == 10
+    # chosen on a held-out tenth of the 300 training clips, among the 3 epochs trained
+    assert judged["validation"]["clips"] == 30 and 1 <= judged["validation"]["epoch"] <= 3
+    history = (folder / "history.csv").read_text().splitlines()
+    assert "val_accuracy" in history[0] and len(history) == 1 + 3
     probabilities, embeddings = small_judge.run(small_feature_set.features[:5])
     assert probabilities.shape == (5, 10) and embeddings.shape == (5, 64)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
@@ -41,13 +46,21 @@ def test_the_judge_refuses_features_made_otherwise(small_judge, small_feature_se
         small_judge.check_features(other)
 
 
-def test_real_reference_rows_are_consistent(small_judge, small_feature_set):
+def test_reference_rows_are_judged_at_equal_n(small_judge, small_feature_set):
     real = RealData.judge(small_feature_set, small_judge, SMALL)
-    plain, heard = real_rows(real, SMALL)
+    assert real.per_digit == 6 and len(real.digits) == 60  # the test split: take 0 of 6 speakers
+    plain, heard, training, floor = reference_rows(small_feature_set, small_judge, real, SMALL)
     for row in (plain, heard):  # the test split against itself, or a copy of itself
-        assert row["fd_test"] is None and row["kid_test"] is None
+        assert "fd" not in row and "kid" not in row and row["draws"] == 1
     assert plain["accuracy"] == pytest.approx(small_judge.metrics["plain"]["accuracy"])
-    assert heard["fd_train"] > plain["fd_train"] > 0 and plain["diversity"] > 0
+    for row in (training, floor):
+        assert row["draws"] == 2 and row["fd"] > 0 and row["kid_std"] is not None
+        assert 0 <= row["precision"] <= 1 and 0 <= row["recall"] <= 1
+        assert row["fd_per_digit"] is None  # 6 clips per digit, 64 dimensions
+    assert floor["run"] == FLOOR
+    # every clip of a floor draw is one of ten mean spectrograms: it covers less of the
+    # test split than real training clips do
+    assert floor["recall"] < training["recall"]
 
 
 def test_evaluate_run_writes_metrics_and_reuses_them(trained_runs, small_judge, small_feature_set):
@@ -56,31 +69,41 @@ def test_evaluate_run_writes_metrics_and_reuses_them(trained_runs, small_judge, 
         results, reused = evaluate_run(run, small_judge, small_feature_set, real, SMALL)
         assert not reused and sorted(results["checkpoints"]) == ["1", "2"]
         last = results["checkpoints"]["2"]
-        assert 0 <= last["accuracy"] <= 1 and 1 <= last["inception_score"] <= 10
-        assert last["fd_train"] > 0 and len(last["fd_train_per_digit"]) == 10
-        assert last["test_spectral_convergence"] > 0
+        assert list(last["samplers"]) == (["prior", "digit"] if run.model.conditional else ["digit"])
+        for scores in last["samplers"].values():
+            assert scores["draws"] == 2 and 0 <= scores["accuracy"] <= 1
+            assert 1 <= scores["inception_score"] <= 10 and scores["fd"] > 0
+            assert 0 <= scores["precision"] <= 1 and 0 <= scores["recall"] <= 1
+            assert scores["kid_std"] >= 0 and len(scores["accuracy_per_digit"]) == 10
+        assert last["test_spectral_convergence"] > 0 and 0 <= last["reconstruction_accuracy"] <= 1
         assert json.loads((run.folder / "metrics.json").read_text()) == \
             json.loads(json.dumps(results))
         again, reused = evaluate_run(run, small_judge, small_feature_set, real, SMALL)
         assert reused and again == json.loads(json.dumps(results))
-    table = results_table(real_rows(real, SMALL),
+    table = results_table(reference_rows(small_feature_set, small_judge, real, SMALL),
                           [(run, evaluate_run(run, small_judge, small_feature_set, real, SMALL)[0])
                            for run in trained_runs.values()])
-    assert len(table) == 2 + 4 and list(table["family"][:2]) == ["real", "real"]
+    # 4 reference rows, then 2 checkpoints: the MLP with one sampler, the conditional CNN two
+    assert len(table) == 4 + 2 + 2 * 2
+    assert list(table["family"][:4]) == ["real", "real", "real", "floor"]
+    assert all(value == "beats it" or value.startswith("not above it on ")
+               for value in table["versus_floor"][4:])
+    assert table["versus_floor"][:4].isna().all()
 
 
 def test_evaluate_script_end_to_end(trained_runs, small_feature_set, tmp_path):
     features = small_feature_set.save(tmp_path / "features")
     result = run_script("evaluate.py", str(trained_runs["cnn"].folder), "--features", str(features),
-                        "--per-digit", "3", "--splits", "1", "--griffin-lim-iterations", "2",
+                        "--draws", "1", "--griffin-lim-iterations", "2",
                         "--classifiers-dir", str(tmp_path / "classifiers"))
     assert result.returncode == 0, result.stderr
-    assert "classifier digits-" in result.stdout and "test accuracy" in result.stdout
+    assert "classifier digits-" in result.stdout and "chosen on validation" in result.stdout
     evaluation = json.loads((trained_runs["cnn"].folder / "metrics.json").read_text())
-    assert evaluation["settings"]["evaluation"]["per_digit"] == 3
+    assert evaluation["settings"]["evaluation"]["draws"] == 1
     lines = result.stdout.splitlines()
-    table = lines[lines.index(next(line for line in lines if line.lstrip().startswith("run"))):]
-    assert "real test clips" in table[1] and "Griffin-Lim" in table[2] and len(table) == 1 + 4
+    table = lines[lines.index(next(line for line in lines if line.lstrip().startswith("model"))):]
+    assert "real test clips" in table[1] and "Griffin-Lim" in table[2] and "floor" in table[4]
+    assert len(table) == 1 + 4 + 2
     assert [p.name[:7] for p in (tmp_path / "classifiers").iterdir()] == ["digits-"]
 
 
@@ -114,11 +137,11 @@ def test_load_results_reads_the_evaluation_and_remakes_the_real_rows(tiny_study,
 
     runs = finished_runs(root=tiny_study.runs_dir)
     table, judge, config = load_results(runs, small_feature_set, tiny_study.classifiers_dir)
-    assert config.per_digit == 4 and judge.folder.parent == tiny_study.classifiers_dir
-    assert len(table) == 2 + 2 * 2 and table["label"][0] == "real test clips"
+    assert config.draws == 1 and judge.folder.parent == tiny_study.classifiers_dir
+    assert len(table) == 4 + 2 * 2 and table["label"][0] == "real test clips"
     last = last_checkpoints(table, collect_summaries(runs))
-    assert list(last["epochs"][2:]) == [2, 2] and last["accuracy"][2:].is_monotonic_decreasing
-    assert last["test_loss"][2:].notna().all()
+    assert list(last["epochs"][4:]) == [2, 2] and last["accuracy"][4:].is_monotonic_decreasing
+    assert last["test_loss"][4:].notna().all()
     with pytest.raises(UsageError, match="not in"):
         load_results(runs, small_feature_set, tiny_study.classifiers_dir / "elsewhere")
 
@@ -132,3 +155,15 @@ def test_latent_views_project_the_test_split(trained_runs, small_feature_set):
     assert {method: points.shape for method, points in views.projections.items()} == \
         {"pca": (clips, 2), "tsne": (clips, 2)}
     assert all(-1 <= score <= 1 for score in views.separation.values())
+
+
+def test_a_model_is_told_where_it_does_not_beat_the_floor():
+    from spokendigits.evaluation import versus_floor
+
+    floor = {"accuracy": 1.0, "kid": 500.0, "recall": 0.0}
+    assert versus_floor({"accuracy": 0.9, "kid": 10.0, "recall": 0.5}, floor) == \
+        "not above it on accuracy"
+    assert versus_floor({"accuracy": 0.9, "kid": 900.0, "recall": 0.0}, floor) == \
+        "not above it on accuracy, kid, recall"
+    assert versus_floor({"accuracy": 0.9, "kid": 10.0, "recall": 0.5},
+                        {**floor, "accuracy": 0.6}) == "beats it"

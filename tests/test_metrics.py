@@ -61,12 +61,46 @@ def test_inception_score_of_one_hot_predictions():
     assert metrics.inception_score(flat)[0] == pytest.approx(1.0)
 
 
-def test_a_generator_repeating_one_clip_has_no_diversity(embeddings):
+def test_precision_and_recall_of_identical_and_disjoint_sets(embeddings):
+    assert metrics.precision_recall(embeddings[:300], embeddings[:300]) == (1.0, 1.0)
+    assert metrics.precision_recall(embeddings[:300], embeddings[:300] + 1000.0) == (0.0, 0.0)
+
+
+def test_precision_and_recall_separate_quality_from_coverage():
+    rng = np.random.default_rng(3)
+    real = rng.standard_normal((500, 2))
+    # a generator that says only a corner of what real data says: good, but covers little
+    corner = real[real[:, 0] > 1.0]
+    precision, recall = metrics.precision_recall(real, corner)
+    assert precision > 0.9 and recall < 0.4
+    # one that covers everything, plus as many clips far from any real one
+    spread = np.concatenate([real, rng.standard_normal((500, 2)) + 50.0])
+    precision, recall = metrics.precision_recall(real, spread)
+    assert precision == pytest.approx(0.5, abs=0.01) and recall == 1.0
+
+
+def test_per_class_frechet_distance_needs_more_clips_than_dimensions(embeddings):
     labels = np.repeat([0, 1], 1000)
-    repeated = np.repeat(embeddings[[0, 1]], 1000, axis=0)
-    assert metrics.diversity(repeated, labels) == {0: 0.0, 1: 0.0}
-    varied = metrics.diversity(embeddings, labels)
-    assert set(varied) == {0, 1} and min(varied.values()) > 1
+    per_class = metrics.frechet_distance_per_class(embeddings, labels, embeddings, labels)
+    assert per_class == pytest.approx({0: 0.0, 1: 0.0}, abs=1e-6)
+    few = np.repeat([0, 1], 8)  # 8 clips per class, 8 dimensions
+    assert metrics.frechet_distance_per_class(embeddings[:16], few, embeddings, labels) is None
+
+
+def test_equal_n_draws_are_disjoint_balanced_and_seeded():
+    labels = np.repeat(np.arange(10), [40, 35, 50, 31, 30, 45, 60, 33, 38, 41])
+    draws = metrics.disjoint_draws(labels, 6, 5, seed=4)
+    assert len(draws) == 5
+    for draw in draws:
+        assert np.array_equal(np.bincount(labels[draw], minlength=10), np.full(10, 6))
+    everything = np.concatenate(draws)
+    assert len(np.unique(everything)) == len(everything) == 5 * 60  # no clip in two draws
+    again = metrics.disjoint_draws(labels, 6, 5, seed=4)
+    assert all(np.array_equal(a, b) for a, b in zip(draws, again))
+    other = metrics.disjoint_draws(labels, 6, 5, seed=5)
+    assert not np.array_equal(draws[0], other[0])
+    with pytest.raises(ValueError, match="label 3 has 31 clips"):
+        metrics.disjoint_draws(labels, 7, 5)
 
 
 def test_accuracy_overall_and_per_class():

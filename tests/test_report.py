@@ -27,7 +27,7 @@ def test_report_writes_a_folder_whose_links_all_resolve(tiny_study, small_featur
     text = (out / "README.md").read_text()
     images = re.findall(r"!\[[^\]]+\]\(([^)]+)\)", text)
     sounds = re.findall(r"\]\((audio/[^)]+\.wav)\)", text)
-    assert len(images) == 5 + 2 * 2 and len(sounds) == 2 * 3  # 2 runs, 3 wavs each
+    assert len(images) == 7 + 2 * 2 and len(sounds) == 2 * 3  # 2 runs, 3 wavs each
     for image in images:
         assert not image.startswith("/") and Image.open(out / image).size[0] > 300
     for sound in sounds:
@@ -36,10 +36,13 @@ def test_report_writes_a_folder_whose_links_all_resolve(tiny_study, small_featur
     assert sorted(path.name for path in (out / "figures").iterdir()) == sorted(
         Path(image).name for image in images)
     results = pd.read_csv(out / "results.csv")
-    assert results["run"].tolist()[:2] == ["real test clips", "real test clips, Griffin-Lim"]
-    assert len(results) == 2 + 2 * 2 and len(pd.read_csv(out / "vae_study.csv")) == 2 * 2
-    assert "Made by `python" in (out / "results.md").read_text()
-    models = results[results["family"] != "real"]
+    assert results["run"].tolist()[:4] == ["real test clips", "real test clips, Griffin-Lim",
+                                           "real training clips, Griffin-Lim",
+                                           "floor: digit means, Griffin-Lim"]
+    assert len(results) == 4 + 2 * 2 and len(pd.read_csv(out / "vae_study.csv")) == 2 * 2
+    shown = (out / "results.md").read_text()
+    assert "Made by `python" in shown and "equal n" in shown and "against the floor" in shown
+    models = results[~results["family"].isin(["real", "floor"])]
     last = models[models["epochs"] == models.groupby("run")["epochs"].transform("max")]
     sections = re.findall(r"^### (.+) \(`([^`]+)`\)$", text, flags=re.MULTILINE)
     assert sorted(run for _, run in sections) == sorted(models["run"].unique())

@@ -43,11 +43,22 @@ def test_each_digit_gets_its_own_clip_and_the_right_condition(trained_runs):
 
 def test_unconditional_models_sample_the_digit_gaussian(trained_runs):
     synthesizer = Synthesizer(trained_runs["mlp"])
-    at_mean = synthesizer.features([3, 3], seed=0, temperature=0.0)
+    at_mean = synthesizer.features([3, 3], seed=0, temperature=0.0, sampler="digit")
     np.testing.assert_allclose(at_mean[0], at_mean[1], atol=1e-5)  # temperature 0: the mean
-    assert not np.allclose(at_mean[0], synthesizer.features([4], seed=0, temperature=0.0)[0])
+    assert not np.allclose(at_mean[0], synthesizer.features([4], seed=0, temperature=0.0,
+                                                            sampler="digit")[0])
     speaker_mean = synthesizer.features([3], speaker="theo", seed=0, temperature=0.0)
     assert not np.allclose(speaker_mean[0], at_mean[0])  # digit/speaker Gaussians differ
+
+
+def test_conditional_models_sample_the_prior_or_their_fitted_gaussians(trained_runs):
+    synthesizer = Synthesizer(trained_runs["cnn"])
+    fitted = synthesizer.features([3, 3], speaker="theo", seed=0, temperature=0.0)
+    np.testing.assert_allclose(fitted[0], fitted[1], atol=1e-5)
+    prior = synthesizer.features([3], speaker="theo", seed=0, temperature=0.0, sampler="prior")
+    assert not np.allclose(prior[0], fitted[0])  # z = 0 is not the digit's fitted mean
+    with pytest.raises(UsageError, match="unconditional"):
+        Synthesizer(trained_runs["mlp"]).features([3], sampler="prior")
 
 
 def test_speak_joins_trimmed_digits_with_gaps_and_pauses(trained_runs):
@@ -87,8 +98,8 @@ def test_inference_never_imports_tensorflow(trained_runs, tmp_path):
 
 @pytest.mark.parametrize("key", ["mlp", "cnn"])
 def test_interpolation_ends_are_the_two_digits_from_one_seed(trained_runs, key):
-    """Unconditional: one noise vector in each digit's Gaussian; conditional: one z, and
-    the two digit labels. Either way the ends are what `features` gives for each digit."""
+    """One noise vector in each digit's Gaussian (and, conditional, the two digit labels):
+    the ends are what `features` gives for each digit."""
     synthesizer = Synthesizer(trained_runs[key])
     speaker = trained_runs[key].speakers[0] if key == "cnn" else None
     path = synthesizer.interpolate(1, 7, steps=5, seed=3)

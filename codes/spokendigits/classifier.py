@@ -4,12 +4,16 @@ A small CNN over the features: convolution blocks with average pooling, a
 dense embedding (the penultimate layer) and a softmax over the ten digits. It
 is trained on the training split only. Each training clip is also seen after
 a magnitude-only Griffin-Lim round trip, the path every generated clip takes,
-so the judge hears generated and real audio alike.
+so the judge hears generated and real audio alike. A seeded, digit-stratified
+part of the training split is held out: the judge kept is the epoch that
+scores best on it, so the test split chooses nothing and its accuracy is
+measured once, after training.
 
 Saved like a run, in `output/classifiers/digits-<hash>/`: `config.json`
 (settings, feature settings, label set), `classifier.keras`, `classifier.onnx`
 (outputs: probabilities and embedding), `history.csv`, and `metrics.json`
-(test accuracy per digit and speaker, plain and through Griffin-Lim).
+(validation accuracy and the epoch chosen by it; test accuracy per digit and speaker,
+plain and through Griffin-Lim).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from .storage import read_json
 CLASSIFIERS_ROOT = PROJECT_ROOT / "output" / "classifiers"
 # Part of the folder's hash: raise it when `build_classifier` changes, so a judge
 # trained with older code is never reused.
-ARCHITECTURE_VERSION = 2
+ARCHITECTURE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,10 @@ class ClassifierConfig:
     # 64, not more: per-digit Fréchet distances need more clips per digit than dimensions.
     embedding_dim: int = field(default=64, metadata={"help": "size of the penultimate layer"})
     dropout: float = field(default=0.3, metadata={"help": "dropout before the last two layers"})
-    epochs: int = field(default=15, metadata={"help": "training epochs"})
+    epochs: int = field(default=15, metadata={
+        "help": "training epochs; the one best on validation is kept"})
+    validation_fraction: float = field(default=0.1, metadata={
+        "help": "share of the training split held out to choose the epoch (stratified by digit)"})
     batch_size: int = field(default=64, metadata={"help": "clips per step"})
     learning_rate: float = field(default=1e-3, metadata={"help": "Adam's learning rate"})
     griffin_lim_copies: bool = field(default=True, metadata={
@@ -57,6 +64,7 @@ class ClassifierConfig:
             (self.embedding_dim >= 1, "embedding_dim must be at least 1"),
             (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
             (self.epochs >= 1, "epochs must be at least 1"),
+            (0 < self.validation_fraction < 1, "validation_fraction must be in (0, 1)"),
             (self.batch_size >= 1, "batch_size must be at least 1"),
             (self.learning_rate > 0, "learning_rate must be positive"),
         ])
@@ -100,6 +108,7 @@ def train_classifier(feature_set: FeatureSet, config: ClassifierConfig = Classif
     """Train (or reuse, if already trained with these settings) the judge of `feature_set`."""
     import keras
     import tensorflow as tf
+    from sklearn.model_selection import train_test_split
 
     from .storage import atomic_folder, write_json
 
@@ -107,20 +116,32 @@ def train_classifier(feature_set: FeatureSet, config: ClassifierConfig = Classif
     if (folder / "metrics.json").is_file():
         return Judge(folder)
     featurizer = feature_set.featurizer
-    train, test = feature_set.split_mask("train"), feature_set.split_mask("test")
-    inputs, labels = feature_set.features[train], feature_set.digits[train]
-    if config.griffin_lim_copies:
-        inputs = np.concatenate([inputs, heard(featurizer, inputs, config.griffin_lim_iterations,
-                                               config.seed)])
-        labels = np.concatenate([labels, labels])
+    train = np.flatnonzero(feature_set.split_mask("train"))
+    test = feature_set.split_mask("test")
+    train, validation = train_test_split(train, test_size=config.validation_fraction,
+                                         random_state=config.seed,
+                                         stratify=feature_set.digits[train])
+
+    def examples(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        inputs, labels = feature_set.features[index], feature_set.digits[index]
+        if config.griffin_lim_copies:
+            inputs = np.concatenate([inputs, heard(featurizer, inputs,
+                                                   config.griffin_lim_iterations, config.seed)])
+            labels = np.concatenate([labels, labels])
+        return inputs, labels
+
+    inputs, labels = examples(train)
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     model, judge_model = build_classifier(config, feature_set.features.shape[1:], 10)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    best = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
+                                         patience=config.epochs, restore_best_weights=True)
     with atomic_folder(folder) as staging:
-        model.fit(inputs, labels, batch_size=config.batch_size, epochs=config.epochs, shuffle=True,
-                  callbacks=[keras.callbacks.CSVLogger(str(staging / "history.csv"))],
+        model.fit(inputs, labels, validation_data=examples(validation),
+                  batch_size=config.batch_size, epochs=config.epochs, shuffle=True,
+                  callbacks=[keras.callbacks.CSVLogger(str(staging / "history.csv")), best],
                   verbose=verbose)
         judge_model(feature_set.features[:1])  # the ONNX export needs a model that has run
         judge_model.save(staging / "classifier.keras")
@@ -133,6 +154,8 @@ def train_classifier(feature_set: FeatureSet, config: ClassifierConfig = Classif
         through = judge.predict(heard(featurizer, feature_set.features[test], 64, config.seed))
         digits, speakers = feature_set.digits[test], feature_set.speakers[test]
         write_json(staging / "metrics.json", {
+            "validation": {"clips": len(validation), "accuracy": float(best.best),
+                           "epoch": int(best.best_epoch) + 1},
             "test_clips": int(test.sum()),
             **{name: {"accuracy": accuracy(predicted, digits),
                       "per_digit": per_class_accuracy(predicted, digits),

@@ -90,6 +90,14 @@ def check_settings(what: str, checks: list[tuple[bool, str]]) -> None:
         raise UsageError(f"bad {what}: " + "; ".join(problems))
 
 
+def non_defaults(config: Any) -> dict[str, Any]:
+    """The settings of a dataclass that differ from its field defaults, as `to_dict` gives
+    them: what a hash should cover, so that a new field with a default renames nothing."""
+    values = to_dict(config)
+    return {field.name: values[field.name] for field in dataclasses.fields(config)
+            if field.default is dataclasses.MISSING or values[field.name] != field.default}
+
+
 def config_hash(data: Any, length: int = 8) -> str:
     """A short, stable hex digest of JSON-ready data (key order does not matter)."""
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))

@@ -1,14 +1,24 @@
-"""Judging runs: generate a fixed set of clips per checkpoint and compute every metric.
+"""Judging runs: generate clips with each checkpoint and compute every metric at equal n.
 
-Each checkpoint speaks `per_digit` clips of every digit through the same path
-as `inference.py` (latent sample, ONNX decoder, Griffin-Lim), and the judge
-hears them as waveforms analysed again. Real data is judged the same way: the
-test split against the training split, plain and through Griffin-Lim. Those
-rows are the reference every model row sits beside.
+Every row of a results table is computed on the same number of clips per digit
+as the real test split has (FSDD: 30), and its distances are taken against that
+test split. A checkpoint speaks `draws` disjoint sets of that size through the
+same path as `inference.py` (latent sample, ONNX decoder, Griffin-Lim); the
+judge hears them as waveforms analysed again, and each metric is the mean ± std
+over the draws. Reference rows are judged the same way:
+
+- real test clips, plain and through Griffin-Lim (accuracy and IS only: their
+  distances to the test split would compare it with itself);
+- real training clips through Griffin-Lim, in disjoint draws: what a generator
+  that reproduced its training data would score;
+- the floor: each digit's mean training log-magnitude spectrogram, through
+  Griffin-Lim. A model that does not beat it has learnt nothing a plain
+  average could not say.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,92 +29,162 @@ from . import metrics
 from .classifier import CLASSIFIERS_ROOT, Judge, heard
 from .config import check_settings, config_hash, from_dict, to_dict
 from .features import FeatureSet
-from .latents import encode
+from .latents import DEFAULT_SAMPLER, SAMPLERS, encode
 from .models import build_condition, condition_dim
 from .runs import Run, labels
 from .errors import UsageError
 from .storage import read_json, write_json
 from .synthesis import Synthesizer
 
-
 @dataclass(frozen=True)
 class EvaluationConfig:
-    """The fixed sample every model is judged on."""
+    """The fixed samples every model is judged on."""
 
-    per_digit: int = field(default=100, metadata={"help": "clips generated per digit"})
-    seed: int = field(default=0, metadata={"help": "seeds latent samples, speakers and phase"})
+    draws: int = field(default=5, metadata={
+        "help": "disjoint draws per checkpoint, each of as many clips per digit as the test "
+                "split has; metrics are the mean and std over draws"})
+    seed: int = field(default=0, metadata={"help": "seeds latent samples, speakers, draws and phase"})
     temperature: float = field(default=1.0, metadata={"help": "spread of latent samples"})
     griffin_lim_iterations: int = field(default=64, metadata={"help": "as in inference"})
-    splits: int = field(default=10, metadata={"help": "Inception Score splits"})
+    neighbours: int = field(default=3, metadata={
+        "help": "k of the k-nearest-neighbour manifolds of precision and recall"})
+    samplers: tuple[str, ...] = field(default=(DEFAULT_SAMPLER,), metadata={
+        "help": f"latent samplers to judge each checkpoint with, of {list(SAMPLERS)} ('prior' "
+                "only for conditional models)"})
 
     def __post_init__(self) -> None:
         check_settings("evaluation settings", [
-            (self.per_digit >= 2, "per_digit must be at least 2"),
+            (self.draws >= 1, "draws must be at least 1"),
             (self.temperature >= 0, "temperature must not be negative"),
-            (self.splits >= 1, "splits must be at least 1"),
+            (self.neighbours >= 1, "neighbours must be at least 1"),
+            (bool(self.samplers) and set(self.samplers) <= set(SAMPLERS),
+             f"samplers must be some of {list(SAMPLERS)}"),
         ])
+
+
+Judged = tuple[np.ndarray, np.ndarray]  # [clip, class] probabilities, [clip, dim] embeddings
+
+
+def per_digit_count(feature_set: FeatureSet) -> int:
+    """Clips per digit of every row: the test split's count of its rarest digit."""
+    return int(np.bincount(feature_set.digits[feature_set.split_mask("test")], minlength=10).min())
 
 
 @dataclass
 class RealData:
-    """The judge's view of the real clips: probabilities and embeddings per split."""
+    """The judge's view of the real test split: the reference every distance is taken to."""
 
-    train: tuple[np.ndarray, np.ndarray]
-    test: tuple[np.ndarray, np.ndarray]
-    test_heard: tuple[np.ndarray, np.ndarray]
-    train_digits: np.ndarray
-    test_digits: np.ndarray
+    test: Judged            # the test split, `per_digit` clips of each digit
+    test_heard: Judged      # the same clips after a Griffin-Lim round trip
+    digits: np.ndarray      # [clip]
+    per_digit: int
 
     @classmethod
     def judge(cls, feature_set: FeatureSet, judge: Judge, config: EvaluationConfig) -> "RealData":
-        train, test = feature_set.split_mask("train"), feature_set.split_mask("test")
-        test_features = feature_set.features[test]
-        return cls(judge.run(feature_set.features[train]), judge.run(test_features),
-                   judge.run(heard(feature_set.featurizer, test_features,
-                                   config.griffin_lim_iterations, config.seed)),
-                   feature_set.digits[train], feature_set.digits[test])
+        test = np.flatnonzero(feature_set.split_mask("test"))
+        per_digit = per_digit_count(feature_set)
+        # all of an evenly split test set (FSDD); a seeded equal-n subset of an uneven one
+        test = test[metrics.disjoint_draws(feature_set.digits[test], per_digit, 1, config.seed)[0]]
+        features = feature_set.features[test]
+        return cls(judge.run(features), judge.run(heard(feature_set.featurizer, features,
+                                                        config.griffin_lim_iterations,
+                                                        config.seed)),
+                   feature_set.digits[test], per_digit)
 
 
 def score(probabilities: np.ndarray, embeddings: np.ndarray, digits: np.ndarray, real: RealData,
-          config: EvaluationConfig) -> dict[str, Any]:
-    """Every distribution metric of one set of judged clips against the real ones."""
-    train_embeddings, test_embeddings = real.train[1], real.test[1]
-    diversity = metrics.diversity(embeddings, digits)
-    inception, inception_std = metrics.inception_score(probabilities, config.splits, config.seed)
-    return {
-        "accuracy": metrics.accuracy(probabilities.argmax(1), digits),
-        "accuracy_per_digit": metrics.per_class_accuracy(probabilities.argmax(1), digits),
-        "inception_score": inception, "inception_score_std": inception_std,
-        "fd_train": metrics.frechet_distance(embeddings, train_embeddings),
-        "fd_test": metrics.frechet_distance(embeddings, test_embeddings),
-        "kid_train": metrics.kernel_distance(embeddings, train_embeddings),
-        "kid_test": metrics.kernel_distance(embeddings, test_embeddings),
-        "fd_train_per_digit": {int(d): metrics.frechet_distance(
-            embeddings[digits == d], train_embeddings[real.train_digits == d]) for d in range(10)},
-        "kid_train_per_digit": {int(d): metrics.kernel_distance(
-            embeddings[digits == d], train_embeddings[real.train_digits == d]) for d in range(10)},
-        "diversity": float(np.mean(list(diversity.values()))),
-        "diversity_per_digit": diversity,
-    }
+          config: EvaluationConfig, distances: bool = True) -> dict[str, Any]:
+    """Every metric of one draw of judged clips (`real.per_digit` of each digit); with
+    `distances`, also those against the real test split."""
+    predicted = probabilities.argmax(1)
+    row = {"accuracy": metrics.accuracy(predicted, digits),
+           "accuracy_per_digit": metrics.per_class_accuracy(predicted, digits),
+           "inception_score": metrics.inception_score(probabilities, 1)[0]}
+    if distances:
+        reference = real.test[1]
+        precision, recall = metrics.precision_recall(reference, embeddings, config.neighbours)
+        row.update({"fd": metrics.frechet_distance(embeddings, reference),
+                    "kid": metrics.kernel_distance(embeddings, reference),
+                    "precision": precision, "recall": recall,
+                    "fd_per_digit": metrics.frechet_distance_per_class(
+                        embeddings, digits, reference, real.digits)})
+    return row
 
 
-def real_rows(real: RealData, config: EvaluationConfig) -> list[dict[str, Any]]:
-    """The reference rows: real test clips against the training split, plain and as heard.
+SCALARS = ("accuracy", "inception_score", "fd", "kid", "precision", "recall")
 
-    Their distances to the test split would compare the split with itself (or with a
-    resynthesised copy of itself), which says nothing: they are left empty.
-    """
-    rows = []
-    for name, judged in (("real test clips", real.test),
-                         ("real test clips, Griffin-Lim", real.test_heard)):
-        row = {"run": name, **score(*judged, real.test_digits, real, config)}
-        rows.append({**row, "fd_test": None, "kid_test": None})
+
+def score_draws(judged: Judged, digits: np.ndarray, draws: list[np.ndarray], real: RealData,
+                config: EvaluationConfig, distances: bool = True) -> dict[str, Any]:
+    """`score` of each draw (index arrays into the judged clips), as the mean of every
+    metric, its std over draws (`<metric>_std`, None for one draw) and the count."""
+    rows = [score(judged[0][draw], judged[1][draw], digits[draw], real, config, distances)
+            for draw in draws]
+    result: dict[str, Any] = {"draws": len(rows)}
+    for name in SCALARS:
+        if name in rows[0]:
+            values = [row[name] for row in rows]
+            result[name] = float(np.mean(values))
+            result[f"{name}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    result["accuracy_per_digit"] = {digit: float(np.mean([row["accuracy_per_digit"][digit]
+                                                          for row in rows]))
+                                    for digit in rows[0]["accuracy_per_digit"]}
+    if distances:
+        per_digit = [row["fd_per_digit"] for row in rows]
+        result["fd_per_digit"] = None if per_digit[0] is None else {
+            digit: float(np.mean([row[digit] for row in per_digit])) for digit in per_digit[0]}
+    return result
+
+
+def _draw_slices(per_digit: int, draws: int) -> list[np.ndarray]:
+    """Index arrays of clips laid out as `draws` blocks of `per_digit` clips of each digit."""
+    size = 10 * per_digit
+    return [np.arange(i * size, (i + 1) * size) for i in range(draws)]
+
+
+def _block_digits(per_digit: int, draws: int) -> np.ndarray:
+    """`[clip]` digits of that layout: each block is `per_digit` zeros, then ones, ..."""
+    return np.tile(np.repeat(np.arange(10), per_digit), draws)
+
+
+def reference_rows(feature_set: FeatureSet, judge: Judge, real: RealData,
+                   config: EvaluationConfig) -> list[dict[str, Any]]:
+    """The rows every table shows beside the models (see the module's docstring)."""
+    featurizer, n = feature_set.featurizer, real.per_digit
+    rows = [{"run": name, **score_draws(judged, real.digits, [np.arange(len(real.digits))], real,
+                                        config, distances=False)}
+            for name, judged in (("real test clips", real.test),
+                                 ("real test clips, Griffin-Lim", real.test_heard))]
+    train = np.flatnonzero(feature_set.split_mask("train"))
+    draws = metrics.disjoint_draws(feature_set.digits[train], n, config.draws, config.seed)
+    chosen = train[np.concatenate(draws)]
+    training = judge.run(heard(featurizer, feature_set.features[chosen],
+                               config.griffin_lim_iterations, config.seed))
+    rows.append({"run": "real training clips, Griffin-Lim",
+                 **score_draws(training, feature_set.digits[chosen],
+                               _draw_slices(n, config.draws), real, config)})
+    means = digit_means(feature_set)
+    digits = _block_digits(n, config.draws)
+    floor = judge.run(heard(featurizer, means[digits], config.griffin_lim_iterations, config.seed))
+    rows.append({"run": FLOOR, **score_draws(floor, digits, _draw_slices(n, config.draws), real,
+                                             config)})
     return rows
 
 
-def reconstruction_convergence(run: Run, epoch: int, feature_set: FeatureSet) -> float | None:
-    """Spectral convergence of the VAE's reconstructions of the test split (linear
-    magnitudes), or None where the checkpoint has no Keras encoder (an exported copy)."""
+FLOOR = "floor: digit means, Griffin-Lim"
+
+
+def digit_means(feature_set: FeatureSet) -> np.ndarray:
+    """`[digit, freq, frame]`: each digit's mean scaled log-magnitude over the training split,
+    the model-free floor every model must beat."""
+    train = feature_set.split_mask("train")
+    return np.stack([feature_set.features[train & (feature_set.digits == digit)].mean(axis=0)
+                     for digit in range(10)])
+
+
+def reconstructions(run: Run, epoch: int | None, feature_set: FeatureSet) -> np.ndarray | None:
+    """`[clip, freq, frame]` features of the test split decoded from its posterior means,
+    or None where the checkpoint has no Keras encoder (an exported copy)."""
     checkpoint = run.checkpoint(epoch)
     if not (checkpoint / "encoder.keras").is_file():
         return None
@@ -113,30 +193,48 @@ def reconstruction_convergence(run: Run, epoch: int, feature_set: FeatureSet) ->
     test = feature_set.split_mask("test")
     features, digits, speakers = (feature_set.features[test], feature_set.digits[test],
                                   feature_set.speakers[test])
-    z_mean = encode(run, epoch, features, digits, speakers)
-    inputs = [z_mean]
+    inputs = [encode(run, epoch, features, digits, speakers)]
     if condition_dim(run.model, run.config["labels"]):
         inputs.append(build_condition(run.model, run.config["labels"], digits, speakers))
-    reconstruction = keras.saving.load_model(checkpoint / "decoder.keras").predict(inputs, verbose=0)
-    featurizer = feature_set.featurizer
-    return metrics.spectral_convergence(featurizer.magnitude(features),
-                                        featurizer.magnitude(reconstruction))
+    return keras.saving.load_model(checkpoint / "decoder.keras").predict(inputs, verbose=0)
+
+
+def samplers_of(run: Run, config: EvaluationConfig) -> list[str]:
+    """The configured samplers that can ask `run` for a digit: the prior needs a
+    conditional decoder."""
+    return [sampler for sampler in config.samplers if sampler != "prior" or run.model.conditional]
 
 
 def evaluate_checkpoint(run: Run, epoch: int, judge: Judge, feature_set: FeatureSet,
                         real: RealData, config: EvaluationConfig) -> dict[str, Any]:
-    """Generate `per_digit` clips of each digit with one checkpoint and score them."""
+    """Judge one checkpoint: `draws` x `per_digit` clips of each digit per sampler, and the
+    reconstructions of the test split (which separate decoder blur from sampling)."""
     synthesizer = Synthesizer(run, epoch)
+    n = real.per_digit
+    digits = _block_digits(n, config.draws)
     rng = np.random.default_rng(config.seed)
-    digits = np.repeat(np.arange(10), config.per_digit)
-    speakers = rng.choice(run.config["labels"]["speakers"], len(digits)).tolist() \
-        if run.model.speaker_conditional else None
-    features = synthesizer.features(digits.tolist(), speakers, config.seed, config.temperature)
-    probabilities, embeddings = judge.run(heard(run.featurizer, features,
-                                                config.griffin_lim_iterations, config.seed))
-    return {"epochs": epoch, **score(probabilities, embeddings, digits, real, config),
-            "test_reconstruction": run.losses(epoch)["test"]["reconstruction"],
-            "test_spectral_convergence": reconstruction_convergence(run, epoch, feature_set)}
+    speakers = rng.choice(run.speakers, len(digits)).tolist()         if run.model.speaker_conditional else None
+    samples = {}
+    for sampler in samplers_of(run, config):
+        features = synthesizer.features(digits.tolist(), speakers, config.seed,
+                                        config.temperature, sampler)
+        judged = judge.run(heard(run.featurizer, features, config.griffin_lim_iterations,
+                                 config.seed))
+        samples[sampler] = score_draws(judged, digits, _draw_slices(n, config.draws), real, config)
+    result = {"epochs": epoch, "samplers": samples,
+              "test_reconstruction": run.losses(epoch)["test"]["reconstruction"],
+              "reconstruction_accuracy": None, "test_spectral_convergence": None}
+    decoded = reconstructions(run, epoch, feature_set)
+    if decoded is not None:
+        test = feature_set.split_mask("test")
+        featurizer = feature_set.featurizer
+        probabilities, _ = judge.run(heard(featurizer, decoded, config.griffin_lim_iterations,
+                                           config.seed))
+        result["reconstruction_accuracy"] = metrics.accuracy(probabilities.argmax(1),
+                                                             feature_set.digits[test])
+        result["test_spectral_convergence"] = metrics.spectral_convergence(
+            featurizer.magnitude(feature_set.features[test]), featurizer.magnitude(decoded))
+    return result
 
 
 def evaluate_run(run: Run, judge: Judge, feature_set: FeatureSet, real: RealData,
@@ -146,7 +244,8 @@ def evaluate_run(run: Run, judge: Judge, feature_set: FeatureSet, real: RealData
     judge.check_features(run.featurizer)
     if not run.checkpoints:
         raise UsageError(f"run {run.name} has no checkpoint yet; train it first")
-    settings = {"evaluation": to_dict(config), "judge": judge.name, "feature_set": feature_set.name}
+    settings = json.loads(json.dumps(  # as read back: tuples become lists
+        {"evaluation": to_dict(config), "judge": judge.name, "feature_set": feature_set.name}))
     path = run.folder / "metrics.json"
     if path.is_file():
         done = read_json(path)
@@ -163,27 +262,75 @@ def evaluate_run(run: Run, judge: Judge, feature_set: FeatureSet, real: RealData
 
 TABLE_COLUMNS = {
     "run": "run", "family": "family", "conditioning": "conditioning",
-    "regularization": "regularization", "epochs": "epochs", "accuracy": "accuracy",
-    "inception_score": "IS", "fd_train": "FD train", "fd_test": "FD test",
-    "kid_train": "KID train", "kid_test": "KID test", "diversity": "diversity",
-    "test_reconstruction": "test recon.", "test_spectral_convergence": "test SC"}
+    "likelihood": "likelihood", "size": "size", "regularization": "regularization",
+    "epochs": "epochs", "sampler": "sampler",
+    **{column: column for name in SCALARS for column in (name, f"{name}_std")},
+    "reconstruction_accuracy": "recon. accuracy", "test_reconstruction": "test recon.",
+    "test_spectral_convergence": "test SC", "versus_floor": "against the floor"}
+# What a model must beat the floor on, and which way is better.
+FLOOR_CHECKS = {"accuracy": "higher", "kid": "lower", "recall": "higher"}
+
+
+def versus_floor(row, floor) -> str:
+    """"beats it", or the FLOOR_CHECKS metrics on which `row` does no better than `floor`."""
+    failed = [name for name, better in FLOOR_CHECKS.items()
+              if not (row[name] > floor[name] if better == "higher" else row[name] < floor[name])]
+    return "beats it" if not failed else "not above it on " + ", ".join(failed)
 
 
 def results_table(references: list[dict], runs: list[tuple[Run, dict]]):
-    """One row per reference and per checkpoint of each run: the `TABLE_COLUMNS` first,
-    then `label` and the per-digit metrics (dicts)."""
+    """One row per reference, and per checkpoint and sampler of each run: the
+    `TABLE_COLUMNS` first, then `label` and the per-digit metrics (dicts)."""
     import pandas as pd
 
-    rows = [{"family": "real", "conditioning": "", "regularization": "", "label": row["run"], **row}
+    rows = [{"family": "real" if row["run"] != FLOOR else "floor", "label": row["run"], **row}
             for row in references]
+    floor = next(row for row in references if row["run"] == FLOOR)
     named = labels([run for run, _ in runs])
     for run, results in runs:
-        described = {"run": run.name, "label": named[run.name], "family": run.model.family,
-                     "conditioning": run.model.conditioning,
-                     "regularization": run.model.regularization}
-        rows += [{**described, **checkpoint} for checkpoint in results["checkpoints"].values()]
+        model = run.model
+        described = {"run": run.name, "label": named[run.name], "family": model.family,
+                     "conditioning": model.conditioning, "likelihood": model.likelihood,
+                     "size": model.size, "regularization": model.regularization}
+        for checkpoint in results["checkpoints"].values():
+            common = {key: value for key, value in checkpoint.items() if key != "samplers"}
+            rows += [{**described, **common, "sampler": sampler, **scores,
+                      "versus_floor": versus_floor(scores, floor)}
+                     for sampler, scores in checkpoint["samplers"].items()]
     table = pd.DataFrame(rows)
     return table[list(TABLE_COLUMNS) + [column for column in table if column not in TABLE_COLUMNS]]
+
+
+def is_model(table):
+    """`[row]` mask of the model rows of a results table (neither real data nor the floor)."""
+    return ~table["family"].isin(["real", "floor"])
+
+
+def markdown_view(table):
+    """A results table for reading: one `mean ± std` column per metric, labels for runs."""
+    import pandas as pd
+
+    def spread(name: str, pattern: str) -> pd.Series:
+        def cell(row) -> str:
+            if pd.isna(row.get(name)):
+                return ""
+            std = row.get(f"{name}_std")
+            return pattern.format(row[name]) + ("" if pd.isna(std) else
+                                                " ± " + pattern.format(std))
+        return table.apply(cell, axis=1)
+
+    def plain(name: str, pattern: str) -> pd.Series:
+        return table[name].map(lambda value: "" if pd.isna(value) else pattern.format(value))
+
+    return pd.DataFrame({
+        "model": table["label"], "epochs": plain("epochs", "{:.0f}"),
+        "sampler": table["sampler"].fillna(""),
+        "accuracy": spread("accuracy", "{:.3f}"), "IS": spread("inception_score", "{:.2f}"),
+        "FD": spread("fd", "{:.1f}"), "KID": spread("kid", "{:.1f}"),
+        "precision": spread("precision", "{:.2f}"), "recall": spread("recall", "{:.2f}"),
+        "recon. accuracy": plain("reconstruction_accuracy", "{:.3f}"),
+        "test SC": plain("test_spectral_convergence", "{:.3f}"),
+        "against the floor": table["versus_floor"].fillna("")})
 
 
 def load_results(runs: list[Run], feature_set: FeatureSet, classifiers_dir: Path = CLASSIFIERS_ROOT):
@@ -216,36 +363,44 @@ def load_results(runs: list[Run], feature_set: FeatureSet, classifiers_dir: Path
         raise UsageError(f"the judge {settings['judge']} is not in {classifiers_dir}; point "
                          "--classifiers-dir at it, or run codes/evaluate.py to train it")
     judge = Judge(folder)
-    config = from_dict(EvaluationConfig, settings["evaluation"])
+    try:
+        config = from_dict(EvaluationConfig, settings["evaluation"])
+    except UsageError:
+        raise UsageError("these runs were judged by an older version of codes/evaluate.py; run "
+                         "it again") from None
     real = RealData.judge(feature_set, judge, config)
-    return results_table(real_rows(real, config), list(zip(runs, evaluations))), judge, config
+    return (results_table(reference_rows(feature_set, judge, real, config),
+                          list(zip(runs, evaluations))), judge, config)
 
 
 def checkpoint_rows(results, summaries):
     """The model rows of a results table, with each checkpoint's test loss and its run's
     seconds per epoch from `runs.collect_summaries`."""
-    return results[results["family"] != "real"].astype({"epochs": int}).merge(
+    return results[is_model(results)].astype({"epochs": int}).merge(
         summaries[["run", "epochs", "test_loss", "seconds_per_epoch"]], on=["run", "epochs"])
 
 
-def last_checkpoints(results, summaries):
-    """The real-data rows of a results table, then each run's last checkpoint (as
-    `checkpoint_rows`), best accuracy first."""
+def last_checkpoints(results, summaries, sampler: str | None = None):
+    """The reference rows of a results table, then each run's last checkpoint (as
+    `checkpoint_rows`) with `sampler` (default: each run's best by accuracy), best
+    accuracy first."""
     import pandas as pd
 
     models = checkpoint_rows(results, summaries)
     last = models[models["epochs"] == models.groupby("run")["epochs"].transform("max")]
-    return pd.concat([results[results["family"] == "real"],
-                      last.sort_values("accuracy", ascending=False)], ignore_index=True)
+    if sampler is not None:
+        last = last[last["sampler"] == sampler]
+    last = last.sort_values("accuracy", ascending=False).drop_duplicates("run")
+    return pd.concat([results[~is_model(results)], last], ignore_index=True)
 
 
 def accuracy_per_digit(rows):
     """`[row, digit]` judge accuracies of results rows (e.g. `last_checkpoints`), indexed
-    by model label and epochs."""
+    by model label, epochs and sampler."""
     import pandas as pd
 
-    names = [label if pd.isna(epochs) else f"{label}, {epochs:.0f} epochs"
-             for label, epochs in zip(rows["label"], rows["epochs"])]
+    names = [label if pd.isna(epochs) else f"{label}, {epochs:.0f} epochs, {sampler}"
+             for label, epochs, sampler in zip(rows["label"], rows["epochs"], rows["sampler"])]
     table = pd.DataFrame([{int(digit): value for digit, value in row.items()}
                           for row in rows["accuracy_per_digit"]], index=names)
     return table[sorted(table.columns)]

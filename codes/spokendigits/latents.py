@@ -1,10 +1,11 @@
 """Latent spaces: encoding clips, per-digit Gaussians, and 2-D views for plots.
 
 After training, the training clips are encoded and one Gaussian is fitted to
-the posterior means of each digit (and of each digit and speaker). Sampling
-from a digit's Gaussian and decoding gives that digit: this is how an
-unconditional VAE is asked for a chosen digit. Conditional models sample z
-from N(0, I) instead and pass the digit as a condition.
+the aggregate posterior of each digit (and of each digit and speaker): the
+spread of the posterior means plus the mean posterior variance. Sampling from
+a digit's Gaussian and decoding gives that digit: this is how an
+unconditional VAE is asked for a chosen digit. Conditional models can sample
+the same way, or draw z from the prior N(0, I) and rely on the condition.
 """
 
 from __future__ import annotations
@@ -26,49 +27,86 @@ PROJECTIONS = ("pca", "tsne")
 RIDGE = 1e-4  # added to covariance diagonals, so a Cholesky factor always exists
 
 
-def _gaussian(z: np.ndarray) -> dict[str, Any]:
-    return {"mean": z.mean(axis=0).tolist(),
-            "cov": (np.cov(z, rowvar=False) + RIDGE * np.eye(z.shape[1])).tolist(),
-            "count": len(z)}
+SAMPLERS = ("prior", "digit", "mixture")
+DEFAULT_SAMPLER = "mixture"  # chosen by measurement: see the README, "Results so far"
 
 
-def fit_latent_gaussians(z_means: np.ndarray, digits: np.ndarray,
+def _gaussian(z_means: np.ndarray, z_variances: np.ndarray) -> dict[str, Any]:
+    """The Gaussian that matches the mean and covariance of a group's aggregate posterior:
+    the spread of its posterior means plus the mean posterior variance."""
+    cov = np.cov(z_means, rowvar=False) + np.diag(z_variances.mean(axis=0))
+    return {"mean": z_means.mean(axis=0).tolist(),
+            "cov": (cov + RIDGE * np.eye(z_means.shape[1])).tolist(),
+            "count": len(z_means)}
+
+
+def fit_latent_gaussians(z_means: np.ndarray, z_log_vars: np.ndarray, digits: np.ndarray,
                          speakers: np.ndarray) -> dict[str, dict[str, Any]]:
-    """Gaussians of `[clip, latent]` posterior means, per digit and per "digit/speaker".
+    """Gaussians of the encoded training clips, per digit and per "digit/speaker".
+
+    Args:
+        z_means, z_log_vars: `[clip, latent]` posterior means and log-variances.
+        digits, speakers: `[clip]` labels.
 
     Groups of fewer than two clips get no Gaussian (no covariance to estimate).
     """
+    variances = np.exp(z_log_vars)
     groups: dict[str, dict[str, Any]] = {"digit": {}, "digit_speaker": {}}
     for digit in np.unique(digits):
         chosen = digits == digit
         if chosen.sum() >= 2:
-            groups["digit"][str(digit)] = _gaussian(z_means[chosen])
+            groups["digit"][str(digit)] = _gaussian(z_means[chosen], variances[chosen])
         for speaker in np.unique(speakers[chosen]):
             both = chosen & (speakers == speaker)
             if both.sum() >= 2:
-                groups["digit_speaker"][f"{digit}/{speaker}"] = _gaussian(z_means[both])
+                groups["digit_speaker"][f"{digit}/{speaker}"] = _gaussian(z_means[both],
+                                                                           variances[both])
     return groups
+
+
+def _component(gaussians: dict[str, dict[str, Any]], digit: int, speaker: str | None,
+               sampler: str, rng: np.random.Generator) -> dict[str, Any]:
+    """The Gaussian to draw one clip of `digit` from: its speaker's where one is named;
+    else the digit's own ("digit"), or a speaker's drawn in proportion to their clips
+    ("mixture")."""
+    if speaker is None and sampler == "mixture":
+        prefix = f"{digit}/"
+        keys = sorted(key for key in gaussians["digit_speaker"] if key.startswith(prefix))
+        counts = np.array([gaussians["digit_speaker"][key]["count"] for key in keys], float)
+        if keys:
+            speaker = keys[rng.choice(len(keys), p=counts / counts.sum())][len(prefix):]
+    key, table = (f"{digit}/{speaker}", "digit_speaker") if speaker else (str(digit), "digit")
+    if key not in gaussians[table]:
+        raise UsageError(f"this model has no latent Gaussian for {key!r}; it has "
+                         f"{sorted(gaussians[table])}")
+    return gaussians[table][key]
 
 
 def sample_latents(gaussians: dict[str, dict[str, Any]] | None, digits: list[int],
                    speakers: list[str | None] | None, latent_dim: int, temperature: float,
-                   rng: np.random.Generator) -> np.ndarray:
+                   rng: np.random.Generator, sampler: str = DEFAULT_SAMPLER) -> np.ndarray:
     """`[clip, latent]` float32 latent samples, one per digit.
 
-    With `gaussians` (an unconditional model), each digit's Gaussian, or its
-    digit/speaker Gaussian where `speakers` names one; without, N(0, I). The
-    temperature scales the spread around the mean.
+    Args:
+        gaussians: the checkpoint's fitted densities (`fit_latent_gaussians`), needed by
+            every sampler but "prior".
+        speakers: a speaker per clip (or None): its digit/speaker Gaussian is used.
+        sampler: "prior" draws N(0, I), which only a conditional decoder can turn into a
+            chosen digit; "digit" draws each digit's Gaussian; "mixture" a mixture of the
+            digit's per-speaker Gaussians.
+        temperature: scales the spread around the mean.
     """
+    if sampler not in SAMPLERS:
+        raise UsageError(f"unknown sampler {sampler!r}; use one of {list(SAMPLERS)}")
     noise = rng.standard_normal((len(digits), latent_dim)) * temperature
-    if gaussians is None:
+    if sampler == "prior":
         return noise.astype(np.float32)
+    if gaussians is None:
+        raise UsageError(f"sampler {sampler!r} needs latent densities fitted at training time, "
+                         "and this checkpoint has none (latents.json); use --sampler prior")
     samples = []
     for digit, speaker, row in zip(digits, speakers or [None] * len(digits), noise):
-        key, table = (f"{digit}/{speaker}", "digit_speaker") if speaker else (str(digit), "digit")
-        if key not in gaussians[table]:
-            known = sorted(gaussians[table])
-            raise UsageError(f"this model has no latent Gaussian for {key!r}; it has {known}")
-        gaussian = gaussians[table][key]
+        gaussian = _component(gaussians, digit, speaker, sampler, rng)
         cholesky = np.linalg.cholesky(np.asarray(gaussian["cov"]))
         samples.append(np.asarray(gaussian["mean"]) + cholesky @ row)
     return np.asarray(samples, np.float32)

@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 import scipy.linalg
-from scipy.spatial.distance import pdist
+from scipy.spatial.distance import cdist
 
 
 def accuracy(predicted: np.ndarray, asked: np.ndarray) -> float:
@@ -81,12 +81,61 @@ def kernel_distance(first: np.ndarray, second: np.ndarray) -> float:
                  - 2 * between.mean())
 
 
-def diversity(embeddings: np.ndarray, labels: np.ndarray) -> dict[int, float]:
-    """Mean pairwise Euclidean distance between the embeddings of each class: 0 for a
-    generator that repeats one clip per class."""
+def frechet_distance_per_class(embeddings: np.ndarray, labels: np.ndarray,
+                               reference: np.ndarray, reference_labels: np.ndarray
+                               ) -> dict[int, float] | None:
+    """`frechet_distance` of each class against the same class of `reference`, or None
+    where some class has no more clips than embedding dimensions: the covariance of
+    such a set is singular, and its distance mostly measures the sample size."""
+    labels, reference_labels = np.asarray(labels), np.asarray(reference_labels)
+    classes = np.unique(labels)
+    dim = embeddings.shape[1]
+    if min(min((labels == c).sum(), (reference_labels == c).sum()) for c in classes) <= dim:
+        return None
+    return {int(c): frechet_distance(embeddings[labels == c], reference[reference_labels == c])
+            for c in classes}
+
+
+def precision_recall(real: np.ndarray, generated: np.ndarray, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) of `[clip, dim]` embeddings.
+
+    Each set's manifold is the union of balls around its points, each reaching the
+    point's k-th nearest neighbour in the same set. Precision is the share of generated
+    clips inside the real manifold (quality); recall the share of real clips inside the
+    generated one (coverage). Identical sets score 1 and 1; far apart sets 0 and 0.
+    """
+    if min(len(real), len(generated)) <= k:
+        raise ValueError(f"precision and recall with k={k} need more than {k} clips per set")
+
+    def radii(points: np.ndarray) -> np.ndarray:
+        # column 0 of each sorted row is the point itself, at distance 0
+        return np.sort(cdist(points, points), axis=1)[:, k]
+
+    between = cdist(generated, real)  # [generated, real]
+    precision = np.mean((between <= radii(real)[None, :]).any(axis=1))
+    recall = np.mean((between.T <= radii(generated)[None, :]).any(axis=1))
+    return float(precision), float(recall)
+
+
+def disjoint_draws(labels: np.ndarray, per_label: int, draws: int, seed: int = 0
+                   ) -> list[np.ndarray]:
+    """`draws` sorted index arrays into `[clip]` labels, each holding `per_label` clips of
+    every label and no clip held by another draw; the same seed gives the same draws.
+
+    Raises:
+        ValueError: a label has fewer than `per_label * draws` clips.
+    """
     labels = np.asarray(labels)
-    return {int(label): float(pdist(embeddings[labels == label]).mean())
-            for label in np.unique(labels) if (labels == label).sum() >= 2}
+    rng = np.random.default_rng(seed)
+    shuffled = []
+    for label in np.unique(labels):
+        index = np.flatnonzero(labels == label)
+        if len(index) < per_label * draws:
+            raise ValueError(f"label {label} has {len(index)} clips, fewer than {draws} draws "
+                             f"of {per_label}")
+        shuffled.append(rng.permutation(index))
+    return [np.sort(np.concatenate([index[i * per_label:(i + 1) * per_label]
+                                    for index in shuffled])) for i in range(draws)]
 
 
 def spectral_convergence(reference: np.ndarray, estimate: np.ndarray) -> float:

@@ -174,6 +174,32 @@ def metrics_by_epochs(table: pd.DataFrame, metrics: dict[str, str], title: str,
     return figure
 
 
+def reconstructions_against_samples(rows: pd.DataFrame) -> Figure:
+    """Judge accuracy of each model's test reconstructions beside that of its samples, one
+    bar per sampler: results rows (`evaluation.checkpoint_rows`) of one checkpoint per
+    run. A gap between the two is the sampling's fault, not the decoder's."""
+    samplers = sorted(rows["sampler"].unique())
+    models = list(dict.fromkeys(rows["label"]))
+    width = 0.8 / (len(samplers) + 1)
+    figure, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(models) + 2), 4.2),
+                              layout="constrained")
+    positions = np.arange(len(models))
+    reconstruction = rows.drop_duplicates("label").set_index("label")["reconstruction_accuracy"]
+    ax.bar(positions, reconstruction.reindex(models), width, label="reconstructions of test clips",
+           color="black")
+    for offset, sampler in enumerate(samplers, 1):
+        accuracy = rows[rows["sampler"] == sampler].set_index("label")["accuracy"]
+        ax.bar(positions + offset * width, accuracy.reindex(models), width,
+               label=f"samples, {sampler}")
+    ax.set_xticks(positions + width * len(samplers) / 2, models, rotation=30, ha="right",
+                  fontsize="small")
+    ax.set(ylabel="judge accuracy", ylim=(0, 1),
+           title="Decoder or sampling? Accuracy of reconstructions and of samples")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(loc="lower left", fontsize="small")
+    return figure
+
+
 def per_digit_heatmap(values: pd.DataFrame, title: str, colour_label: str) -> Figure:
     """A `[row, digit]` table of values in [0, 1] (e.g. accuracy per digit), annotated."""
     figure, ax = plt.subplots(figsize=(8, 0.45 * len(values) + 1.5), layout="constrained")

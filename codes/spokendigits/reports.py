@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from . import plots
 from .audio import write_wav
 from .classifier import CLASSIFIERS_ROOT
-from .evaluation import (TABLE_COLUMNS, accuracy_per_digit, checkpoint_rows, last_checkpoints,
-                         load_results)
+from .evaluation import (FLOOR, TABLE_COLUMNS, accuracy_per_digit, checkpoint_rows, is_model,
+                         last_checkpoints, load_results, markdown_view, reconstructions)
+from .latents import SAMPLERS
 from .errors import UsageError
 from .features import FeatureSet
 from .latents import LatentViews
@@ -39,11 +41,13 @@ MARKER = ".spokendigits-report"
 
 
 def write_table(path: str | Path, table: pd.DataFrame, title: str, intro: str,
-                floatfmt: str, columns: dict[str, str] | None = None) -> tuple[Path, Path]:
+                floatfmt: str, columns: dict[str, str] | None = None,
+                shown: pd.DataFrame | None = None) -> tuple[Path, Path]:
     """Write `table` to `<path>.csv` and, under `# title` and `intro`, to `<path>.md`.
 
     Args:
         columns: names to show in the markdown only (the CSV keeps the table's own).
+        shown: a table to show in the markdown instead (e.g. formatted for reading).
 
     Returns:
         The markdown and CSV paths.
@@ -52,23 +56,52 @@ def write_table(path: str | Path, table: pd.DataFrame, title: str, intro: str,
     markdown, csv = path.with_suffix(".md"), path.with_suffix(".csv")
     with atomic_write(csv, "w") as file:
         table.to_csv(file, index=False)
-    shown = table.rename(columns=columns) if columns else table
+    if shown is None:
+        shown = table.rename(columns=columns) if columns else table
     with atomic_write(markdown, "w") as file:
         file.write(f"# {title}\n\n{intro}\n\n{shown.to_markdown(index=False, floatfmt=floatfmt)}\n")
     return markdown, csv
 
 
 def _summary_table(rows: pd.DataFrame) -> str:
-    """`_last_checkpoints` as a markdown table, each column formatted for reading."""
+    """`last_checkpoints` as a markdown table, each column formatted for reading."""
     def formatted(column: str, pattern: str) -> pd.Series:
         return rows[column].map(lambda value: "" if pd.isna(value) else pattern.format(value))
 
-    return pd.DataFrame({
-        "model": rows["label"], "epochs": formatted("epochs", "{:.0f}"),
-        "accuracy": formatted("accuracy", "{:.1%}"), "IS": formatted("inception_score", "{:.2f}"),
-        "FD train": formatted("fd_train", "{:.1f}"), "diversity": formatted("diversity", "{:.2f}"),
+    return markdown_view(rows).assign(**{
         "test loss": formatted("test_loss", "{:.1f}"),
         "s/epoch": formatted("seconds_per_epoch", "{:.1f}")}).to_markdown(index=False)
+
+
+def results_intro(command: str, evaluation, judge_name: str, judged: dict, draws: int) -> str:
+    """What the results table holds and how it was measured."""
+    return (f"Made by `{command}`, from each run's metrics.json (written by "
+            f"`codes/evaluate.py`). Every row holds as many clips per digit as the real test "
+            f"split (equal n); a model row is the mean ± std over {draws} disjoint draws of "
+            f"that size (seed {evaluation.seed}, temperature {evaluation.temperature}, "
+            f"{evaluation.griffin_lim_iterations} Griffin-Lim iterations). Judge: "
+            f"`{judge_name}`, its epoch chosen on a validation part of the training split "
+            f"({judged['validation']['accuracy']:.1%}); test accuracy "
+            f"{judged['plain']['accuracy']:.1%}, through Griffin-Lim "
+            f"{judged['griffin_lim']['accuracy']:.1%}.\n\n"
+            "- **Reference rows.** Real test clips, plain and through Griffin-Lim (accuracy "
+            "and IS only: distances to the test split would compare it with itself). Real "
+            "training clips through Griffin-Lim, in draws of the same size: the judge was "
+            "trained on them, so read their accuracy as a ceiling. The floor: each digit's mean "
+            "training spectrogram through Griffin-Lim. A model must beat it on accuracy, KID "
+            "and recall, and the last column says where one does not.\n"
+            "- **FD, KID.** Fréchet and kernel (unbiased MMD², cubic kernel) distances in the "
+            "judge's embedding, against the test split.\n"
+            f"- **Precision, recall.** Improved precision and recall (Kynkäänniemi et al. "
+            f"2019, k = {evaluation.neighbours}) against the test split: the share of "
+            "generated clips that fall among real ones (quality), and of real clips that fall "
+            "among generated ones (coverage). Recall replaces the earlier diversity score.\n"
+            "- **Sampler.** How z was drawn: `digit` from each digit's Gaussian fitted to the "
+            "encoded training clips, `mixture` from its per-speaker Gaussians, `prior` from "
+            "N(0, I) with the digit as the decoder's condition.\n"
+            "- **recon. accuracy, test SC.** The judge's accuracy on the VAE's reconstructions "
+            "of the test clips (through Griffin-Lim), and their spectral convergence: what the "
+            "decoder can say when the latent vector is right.")
 
 
 def write_report(runs: list[Run], feature_set: FeatureSet, destination: str | Path,
@@ -100,26 +133,31 @@ def write_report(runs: list[Run], feature_set: FeatureSet, destination: str | Pa
                     "bins, plus beta x KL. Seconds are wall time on the machine that trained "
                     "them.", floatfmt=".1f", columns=STUDY_COLUMNS)
         write_table(folder / "results", results[list(TABLE_COLUMNS)], "Results",
-                    f"Made by `{command}`, from each run's metrics.json (written by "
-                    f"`codes/evaluate.py`): {evaluation.per_digit} clips per digit per "
-                    f"checkpoint, seed {evaluation.seed}, temperature {evaluation.temperature}, "
-                    f"{evaluation.griffin_lim_iterations} Griffin-Lim iterations. Judge: "
-                    f"`{judge.name}` (test accuracy {judged['plain']['accuracy']:.1%}, through "
-                    f"Griffin-Lim {judged['griffin_lim']['accuracy']:.1%}).\n\nFD and KID: "
-                    "Fréchet and kernel distances in the judge's embedding, against the "
-                    "training or test split. Diversity: mean pairwise embedding distance within "
-                    "a digit. Test SC: spectral convergence of the VAE's test reconstructions.",
-                    floatfmt=".3g", columns=TABLE_COLUMNS)
+                    results_intro(command, evaluation, judge.name, judged,
+                                  int(results["draws"].max())),
+                    floatfmt=".3g", shown=markdown_view(results))
 
         plots.save(plots.loss_curves(histories(runs)), figures / "loss_curves.png")
         plots.save(plots.training_time(summaries), figures / "training_time.png")
+        by_epochs = checkpoint_rows(results, summaries)
+        if by_epochs["sampler"].nunique() > 1:
+            by_epochs = by_epochs.assign(label=by_epochs["label"] + ", " + by_epochs["sampler"])
         plots.save(plots.metrics_by_epochs(
-            checkpoint_rows(results, summaries),
-            {"test_loss": "test loss per clip", "accuracy": "judge accuracy",
-             "fd_train": "FD against training clips"},
+            by_epochs, {"test_loss": "test loss per clip", "accuracy": "judge accuracy",
+                        "kid": "KID against the test split", "recall": "recall"},
             "Checkpoints: loss and judged quality against epochs trained",
-            references=results[results["family"] == "real"]), figures / "checkpoints.png")
+            references=results[results["run"].isin(
+                ["real test clips", "real training clips, Griffin-Lim", FLOOR])]),
+            figures / "checkpoints.png")
         last = last_checkpoints(results, summaries)
+        models = checkpoint_rows(results, summaries)
+        order = {run: position for position, run in enumerate(last["run"])}
+        final = models[models["epochs"] == models.groupby("run")["epochs"].transform("max")]
+        plots.save(plots.reconstructions_against_samples(
+            final.sort_values("run", key=lambda column: column.map(order), kind="stable")),
+            figures / "reconstructions_and_samples.png")
+        best = next(run for run in runs if run.name == last.loc[is_model(last), "run"].iloc[0])
+        plots.save(_diagnosis_grid(best, feature_set, seed), figures / "diagnosis.png")
         plots.save(plots.per_digit_heatmap(accuracy_per_digit(last),
                                            "Judge accuracy per digit", "accuracy"),
                    figures / "accuracy_per_digit.png")
@@ -132,7 +170,7 @@ def write_report(runs: list[Run], feature_set: FeatureSet, destination: str | Pa
 
         sections, separations = [], []
         by_name = {run.name: run for run in runs}
-        ranked = [by_name[name] for name in last.loc[last["family"] != "real", "run"]]
+        ranked = [by_name[name] for name in last.loc[is_model(last), "run"]]
         named = labels(runs)
         for run in tqdm(ranked, desc="report", unit="run"):
             label = named[run.name]
@@ -171,13 +209,33 @@ def write_report(runs: list[Run], feature_set: FeatureSet, destination: str | Pa
     return destination
 
 
+def _diagnosis_grid(run: Run, feature_set: FeatureSet, seed: int):
+    """One test clip of each digit, its reconstruction by `run`'s last checkpoint, and a
+    sample of that digit by each sampler the model can use."""
+    test = feature_set.split_mask("test")
+    picked = np.flatnonzero(test)[[np.flatnonzero(feature_set.digits[test] == digit)[0]
+                                   for digit in range(10)]]
+    decoded = reconstructions(run, None, feature_set)
+    rows = {"test clip": feature_set.features[picked]}
+    if decoded is not None:
+        rows["reconstruction"] = decoded[[int(np.sum(test[:index])) for index in picked]]
+    synthesizer = Synthesizer(run)
+    for sampler in SAMPLERS:
+        if sampler != "prior" or run.model.conditional:
+            rows[f"sample, {sampler}"] = synthesizer.features(list(range(10)), seed=seed,
+                                                              sampler=sampler)
+    return plots.spectrogram_grid(np.stack(list(rows.values())), run.featurizer,
+                                  f"{run.label}: test clips, reconstructions and samples",
+                                  [f"digit {d}" for d in range(10)], list(rows))
+
+
 def _report_text(runs: list[Run], feature_set: FeatureSet, judge_name: str, judged: dict,
                  command: str, last: pd.DataFrame, separation: pd.DataFrame, grid_rows: int,
                  wavs: int, sections: list[str]) -> str:
     """The report's markdown: its settings, findings, figures and one section per model."""
     config, summary = feature_set.config, feature_set.summary
     real = last[last["family"] == "real"].iloc[0]
-    best = last[last["family"] != "real"].iloc[0]  # sorted by accuracy
+    best = last[is_model(last)].iloc[0]  # sorted by accuracy
     speaker_first = int((separation["speaker"] > separation["digit"]).sum())
     return f"""# Spoken digits with VAEs: the study report
 
@@ -221,6 +279,20 @@ Wall-clock time on the machine that trained the runs: the median epoch, and the 
 
 Each run's checkpoints: test loss, judge accuracy and Fréchet distance to the training
 clips; dashed lines are the real test clips.
+
+## Decoder or sampling?
+
+![Judge accuracy of each model's reconstructions and samples](figures/reconstructions_and_samples.png)
+
+The judge's accuracy on each model's reconstructions of the test clips (the decoder fed the
+right latent vector) beside its accuracy on samples, one bar per latent sampler, at each
+run's last checkpoint. Where reconstructions score well and samples do not, the decoder can
+say the digit and the sampling loses it; where both score low, the decoder blurs.
+
+![Test clips, reconstructions and samples of the best model](figures/diagnosis.png)
+
+The best model's reconstruction of one test clip per digit, and a sample of each digit by each
+sampler.
 
 ![Judge accuracy per digit and model](figures/accuracy_per_digit.png)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import check_settings, config_hash, from_dict, read_json_object, to_dict
+from .config import check_settings, config_hash, from_dict, non_defaults, read_json_object
 from .datasets import PROJECT_ROOT
 from .errors import DataError, UsageError
 from .features import FEATURES_ROOT, Featurizer, FeatureSet
@@ -95,9 +95,10 @@ def load_sweep(path: str | Path) -> list[RunSpec]:
 
 
 def run_name(spec: RunSpec, feature_set_name: str) -> str:
-    """`<family>-<hash>`: the hash covers model, training and the feature set."""
+    """`<family>-<hash>`: the hash covers the model and training settings that differ from
+    their defaults, and the feature set."""
     return f"{spec.model.family}-" + config_hash(
-        [to_dict(spec.model), to_dict(spec.training), feature_set_name])
+        [non_defaults(spec.model), non_defaults(spec.training), feature_set_name])
 
 
 def checkpoint_name(epoch: int) -> str:

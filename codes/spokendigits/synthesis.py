@@ -1,7 +1,8 @@
 """Speaking digit strings with a trained run, without TensorFlow.
 
-For each digit a latent vector is drawn (conditional models: N(0, I) and the
-digit as condition; unconditional ones: that digit's latent Gaussian), decoded
+For each digit a latent vector is drawn (by default from that digit's latent
+Gaussian, fitted to the encoded training clips; conditional models can also
+draw it from N(0, I) and rely on the digit as condition), decoded
 by the run's ONNX decoder, turned back into sound by Griffin-Lim, trimmed of
 silence and joined with short gaps into one waveform.
 """
@@ -15,7 +16,7 @@ import onnxruntime
 
 from . import audio
 from .errors import DataError, UsageError
-from .latents import sample_latents
+from .latents import DEFAULT_SAMPLER, sample_latents
 from .models import build_condition, condition_dim
 from .runs import Run
 from .storage import read_json
@@ -59,13 +60,12 @@ class Synthesizer:
                                                         providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own classes for bad files
             raise DataError(f"{decoder} is damaged ({error}); train the run again") from None
-        self.gaussians = None
-        if not self.model.conditional:
-            latents = self.checkpoint / "latents.json"
-            if not latents.is_file():
-                raise DataError(f"{self.checkpoint} lacks latents.json, which an unconditional "
-                                "model needs to choose digits")
-            self.gaussians = read_json(latents)
+        latents = self.checkpoint / "latents.json"
+        if not latents.is_file() and not self.model.conditional:
+            raise DataError(f"{self.checkpoint} lacks latents.json, which an unconditional "
+                            "model needs to choose digits")
+        # Conditional runs of older versions have none: they can use the prior only.
+        self.gaussians = read_json(latents) if latents.is_file() else None
         self.labels = run.config["labels"]
 
     @property
@@ -73,12 +73,13 @@ class Synthesizer:
         return self.run.featurizer.config.sample_rate
 
     def features(self, digits: list[int], speaker: str | list[str] | None = None, seed: int = 0,
-                 temperature: float = 1.0) -> np.ndarray:
+                 temperature: float = 1.0, sampler: str = DEFAULT_SAMPLER) -> np.ndarray:
         """`[clip, freq, frame]` scaled features, one clip per digit.
 
         Args:
             speaker: one voice for all clips, a voice per clip, or None (speaker-conditional
                 models then draw one voice for all).
+            sampler: how z is drawn (`latents.sample_latents`).
         """
         speakers = [speaker] * len(digits) if speaker is None or isinstance(speaker, str) \
             else list(speaker)
@@ -91,31 +92,39 @@ class Synthesizer:
         rng = np.random.default_rng(seed)
         if self.model.speaker_conditional and speakers[0] is None:  # one voice for the whole string
             speakers = [str(rng.choice(self.labels["speakers"]))] * len(digits)
-        z = sample_latents(self.gaussians, digits, speakers if not self.model.conditional else None,
-                           self.model.latent_dim, temperature, rng)
+        if sampler == "prior" and not self.model.conditional:
+            raise UsageError(f"run {self.run.name} is unconditional: the prior says nothing of "
+                             "the digit; use --sampler digit or mixture")
+        z = sample_latents(self.gaussians, digits, speakers, self.model.latent_dim, temperature,
+                           rng, sampler)
         return self._decode(z, self._condition(digits, speakers))
 
-    def digit_grid(self, rows: int, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+    def digit_grid(self, rows: int, seed: int = 0, temperature: float = 1.0,
+                   sampler: str = DEFAULT_SAMPLER) -> np.ndarray:
         """`[row, digit, freq, frame]` features: `rows` samples of each digit 0-9."""
         digits = np.tile(np.arange(10), rows).tolist()
-        features = self.features(digits, seed=seed, temperature=temperature)
+        features = self.features(digits, seed=seed, temperature=temperature, sampler=sampler)
         return features.reshape(rows, 10, *features.shape[1:])
 
     def interpolate(self, start: int, end: int, steps: int = 8, speaker: str | None = None,
-                    seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+                    seed: int = 0, temperature: float = 1.0,
+                    sampler: str = DEFAULT_SAMPLER) -> np.ndarray:
         """`[step, freq, frame]` features morphing digit `start` into digit `end`.
 
-        Both ends share one seeded noise vector: an unconditional model walks the
-        straight line between that noise placed in the first digit's latent Gaussian
-        and in the second's, so the voice stays while the digit changes; a
-        conditional one keeps z fixed and blends the two one-hot digit conditions. A
+        Both ends share one seeded noise vector, placed in the first digit's latent
+        density and in the second's (or both in the prior), so the voice stays while
+        the digit changes: the model walks the straight line between them, and a
+        conditional one also blends the two one-hot digit conditions. A
         speaker-conditional model speaks with `speaker` (default: its first).
         """
+        if self.model.speaker_conditional:
+            speaker = speaker or self.labels["speakers"][0]
         weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
-        ends = [sample_latents(self.gaussians, [digit], None, self.model.latent_dim, temperature,
-                               np.random.default_rng(seed))[0] for digit in (start, end)]
+        ends = [sample_latents(self.gaussians, [digit], [speaker], self.model.latent_dim,
+                               temperature, np.random.default_rng(seed), sampler)[0]
+                for digit in (start, end)]
         z = (1 - weights) * ends[0] + weights * ends[1]
-        speakers = [speaker or self.labels["speakers"][0]] * steps
+        speakers = [speaker] * steps
         conditions = [self._condition([digit] * steps, speakers) for digit in (start, end)]
         if conditions[0] is None:
             return self._decode(z, None)
@@ -134,10 +143,11 @@ class Synthesizer:
         return self.session.run(None, feeds)[0]
 
     def speak(self, tokens: list[int | None], speaker: str | None = None, seed: int = 0,
-              temperature: float = 1.0, n_iter: int = 64) -> np.ndarray:
+              temperature: float = 1.0, n_iter: int = 64,
+              sampler: str = DEFAULT_SAMPLER) -> np.ndarray:
         """One `[sample]` waveform speaking the digits of `tokens` (None: a pause)."""
         digits = [token for token in tokens if token is not None]
-        features = self.features(digits, speaker, seed, temperature)
+        features = self.features(digits, speaker, seed, temperature, sampler)
         clips = iter(self.run.featurizer.decode(features, n_iter=n_iter, seed=seed))
         gap = np.zeros(round(DIGIT_GAP_SECONDS * self.sample_rate), np.float32)
         pause = np.zeros(round(PAUSE_SECONDS * self.sample_rate), np.float32)

@@ -100,8 +100,8 @@ class SaveState(keras.callbacks.Callback):
 
 
 class SaveCheckpoints(keras.callbacks.Callback):
-    """At each swept epoch count: encoder, decoder (Keras and ONNX), latent Gaussians
-    and the losses of every split, written as one folder."""
+    """At each swept epoch count: encoder, decoder (Keras and ONNX), the latent Gaussians
+    of the training clips (every model) and the losses of every split, as one folder."""
 
     def __init__(self, folder: Path, epochs: tuple[int, ...], data: dict[str, SplitData],
                  batch_size: int):
@@ -127,12 +127,10 @@ class SaveCheckpoints(keras.callbacks.Callback):
                                      for key in ("loss", "reconstruction", "kl")},
                       "test": {key: float(value) for key, value in test.items()}}
             write_json(staging / "metrics.json", {"epoch": count, **losses})
-            if not model.condition_dim:
-                train = self.data["train"]
-                z_mean, _ = model.encoder.predict(train.inputs["features"],
-                                                  batch_size=self.batch_size, verbose=0)
-                write_json(staging / "latents.json",
-                           fit_latent_gaussians(z_mean, train.digits, train.speakers))
+            train = self.data["train"]
+            z_mean, z_log_var = model.encode(train.inputs, training=False)
+            write_json(staging / "latents.json", fit_latent_gaussians(
+                np.asarray(z_mean), np.asarray(z_log_var), train.digits, train.speakers))
 
 
 def _resume(folder: Path) -> tuple[VAE | None, int]:

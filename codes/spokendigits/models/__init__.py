@@ -15,6 +15,7 @@ from ..config import check_settings
 from ..errors import UsageError
 
 FAMILIES = ("mlp-vae", "cnn-vae")
+DECODER_VARIANCES = ("fixed", "shared", "per-bin")
 # Sizes measured on FSDD features (129 x 96) to train in about 1.5-2.5 s an epoch on 2 cores.
 FAMILY_DEFAULTS = {"mlp-vae": {"width": 256, "depth": 2}, "cnn-vae": {"width": 8, "depth": 4}}
 
@@ -43,6 +44,15 @@ class ModelConfig:
     beta: float = field(default=1.0, metadata={"help": "weight of the KL term (beta-VAE)"})
     kl_warmup_epochs: int = field(default=0, metadata={
         "help": "raise the KL weight linearly to beta over this many epochs (beta/N in the first)"})
+    free_bits: float = field(default=0.0, metadata={
+        "help": "nats of KL per latent dimension (batch mean) that go unpenalised"})
+    decoder_variance: str = field(default="fixed", metadata={
+        "help": "the decoder's Gaussian variance: fixed (squared error), or learned as one "
+                "value (shared) or one per frequency bin (per-bin), as in the sigma-VAE",
+        "choices": DECODER_VARIANCES})
+    residual_blocks: int = field(default=0, metadata={
+        "help": "CNN: residual blocks (two 3x3 convolutions and a skip) after each resolution "
+                "change, on each side"})
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -61,6 +71,12 @@ class ModelConfig:
             (self.l2 >= 0, "l2 must not be negative"),
             (self.beta >= 0, "beta must not be negative"),
             (self.kl_warmup_epochs >= 0, "kl_warmup_epochs must not be negative"),
+            (self.free_bits >= 0, "free_bits must not be negative"),
+            (self.decoder_variance in DECODER_VARIANCES,
+             f"decoder_variance must be one of {list(DECODER_VARIANCES)}"),
+            (self.residual_blocks >= 0, "residual_blocks must not be negative"),
+            (self.family == "cnn-vae" or not self.residual_blocks,
+             "residual_blocks is for cnn-vae only"),
         ]
         check_settings(f"model settings for {self.family}", checks)
 
@@ -70,8 +86,22 @@ class ModelConfig:
         parts = [f"dropout {self.dropout:g}" if self.dropout else "",
                  f"L2 {self.l2:g}" if self.l2 else "",
                  "batch norm" if self.batch_norm else "",
-                 f"KL warm-up {self.kl_warmup_epochs}" if self.kl_warmup_epochs else ""]
+                 f"KL warm-up {self.kl_warmup_epochs}" if self.kl_warmup_epochs else "",
+                 f"free bits {self.free_bits:g}" if self.free_bits else ""]
         return ", ".join(part for part in parts if part) or "none"
+
+    @property
+    def likelihood(self) -> str:
+        """The decoder's likelihood, in words: "fixed variance, beta 1", "sigma per-bin"."""
+        if self.decoder_variance == "fixed":
+            return f"fixed variance, beta {self.beta:g}"
+        return f"sigma {self.decoder_variance}" + (f", beta {self.beta:g}" if self.beta != 1 else "")
+
+    @property
+    def size(self) -> str:
+        """Width, depth, residual blocks and latent size, e.g. "w16 d4 r1 z32"."""
+        return f"w{self.width} d{self.depth}" + \
+            (f" r{self.residual_blocks}" if self.residual_blocks else "") + f" z{self.latent_dim}"
 
     @property
     def conditioning(self) -> str:

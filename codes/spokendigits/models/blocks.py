@@ -22,3 +22,13 @@ def block(layer: layers.Layer, inputs: keras.KerasTensor, config: ModelConfig) -
     if config.dropout:
         hidden = layers.Dropout(config.dropout)(hidden)
     return hidden
+
+
+def residual_block(image: keras.KerasTensor, config: ModelConfig) -> keras.KerasTensor:
+    """Two 3x3 convolutions of the image's own width added back to it, then ReLU: more
+    depth at one resolution without a harder path for the gradient."""
+    channels = image.shape[-1]
+    hidden = block(layers.Conv2D(channels, 3, padding="same",
+                                 kernel_regularizer=regularizer(config)), image, config)
+    hidden = layers.Conv2D(channels, 3, padding="same", kernel_regularizer=regularizer(config))(hidden)
+    return layers.Activation("relu")(layers.Add()([image, hidden]))

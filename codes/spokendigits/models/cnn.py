@@ -14,7 +14,7 @@ import keras
 from keras import layers
 
 from . import ModelConfig
-from .blocks import block, regularizer
+from .blocks import block, regularizer, residual_block
 
 KERNEL = 3
 
@@ -38,6 +38,8 @@ def encoder_body(features: keras.KerasTensor, config: ModelConfig) -> keras.Kera
     for channels in _channels(config):
         image = block(layers.Conv2D(channels, KERNEL, strides=2, padding="same",
                                     kernel_regularizer=regularizer(config)), image, config)
+        for _ in range(config.residual_blocks):
+            image = residual_block(image, config)
     return layers.Flatten()(image)
 
 
@@ -52,8 +54,12 @@ def decoder_body(hidden: keras.KerasTensor, config: ModelConfig,
                                 kernel_regularizer=regularizer(config)), hidden, config)
     image = layers.Reshape((*small, channels[-1]))(hidden)
     for width in reversed(channels[:-1]):
+        for _ in range(config.residual_blocks):
+            image = residual_block(image, config)
         image = block(layers.Conv2DTranspose(width, KERNEL, strides=2, padding="same",
                                              kernel_regularizer=regularizer(config)), image, config)
+    for _ in range(config.residual_blocks):
+        image = residual_block(image, config)
     image = layers.Conv2DTranspose(1, KERNEL, strides=2, padding="same",
                                    kernel_regularizer=regularizer(config))(image)
     image = layers.ZeroPadding2D(((0, crop_freq), (0, crop_time)))(image)

@@ -4,10 +4,27 @@ Encoder and decoder are functional models around a family's body (`mlp`,
 `cnn`); conditioning appends a one-hot `condition` vector (digit, and speaker
 where asked) to the encoder's hidden vector and to the decoder's latent input.
 
-Loss per clip: the squared error summed over all `[freq, frame]` bins (a
-unit-variance Gaussian likelihood) plus `beta` times the KL divergence of the
-posterior from N(0, I), summed over latent dimensions. L2 penalties are
-optimised but not reported, so losses compare across regularization.
+Loss per clip: the decoder's negative log-likelihood plus `beta` times the KL
+divergence of the posterior from N(0, I), summed over latent dimensions.
+
+- `decoder_variance="fixed"`: the squared error summed over all `[freq, frame]`
+  bins (a Gaussian of variance 1/2, constants dropped). On standardised
+  features that weighs the KL term far more than the data's real noise level
+  would, and the decoder blurs.
+- `"shared"` / `"per-bin"` (the sigma-VAE, Rybkin et al. 2021): a Gaussian of
+  learned standard deviation σ, one value or one per frequency bin:
+  sum of (x - x̂)² / 2σ² + log σ. σ takes its maximum-likelihood value given
+  the decoder, the root mean squared error of the batch (over all bins, or
+  per bin), which the paper found better than learning it by gradient: a
+  learned σ moved by Adam needed tens of epochs to leave 1 here. The
+  likelihood then finds its own balance with the KL term instead of a
+  hand-set beta.
+
+`reconstruction` is always the summed squared error, so it compares across
+likelihoods. Free bits leave each latent dimension's first `free_bits` nats of
+KL (batch mean) unpenalised, so no dimension is pushed to collapse early. L2
+penalties are optimised but not reported, so losses compare across
+regularization.
 """
 
 from __future__ import annotations
@@ -23,6 +40,9 @@ from ..config import from_dict
 
 BODIES = {"mlp-vae": mlp, "cnn-vae": cnn}
 LOG_VARIANCE_BOUND = 8.0  # posterior standard deviations between e^-4 and e^4
+# The decoder's sigma stays above e^-5 (0.7% of a standardised bin's spread): a floor
+# the data never reaches, so that a bin of constant value cannot drive it to 0.
+LOG_SIGMA_FLOOR = -5.0
 
 
 def build_encoder(config: ModelConfig, feature_shape: tuple[int, int],
@@ -81,11 +101,13 @@ class VAE(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.sigma_tracker = keras.metrics.Mean(name="decoder_sigma")
         self.built = True  # encoder and decoder are built functional models
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
-        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
+        trackers = [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
+        return trackers + ([self.sigma_tracker] if self.config.decoder_variance != "fixed" else [])
 
     def _condition(self, inputs: dict) -> list:
         return [inputs["condition"]] if self.condition_dim else []
@@ -99,31 +121,54 @@ class VAE(keras.Model):
         z_mean, _ = self.encode(inputs, training=training)
         return self.decoder([z_mean, *self._condition(inputs)], training=training)
 
+    def _log_sigma(self, squared):
+        """The maximum-likelihood log sigma of `[batch, freq, frame]` squared errors, as a
+        constant: `[]` (shared) or `[freq, 1]` (per-bin)."""
+        axes = (0, 2) if self.config.decoder_variance == "per-bin" else (0, 1, 2)
+        variance = ops.mean(ops.stop_gradient(squared), axis=axes)
+        log_sigma = ops.maximum(0.5 * ops.log(variance), LOG_SIGMA_FLOOR)
+        return ops.expand_dims(log_sigma, -1) if self.config.decoder_variance == "per-bin" \
+            else log_sigma
+
     def _loss_terms(self, inputs: dict, training: bool):
+        """Objective, reconstruction (squared error), KL (each a batch mean per clip) and
+        the decoder's sigma (geometric mean over bins; 1 where fixed)."""
         z_mean, z_log_var = self.encode(inputs, training=training)
         noise = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
         z = z_mean + ops.exp(0.5 * z_log_var) * noise
         reconstruction = self.decoder([z, *self._condition(inputs)], training=training)
-        squared_error = ops.sum(ops.square(inputs["features"] - reconstruction), axis=(1, 2))
-        kl = -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1)
-        reconstruction_loss, kl_loss = ops.mean(squared_error), ops.mean(kl)
-        return reconstruction_loss + self.kl_weight * kl_loss, reconstruction_loss, kl_loss
+        squared = ops.square(inputs["features"] - reconstruction)
+        squared_error = ops.mean(ops.sum(squared, axis=(1, 2)))
+        if self.config.decoder_variance == "fixed":
+            likelihood, log_sigma = squared_error, ops.zeros(())
+        else:
+            log_sigma = self._log_sigma(squared)
+            nll = 0.5 * squared * ops.exp(-2.0 * log_sigma) + log_sigma
+            likelihood = ops.mean(ops.sum(nll, axis=(1, 2)))
+        kl_per_dim = ops.mean(-0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var)),
+                              axis=0)
+        kl = ops.sum(kl_per_dim)
+        penalised_kl = ops.sum(ops.maximum(kl_per_dim, self.config.free_bits)) \
+            if self.config.free_bits else kl
+        return (likelihood + self.kl_weight * penalised_kl, squared_error, kl,
+                ops.exp(ops.mean(log_sigma)))
 
-    def _track(self, loss, reconstruction, kl) -> dict:
+    def _track(self, loss, reconstruction, kl, sigma) -> dict:
         self.loss_tracker.update_state(loss)
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)
+        self.sigma_tracker.update_state(sigma)
         return {metric.name: metric.result() for metric in self.metrics}
 
     def train_step(self, data):
         inputs = data[0] if isinstance(data, tuple) else data
         with tf.GradientTape() as tape:
-            loss, reconstruction, kl = self._loss_terms(inputs, training=True)
+            loss, reconstruction, kl, sigma = self._loss_terms(inputs, training=True)
             penalty = ops.sum(self.losses) if self.losses else 0.0  # L2 on kernels
             objective = loss + penalty
         gradients = tape.gradient(objective, self.trainable_weights)
         self.optimizer.apply(gradients, self.trainable_weights)
-        return self._track(loss, reconstruction, kl)
+        return self._track(loss, reconstruction, kl, sigma)
 
     def test_step(self, data):
         inputs = data[0] if isinstance(data, tuple) else data
