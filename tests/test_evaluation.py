@@ -86,7 +86,7 @@ def test_evaluate_run_writes_metrics_and_reuses_them(trained_runs, small_judge, 
     # 4 reference rows, then 2 checkpoints: the MLP with one sampler, the conditional CNN two
     assert len(table) == 4 + 2 + 2 * 2
     assert list(table["family"][:4]) == ["real", "real", "real", "floor"]
-    assert all(value == "beats it" or value.startswith("not above it on ")
+    assert all(value == "beats it" or value.startswith("no better on ")
                for value in table["versus_floor"][4:])
     assert table["versus_floor"][:4].isna().all()
 
@@ -162,8 +162,8 @@ def test_a_model_is_told_where_it_does_not_beat_the_floor():
 
     floor = {"accuracy": 1.0, "kid": 500.0, "recall": 0.0}
     assert versus_floor({"accuracy": 0.9, "kid": 10.0, "recall": 0.5}, floor) == \
-        "not above it on accuracy"
+        "no better on accuracy"
     assert versus_floor({"accuracy": 0.9, "kid": 900.0, "recall": 0.0}, floor) == \
-        "not above it on accuracy, kid, recall"
+        "no better on accuracy, KID, recall"
     assert versus_floor({"accuracy": 0.9, "kid": 10.0, "recall": 0.5},
                         {**floor, "accuracy": 0.6}) == "beats it"

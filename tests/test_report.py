@@ -53,12 +53,15 @@ def test_report_writes_a_folder_whose_links_all_resolve(tiny_study, small_featur
 def test_runs_that_share_a_label_are_told_apart():
     from spokendigits.runs import Run, labels
 
-    runs = [Run(Path(name), {"model": {"family": "mlp-vae", "latent_dim": dim}})
-            for name, dim in (("mlp-vae-a", 8), ("mlp-vae-b", 16), ("cnn-vae-c", 16))]
+    runs = [Run(Path(name), {"model": {"family": "mlp-vae", "beta": beta}})
+            for name, beta in (("mlp-vae-a", 0.5), ("mlp-vae-b", 1.0), ("cnn-vae-c", 1.0))]
     runs[2].config["model"]["family"] = "cnn-vae"
     assert labels(runs) == {"mlp-vae-a": "MLP, unconditional (mlp-vae-a)",
                             "mlp-vae-b": "MLP, unconditional (mlp-vae-b)",
                             "cnn-vae-c": "CNN, unconditional"}
+    sigma = Run(Path("cnn-vae-d"), {"model": {"family": "cnn-vae", "width": 16, "latent_dim": 32,
+                                              "decoder_variance": "per-bin", "free_bits": 0.5}})
+    assert sigma.label == "CNN w16 d4 z32, unconditional, σ per-bin, free bits 0.5"
 
 
 def test_a_second_report_replaces_the_first_whole(tiny_study, tmp_path):

@@ -101,8 +101,8 @@ def test_interpolation_ends_are_the_two_digits_from_one_seed(trained_runs, key):
     """One noise vector in each digit's Gaussian (and, conditional, the two digit labels):
     the ends are what `features` gives for each digit."""
     synthesizer = Synthesizer(trained_runs[key])
-    speaker = trained_runs[key].speakers[0] if key == "cnn" else None
-    path = synthesizer.interpolate(1, 7, steps=5, seed=3)
+    speaker = trained_runs[key].speakers[1]
+    path = synthesizer.interpolate(1, 7, steps=5, speaker=speaker, seed=3)
     assert path.shape[0] == 5 and np.isfinite(path).all()
     for end, digit in ((path[0], 1), (path[-1], 7)):
         np.testing.assert_allclose(end, synthesizer.features([digit], speaker, seed=3)[0],
@@ -110,6 +110,7 @@ def test_interpolation_ends_are_the_two_digits_from_one_seed(trained_runs, key):
     assert not np.allclose(path[0], path[-1])
     grid = synthesizer.digit_grid(rows=2, seed=3)
     assert grid.shape == (2, 10, *path.shape[1:])
+    assert np.isfinite(synthesizer.interpolate(1, 7, steps=3, seed=3)).all()  # a seeded voice
 
 
 def test_interpolation_refuses_unknown_digits(trained_runs):

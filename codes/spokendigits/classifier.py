@@ -43,7 +43,7 @@ class ClassifierConfig:
 
     channels: tuple[int, ...] = field(default=(16, 32, 64), metadata={
         "help": "channels of the convolution blocks, each followed by 2x2 average pooling"})
-    # 64, not more: per-digit Fréchet distances need more clips per digit than dimensions.
+    # 64, not more: a Fréchet distance needs more clips than dimensions (300 a row on FSDD).
     embedding_dim: int = field(default=64, metadata={"help": "size of the penultimate layer"})
     dropout: float = field(default=0.3, metadata={"help": "dropout before the last two layers"})
     epochs: int = field(default=15, metadata={

@@ -66,8 +66,19 @@ Judged = tuple[np.ndarray, np.ndarray]  # [clip, class] probabilities, [clip, di
 
 
 def per_digit_count(feature_set: FeatureSet) -> int:
-    """Clips per digit of every row: the test split's count of its rarest digit."""
-    return int(np.bincount(feature_set.digits[feature_set.split_mask("test")], minlength=10).min())
+    """Clips per digit of every row: the test split's count of its rarest digit.
+
+    Raises:
+        UsageError: the test split has a digit fewer than 4 times (precision and recall
+            need more clips than neighbours).
+    """
+    count = int(np.bincount(feature_set.digits[feature_set.split_mask("test")],
+                            minlength=10).min())
+    if count < 4:
+        raise UsageError(f"the test split of {feature_set.name} has only {count} clips of some "
+                         "digit; judging needs at least 4 of each: make the feature set with a "
+                         "larger --test-fraction or --test-takes")
+    return count
 
 
 @dataclass
@@ -156,7 +167,11 @@ def reference_rows(feature_set: FeatureSet, judge: Judge, real: RealData,
             for name, judged in (("real test clips", real.test),
                                  ("real test clips, Griffin-Lim", real.test_heard))]
     train = np.flatnonzero(feature_set.split_mask("train"))
-    draws = metrics.disjoint_draws(feature_set.digits[train], n, config.draws, config.seed)
+    try:
+        draws = metrics.disjoint_draws(feature_set.digits[train], n, config.draws, config.seed)
+    except ValueError as error:
+        raise UsageError(f"the training split cannot give {config.draws} disjoint draws of {n} "
+                         f"clips per digit ({error}); ask for fewer --draws") from None
     chosen = train[np.concatenate(draws)]
     training = judge.run(heard(featurizer, feature_set.features[chosen],
                                config.griffin_lim_iterations, config.seed))
@@ -201,8 +216,15 @@ def reconstructions(run: Run, epoch: int | None, feature_set: FeatureSet) -> np.
 
 def samplers_of(run: Run, config: EvaluationConfig) -> list[str]:
     """The configured samplers that can ask `run` for a digit: the prior needs a
-    conditional decoder."""
-    return [sampler for sampler in config.samplers if sampler != "prior" or run.model.conditional]
+    conditional decoder. A speaker-conditional model is given a speaker for every clip,
+    and draws from that speaker's Gaussian whether asked for "digit" or "mixture": it
+    keeps the first of the two, so no two rows hold the same draws."""
+    samplers = [sampler for sampler in config.samplers
+                if sampler != "prior" or run.model.conditional]
+    if run.model.speaker_conditional:
+        fitted = [sampler for sampler in samplers if sampler != "prior"]
+        samplers = [sampler for sampler in samplers if sampler == "prior" or sampler == fitted[0]]
+    return samplers
 
 
 def evaluate_checkpoint(run: Run, epoch: int, judge: Judge, feature_set: FeatureSet,
@@ -213,7 +235,8 @@ def evaluate_checkpoint(run: Run, epoch: int, judge: Judge, feature_set: Feature
     n = real.per_digit
     digits = _block_digits(n, config.draws)
     rng = np.random.default_rng(config.seed)
-    speakers = rng.choice(run.speakers, len(digits)).tolist()         if run.model.speaker_conditional else None
+    speakers = (rng.choice(run.speakers, len(digits)).tolist()
+                if run.model.speaker_conditional else None)
     samples = {}
     for sampler in samplers_of(run, config):
         features = synthesizer.features(digits.tolist(), speakers, config.seed,
@@ -264,7 +287,9 @@ TABLE_COLUMNS = {
     "run": "run", "family": "family", "conditioning": "conditioning",
     "likelihood": "likelihood", "size": "size", "regularization": "regularization",
     "epochs": "epochs", "sampler": "sampler",
-    **{column: column for name in SCALARS for column in (name, f"{name}_std")},
+    "accuracy": "accuracy", "inception_score": "IS", "fd": "FD", "kid": "KID",
+    "precision": "precision", "recall": "recall",
+    **{f"{name}_std": f"{name} std" for name in SCALARS},
     "reconstruction_accuracy": "recon. accuracy", "test_reconstruction": "test recon.",
     "test_spectral_convergence": "test SC", "versus_floor": "against the floor"}
 # What a model must beat the floor on, and which way is better.
@@ -272,10 +297,11 @@ FLOOR_CHECKS = {"accuracy": "higher", "kid": "lower", "recall": "higher"}
 
 
 def versus_floor(row, floor) -> str:
-    """"beats it", or the FLOOR_CHECKS metrics on which `row` does no better than `floor`."""
-    failed = [name for name, better in FLOOR_CHECKS.items()
+    """"beats it", or the FLOOR_CHECKS metrics on which `row` does no better than `floor`,
+    e.g. "no better on accuracy, KID"."""
+    failed = [TABLE_COLUMNS.get(name, name) for name, better in FLOOR_CHECKS.items()
               if not (row[name] > floor[name] if better == "higher" else row[name] < floor[name])]
-    return "beats it" if not failed else "not above it on " + ", ".join(failed)
+    return "beats it" if not failed else "no better on " + ", ".join(failed)
 
 
 def results_table(references: list[dict], runs: list[tuple[Run, dict]]):
@@ -380,17 +406,18 @@ def checkpoint_rows(results, summaries):
         summaries[["run", "epochs", "test_loss", "seconds_per_epoch"]], on=["run", "epochs"])
 
 
-def last_checkpoints(results, summaries, sampler: str | None = None):
+def last_checkpoints(results, summaries):
     """The reference rows of a results table, then each run's last checkpoint (as
-    `checkpoint_rows`) with `sampler` (default: each run's best by accuracy), best
-    accuracy first."""
+    `checkpoint_rows`), best accuracy first. Each run is shown with the default sampler
+    where it was judged with it (else with the first it was judged with), never with
+    the sampler that happened to score best on these draws."""
     import pandas as pd
 
     models = checkpoint_rows(results, summaries)
     last = models[models["epochs"] == models.groupby("run")["epochs"].transform("max")]
-    if sampler is not None:
-        last = last[last["sampler"] == sampler]
-    last = last.sort_values("accuracy", ascending=False).drop_duplicates("run")
+    last = last.sort_values("sampler", key=lambda column: column != DEFAULT_SAMPLER,
+                            kind="stable").drop_duplicates("run")
+    last = last.sort_values("accuracy", ascending=False)
     return pd.concat([results[~is_model(results)], last], ignore_index=True)
 
 

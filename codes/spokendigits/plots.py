@@ -121,16 +121,19 @@ def clips_per_speaker(speakers: np.ndarray, is_test: np.ndarray) -> Figure:
 
 
 def loss_curves(histories: pd.DataFrame) -> Figure:
-    """Training and validation loss per epoch of every run (`runs.histories`), log scale."""
+    """Training and validation reconstruction error per epoch of every run
+    (`runs.histories`), log scale: the squared error summed over a clip's bins, which
+    compares across decoder likelihoods (a sigma-VAE's own loss goes below zero)."""
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True, layout="constrained")
-    for ax, column, split in zip(axes, ("loss", "val_loss"), ("training", "validation")):
+    for ax, column, split in zip(axes, ("reconstruction", "val_reconstruction"),
+                                 ("training", "validation")):
         for label, history in histories.groupby("label", sort=False):
             ax.plot(history["epochs"], history[column], label=label)
-        ax.set(title=f"{split.capitalize()} loss", xlabel="epoch", yscale="log")
+        ax.set(title=f"{split.capitalize()} reconstruction error", xlabel="epoch", yscale="log")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("loss per clip (squared error + KL weight·KL, log scale)")
+    axes[0].set_ylabel("squared error per clip (log scale)")
     axes[1].legend(title="run")
-    figure.suptitle("Loss curves")
+    figure.suptitle("Reconstruction error curves")
     return figure
 
 

@@ -30,8 +30,7 @@ from .storage import atomic_folder, atomic_write
 from .synthesis import Synthesizer, parse_digits
 
 STUDY_COLUMNS = {
-    "run": "run", "family": "family", "conditioning": "conditioning",
-    "regularization": "regularization", "epochs": "epochs", "parameters": "params",
+    "run": "run", "label": "model", "epochs": "epochs", "parameters": "params",
     "train_loss": "train loss", "validation_loss": "val loss", "test_loss": "test loss",
     "test_reconstruction": "test recon.", "test_kl": "test KL",
     "seconds_per_epoch": "s/epoch", "seconds": "total s"}
@@ -129,9 +128,12 @@ def write_report(runs: list[Run], feature_set: FeatureSet, destination: str | Pa
         figures, sounds = folder / "figures", folder / "audio"
         write_table(folder / "vae_study", summaries[list(STUDY_COLUMNS)], "VAE study: losses and time",
                     f"Made by `{command}`, from each run's summary.json.\n\nLosses are per clip: "
-                    f"squared error summed over the {config.n_freq} x {config.n_frames} scaled "
-                    "bins, plus beta x KL. Seconds are wall time on the machine that trained "
-                    "them.", floatfmt=".1f", columns=STUDY_COLUMNS)
+                    "the decoder's negative log-likelihood plus beta x KL. For a fixed-variance "
+                    f"decoder that is the squared error summed over the {config.n_freq} x "
+                    f"{config.n_frames} scaled bins; a σ-VAE's includes log σ per bin and goes "
+                    "below zero. Compare runs by test recon. (the squared error, for every "
+                    "model). Seconds are wall time on the machine that trained them.",
+                    floatfmt=".1f", columns=STUDY_COLUMNS)
         write_table(folder / "results", results[list(TABLE_COLUMNS)], "Results",
                     results_intro(command, evaluation, judge.name, judged,
                                   int(results["draws"].max())),
@@ -143,7 +145,8 @@ def write_report(runs: list[Run], feature_set: FeatureSet, destination: str | Pa
         if by_epochs["sampler"].nunique() > 1:
             by_epochs = by_epochs.assign(label=by_epochs["label"] + ", " + by_epochs["sampler"])
         plots.save(plots.metrics_by_epochs(
-            by_epochs, {"test_loss": "test loss per clip", "accuracy": "judge accuracy",
+            by_epochs, {"test_reconstruction": "test squared error per clip",
+                        "accuracy": "judge accuracy",
                         "kid": "KID against the test split", "recall": "recall"},
             "Checkpoints: loss and judged quality against epochs trained",
             references=results[results["run"].isin(
@@ -258,14 +261,17 @@ at {best['accuracy']:.1%}; [results.md](results.md) has the earlier checkpoints 
 
 {_summary_table(last)}
 
-## Loss curves
+## Reconstruction error curves
 
-![Training and validation loss per epoch of every run](figures/loss_curves.png)
+![Training and validation reconstruction error per epoch of every run](figures/loss_curves.png)
 
-Training and validation loss per clip at every epoch, log scale. Training loss is averaged
-over an epoch while the model still improves, and with dropout on in the regularized runs,
-so it can sit above the validation loss; where a validation curve flattens while its
-training curve keeps falling, that run has begun to overfit.
+Training and validation reconstruction error (squared error summed over a clip's scaled
+bins) at every epoch, log scale. It is the one term every decoder likelihood shares: a
+σ-VAE's own loss, with its log σ term, goes below zero and does not compare with the
+fixed-variance loss. Training error is averaged over an epoch while the model still
+improves, and with dropout on in the regularized runs, so it can sit above the
+validation error; where a validation curve flattens while its training curve keeps
+falling, that run has begun to overfit.
 
 ## Training time
 
@@ -275,10 +281,12 @@ Wall-clock time on the machine that trained the runs: the median epoch, and the 
 
 ## Epochs and regularization
 
-![Test loss, judge accuracy and FD against epochs trained](figures/checkpoints.png)
+![Test reconstruction error, judge accuracy, KID and recall against epochs trained](figures/checkpoints.png)
 
-Each run's checkpoints: test loss, judge accuracy and Fréchet distance to the training
-clips; dashed lines are the real test clips.
+Each run's checkpoints: test reconstruction error (squared error per clip), judge accuracy,
+KID and recall against the test split. The horizontal lines are the real test clips, real
+training clips and the floor. The floor's recall is near 0 by construction (one spectrogram
+per digit), so beating it there shows only that a model varies.
 
 ## Decoder or sampling?
 

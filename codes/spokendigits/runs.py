@@ -147,12 +147,22 @@ class Run:
 
     @property
     def label(self) -> str:
-        """A short name for legends: family, conditioning, and "regularized" if it is,
-        e.g. "CNN, digit+speaker" or "MLP, unconditional, regularized"."""
+        """A short name for legends: family (and size, where not the family's default),
+        conditioning, a learned decoder sigma, "regularized" for dropout, L2 or batch
+        norm, and KL warm-up or free bits, e.g. "CNN, digit+speaker", "MLP, unconditional,
+        regularized" or "CNN w16 d4 z32, unconditional, σ per-bin, KL warm-up 20"."""
         model = self.model
-        parts = [model.family.split("-")[0].upper()]
-        parts += [model.conditioning if model.conditioning != "none" else "unconditional"]
-        parts += ["regularized"] if model.regularization != "none" else []
+        default = ModelConfig(family=model.family)
+        family = model.family.split("-")[0].upper()
+        resized = (model.width, model.depth, model.latent_dim, model.residual_blocks) != \
+            (default.width, default.depth, default.latent_dim, default.residual_blocks)
+        parts = [f"{family} {model.size}" if resized else family,
+                 model.conditioning if model.conditioning != "none" else "unconditional"]
+        parts += [f"σ {model.decoder_variance}"] if model.decoder_variance != "fixed" else []
+        parts += ["regularized"] if model.dropout or model.l2 or model.batch_norm else []
+        parts += [f"KL warm-up {model.kl_warmup_epochs}"] if model.kl_warmup_epochs and not (
+            model.dropout or model.l2 or model.batch_norm) else []
+        parts += [f"free bits {model.free_bits:g}"] if model.free_bits else []
         return ", ".join(parts)
 
     @property

@@ -92,9 +92,7 @@ class Synthesizer:
         rng = np.random.default_rng(seed)
         if self.model.speaker_conditional and speakers[0] is None:  # one voice for the whole string
             speakers = [str(rng.choice(self.labels["speakers"]))] * len(digits)
-        if sampler == "prior" and not self.model.conditional:
-            raise UsageError(f"run {self.run.name} is unconditional: the prior says nothing of "
-                             "the digit; use --sampler digit or mixture")
+        self._check_sampler(sampler)
         z = sample_latents(self.gaussians, digits, speakers, self.model.latent_dim, temperature,
                            rng, sampler)
         return self._decode(z, self._condition(digits, speakers))
@@ -114,11 +112,15 @@ class Synthesizer:
         Both ends share one seeded noise vector, placed in the first digit's latent
         density and in the second's (or both in the prior), so the voice stays while
         the digit changes: the model walks the straight line between them, and a
-        conditional one also blends the two one-hot digit conditions. A
-        speaker-conditional model speaks with `speaker` (default: its first).
+        conditional one also blends the two one-hot digit conditions. Both ends use
+        `speaker`'s Gaussians where one is given; a speaker-conditional model
+        defaults to its first speaker, and the mixture sampler to a seeded one.
         """
+        self._check_sampler(sampler)
         if self.model.speaker_conditional:
             speaker = speaker or self.labels["speakers"][0]
+        elif speaker is None and sampler == "mixture":  # one voice at both ends
+            speaker = str(np.random.default_rng(seed).choice(self.labels["speakers"]))
         weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
         ends = [sample_latents(self.gaussians, [digit], [speaker], self.model.latent_dim,
                                temperature, np.random.default_rng(seed), sampler)[0]
@@ -129,6 +131,11 @@ class Synthesizer:
         if conditions[0] is None:
             return self._decode(z, None)
         return self._decode(z, (1 - weights) * conditions[0] + weights * conditions[1])
+
+    def _check_sampler(self, sampler: str) -> None:
+        if sampler == "prior" and not self.model.conditional:
+            raise UsageError(f"run {self.run.name} is unconditional: the prior says nothing of "
+                             "the digit; use --sampler digit or mixture")
 
     def _condition(self, digits: list[int], speakers: list[str | None]) -> np.ndarray | None:
         if not condition_dim(self.model, self.labels):

@@ -128,9 +128,11 @@ class SaveCheckpoints(keras.callbacks.Callback):
                       "test": {key: float(value) for key, value in test.items()}}
             write_json(staging / "metrics.json", {"epoch": count, **losses})
             train = self.data["train"]
-            z_mean, z_log_var = model.encode(train.inputs, training=False)
-            write_json(staging / "latents.json", fit_latent_gaussians(
-                np.asarray(z_mean), np.asarray(z_log_var), train.digits, train.speakers))
+            z_mean, z_log_var = model.encoder.predict(
+                [train.inputs["features"], *model._condition(train.inputs)],
+                batch_size=self.batch_size, verbose=0)
+            write_json(staging / "latents.json",
+                       fit_latent_gaussians(z_mean, z_log_var, train.digits, train.speakers))
 
 
 def _resume(folder: Path) -> tuple[VAE | None, int]:
