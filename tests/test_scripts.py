@@ -28,7 +28,8 @@ def test_train_runs_a_sweep_skips_it_the_second_time_and_sums_it_up(small_featur
     assert first.stdout.count(": trained in") == 2
     table = pd.read_csv(tmp_path / "runs" / "summary.csv")
     assert len(table) == 4 and set(table["epochs"]) == {1, 2}
-    assert set(table["label"]) == {"MLP, unconditional", "CNN, digit"}
+    # a size other than the family's default is part of the label
+    assert set(table["label"]) == {"MLP w16 d2 z16, unconditional", "CNN, digit"}
     assert (table["test_loss"] > 0).all()
     second = run_script("train.py", *args)
     assert second.returncode == 0 and second.stdout.count(": skipped in") == 2
