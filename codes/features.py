@@ -6,11 +6,17 @@
     python codes/features.py --dataset folder --data-dir my_wavs --clip-seconds 1
 
 Writes dataset/features/<dataset>-<hash>.pkl and prints a one-line summary.
+SIGTERM (`timeout`, a cancelled job) or Ctrl-C stops it cleanly: workers end
+and no temporary file stays. After a SIGKILL, the next run removes the file.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
+import signal
+import sys
 from pathlib import Path
 
 from spokendigits import cli
@@ -18,6 +24,9 @@ from spokendigits.config import add_arguments, from_arguments, load_json_config
 from spokendigits.datasets import SOURCES, get_source
 from spokendigits.errors import UsageError
 from spokendigits.features import FEATURES_ROOT, FeatureConfig, extract
+from spokendigits.storage import check_writable_folder, remove_stale_parts, remove_temporaries
+
+_MAIN_PID = os.getpid()  # this script's process; fork copies the value into its workers
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -38,10 +47,33 @@ def parse_arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM (`timeout`, a cancelled job) or Ctrl-C: stop the workers, remove the file
+    being written and exit at once, with 128 + the signal as the shell reports it.
+
+    Exiting here, rather than raising an exception, keeps it from landing inside
+    library code that cannot take one midway (a progress bar being built).
+    """
+    if os.getpid() != _MAIN_PID:  # a worker stopped before it reset the handler fork copied
+        os._exit(128 + signum)
+    for worker in multiprocessing.active_children():
+        worker.terminate()
+    remove_temporaries()
+    # os.write, not print: the handler may have interrupted a print to stderr
+    os.write(2, b"\nterminated\n" if signum == signal.SIGTERM else b"\ninterrupted\n")
+    os._exit(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     args = parse_arguments()
-    if args.out_dir.exists() and not args.out_dir.is_dir():
-        raise UsageError(f"--out-dir {args.out_dir} is a file; give a folder for feature sets")
+    check_writable_folder(args.out_dir, "--out-dir")  # before the minutes of extraction
+    if args.config and args.config.is_dir():
+        raise UsageError(f"--config {args.config} is a folder; give a JSON file of settings")
+    if args.out_dir.is_dir():
+        for path in remove_stale_parts(args.out_dir, "*.pkl"):
+            print(f"removed {path.name}, left by an interrupted run", file=sys.stderr)
     base = load_json_config(FeatureConfig, args.config) if args.config else FeatureConfig()
     config = from_arguments(FeatureConfig, args, base)
     source = get_source(args.dataset)

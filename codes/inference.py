@@ -4,39 +4,48 @@
     python codes/inference.py "555-0199" --seed 3 --out call.wav
     python codes/inference.py "42" --run output/runs/cnn-vae-1a2b3c4d --speaker theo
 
-Spaces and dashes are pauses. Writes output/speech/<digits>.wav unless --out
-says otherwise. Needs no TensorFlow: the decoder runs on ONNX Runtime.
+Spaces and dashes are pauses; at most 100 digits and pauses at a time. Writes
+output/speech/<digits>.wav unless --out says otherwise. Needs no TensorFlow: the
+decoder runs on ONNX Runtime.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import time
 from pathlib import Path
 
 from spokendigits import cli
 from spokendigits.audio import write_wav
 from spokendigits.datasets import PROJECT_ROOT
-from spokendigits.errors import UsageError
+from spokendigits.errors import DataError, UsageError
 from spokendigits.latents import DEFAULT_SAMPLER, SAMPLERS
 from spokendigits.runs import Run
-from spokendigits.synthesis import DEFAULT_RUN, Synthesizer, parse_digits
+from spokendigits.storage import check_writable_folder
+from spokendigits.synthesis import (DEFAULT_RUN, MAX_ITERATIONS, MAX_TEMPERATURE, MAX_TOKENS,
+                                    Synthesizer, parse_digits)
 
 SPEECH_ROOT = PROJECT_ROOT / "output" / "speech"
+NAME_LENGTH = 64  # longer digit strings are cut in default file names, and a hash added
 
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("digits", help="digits to speak; spaces and dashes are pauses")
+    parser.add_argument("digits", help=f"digits to speak; spaces and dashes are pauses "
+                                       f"(at most {MAX_TOKENS} in all)")
     parser.add_argument("--run", type=Path, default=DEFAULT_RUN,
                         help="run folder from codes/train.py (default: the bundled model)")
     parser.add_argument("--epoch", type=int, help="checkpoint to use (default: the run's last)")
     parser.add_argument("--out", type=Path, help="wav to write (default: output/speech/<digits>.wav)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds latent samples and phase")
-    parser.add_argument("--temperature", type=float, default=1.0,
-                        help="spread of latent samples: 0 gives the mean of the Gaussian drawn from")
-    parser.add_argument("--iterations", type=int, default=64, help="Griffin-Lim iterations")
+    parser.add_argument("--seed", type=cli.seed, default=0,
+                        help=f"seeds latent samples and phase (0..{cli.MAX_SEED})")
+    parser.add_argument("--temperature", type=cli.finite_float, default=1.0,
+                        help="spread of latent samples: 0 gives the mean of the Gaussian drawn "
+                             f"from (at most {MAX_TEMPERATURE:g}; default 1)")
+    parser.add_argument("--iterations", type=cli.int_in(0, MAX_ITERATIONS), default=64,
+                        help=f"Griffin-Lim iterations (0..{MAX_ITERATIONS}; default 64)")
     parser.add_argument("--speaker", help="speaker to imitate, for models that know speakers")
     parser.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER,
                         help="how latent vectors are drawn: each digit's fitted Gaussian (digit), "
@@ -45,19 +54,41 @@ def parse_arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def default_out(digits: str) -> Path:
+    """output/speech/<digits>.wav, pauses written as dashes. A string longer than
+    `NAME_LENGTH` keeps its start and gains a hash of the whole: the name stays short
+    enough for any file system, and longer than every uncut name, so none collide."""
+    name = digits.replace(" ", "-")
+    if len(name) > NAME_LENGTH:
+        name = f"{name[:NAME_LENGTH]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return SPEECH_ROOT / f"{name}.wav"
+
+
+def check_out(out: Path) -> None:
+    """Raise UsageError unless a wav can be written at `out`, before any work is done."""
+    if out.suffix.lower() != ".wav":
+        raise UsageError(f"--out {out} should end in .wav")
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder; give a file name, e.g. {out / 'speech.wav'}")
+    check_writable_folder(out.parent, "--out")
+
+
 def main() -> None:
     started = time.perf_counter()
     args = parse_arguments()
+    if not 0 <= args.temperature <= MAX_TEMPERATURE:
+        raise UsageError(f"--temperature {args.temperature:g} must not be negative or over "
+                         f"{MAX_TEMPERATURE:g}")
     tokens = parse_digits(args.digits)
-    if args.temperature < 0 or args.iterations < 0:
-        raise UsageError("--temperature and --iterations must not be negative")
-    if args.out is not None and args.out.suffix.lower() != ".wav":
-        raise UsageError(f"--out {args.out} should end in .wav")
-    out = args.out or SPEECH_ROOT / f"{args.digits.replace(' ', '-')}.wav"
+    out = args.out or default_out(args.digits)
+    check_out(out)
     synthesizer = Synthesizer(Run.open(args.run), args.epoch)
     waveform = synthesizer.speak(tokens, args.speaker, args.seed, args.temperature, args.iterations,
                                  args.sampler)
-    write_wav(out, waveform, synthesizer.sample_rate)
+    try:
+        write_wav(out, waveform, synthesizer.sample_rate)
+    except OSError as error:  # checked writable above, so a full disk or a vanished folder
+        raise DataError(f"could not write {out}: {error.strerror or error}") from None
     digits = sum(token is not None for token in tokens)
     print(f"{out}: {digits} digits, {len(waveform) / synthesizer.sample_rate:.2f} s at "
           f"{synthesizer.sample_rate} Hz, run {synthesizer.run.name} "

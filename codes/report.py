@@ -8,7 +8,9 @@ Reads the runs (output/runs), their feature set (dataset/features) and their
 evaluation (each run's metrics.json, and the judge in output/classifiers); it
 generates no clip for judging, and only runs the judge again on the real test
 clips for the reference rows. The whole folder is replaced at the end, in one
-step, and only a folder that is empty or holds an earlier report.
+step, and only a folder that is empty or holds an earlier report. Unfinished runs
+(no summary.json yet) are named and left out; what a killed report.py left
+beside the folder is cleared first.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from spokendigits.classifier import CLASSIFIERS_ROOT
 from spokendigits.datasets import PROJECT_ROOT
 from spokendigits.errors import UsageError
 from spokendigits.runs import add_run_arguments, open_runs
+from spokendigits.storage import check_writable_folder
 
 REPORTS_ROOT = PROJECT_ROOT / "reports"
 
@@ -41,7 +44,8 @@ def parse_arguments() -> argparse.Namespace:
                         help="report folder, replaced whole (default: reports/)")
     parser.add_argument("--grid-rows", type=int, default=5,
                         help="generated clips per digit in each spectrogram grid")
-    parser.add_argument("--seed", type=int, default=0, help="seeds grids, wavs and t-SNE")
+    parser.add_argument("--seed", type=cli.seed, default=0,
+                        help=f"seeds grids, wavs and t-SNE (0..{cli.MAX_SEED})")
     return parser.parse_args()
 
 
@@ -49,7 +53,19 @@ def main() -> None:
     args = parse_arguments()
     if args.grid_rows < 1:
         raise UsageError(f"--grid-rows must be at least 1, not {args.grid_rows}")
+    check_writable_folder(args.out.parent, "--out")
     runs, feature_set = open_runs(args)
+    if not args.runs:
+        unfinished = sorted(path.parent.name for path in args.runs_dir.glob("*/config.json")
+                            if not (path.parent / "summary.json").is_file())
+        if unfinished:
+            print(f"left out {len(unfinished)} unfinished runs (no summary.json yet): "
+                  f"{', '.join(unfinished)}", flush=True)
+    test_digits = feature_set.digits[feature_set.split_mask("test")].tolist()
+    fewest = min(test_digits.count(digit) for digit in range(10))
+    if args.grid_rows > fewest:  # the grid of real clips shows that many of each digit
+        raise UsageError(f"--grid-rows {args.grid_rows} is more than the {fewest} test clips "
+                         f"of the rarest digit; use at most {fewest}")
     from spokendigits.reports import write_report  # matplotlib, and TensorFlow for the encoders
 
     command = shlex.join(["python", *sys.argv])

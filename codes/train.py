@@ -5,8 +5,10 @@
     python codes/train.py --family cnn-vae --conditional --epochs 10 30
 
 Each run lands in output/runs/<family>-<hash>/ (see README); finished runs are
-skipped and interrupted ones resume. output/runs/summary.csv collects them all;
-codes/evaluate.py judges them and codes/report.py writes reports/ from them.
+skipped and interrupted ones resume. A run that another train.py is training is
+left to it: this one goes on with the other runs, and exits with 1 at the end if
+that run is still unfinished then. output/runs/summary.csv collects every
+finished run; codes/evaluate.py judges them and codes/report.py writes reports/.
 """
 
 from __future__ import annotations
@@ -82,9 +84,9 @@ def main() -> None:
     specs = sweep_specs(args)
     feature_set = FeatureSet.load(find_feature_set(args.features))
     command = shlex.join(["python", *sys.argv])
-    from spokendigits.training import train_run  # imports TensorFlow
+    from spokendigits.training import RunBusy, train_run  # imports TensorFlow
 
-    names, failures = [], []
+    names, failures, busy = [], [], []
     for number, spec in enumerate(specs, 1):
         started = time.perf_counter()
         print(f"[{number}/{len(specs)}] {spec.model.family}, conditioning {spec.model.conditioning}, "
@@ -93,20 +95,32 @@ def main() -> None:
         try:
             run, status = train_run(spec, feature_set, args.runs_dir, args.tensorboard, command,
                                     verbose="auto" if sys.stdout.isatty() else 2)  # a line an epoch in logs
-        except DataError as error:  # a diverged run: the others still train
+        except RunBusy as error:  # two train.py on one sweep share its runs out
+            busy.append(error.folder)
+            print(f"[{number}/{len(specs)}] skipped: {error}; going on with the other runs",
+                  flush=True)
+            continue
+        except DataError as error:  # a diverged or damaged run: the others still train
             failures.append(str(error))
             print(f"[{number}/{len(specs)}] failed: {error}", flush=True)
             continue
         names.append(run.name)
         print(f"[{number}/{len(specs)}] {run.folder}: {status} in {time.perf_counter() - started:.0f} s",
               flush=True)
-    if not names:
-        raise DataError("no run finished: " + "; ".join(failures))
-    with atomic_write(args.runs_dir / "summary.csv", "w") as file:
-        collect_summaries(finished_runs(root=args.runs_dir)).to_csv(file, index=False)
-    print(f"{len(names)} runs, summary -> {args.runs_dir / 'summary.csv'}")
-    if failures:
-        raise DataError(f"{len(failures)} of {len(specs)} runs failed: " + "; ".join(failures))
+    # A busy run is no failure once the other process has finished it: it is in summary.csv.
+    unfinished = [folder.name for folder in busy if not (folder / "summary.json").exists()]
+    if names or len(unfinished) < len(busy):
+        with atomic_write(args.runs_dir / "summary.csv", "w") as file:
+            collect_summaries(finished_runs(root=args.runs_dir)).to_csv(file, index=False)
+        print(f"{len(names)} runs, summary -> {args.runs_dir / 'summary.csv'}")
+    problems = [f"{len(failures)} of {len(specs)} runs failed: " + "; ".join(failures)] \
+        if failures else []
+    if unfinished:
+        problems.append(f"{len(unfinished)} of {len(specs)} runs are still being trained by "
+                        f"another train.py ({', '.join(unfinished)}); it finishes them and adds "
+                        "them to summary.csv, or run this command again if it was stopped")
+    if problems:
+        raise DataError(("no run finished: " if not names else "") + "; ".join(problems))
 
 
 if __name__ == "__main__":

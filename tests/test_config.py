@@ -11,6 +11,7 @@ from spokendigits.config import (add_arguments, config_hash, from_arguments, fro
                                  load_json_config, to_dict)
 from spokendigits.errors import UsageError
 from spokendigits.features import FeatureConfig
+from spokendigits.runs import TrainConfig
 
 
 def parse(*argv):
@@ -46,6 +47,32 @@ def test_unknown_and_invalid_settings_are_named(tmp_path):
         load_json_config(FeatureConfig, tmp_path / "list.json")
     with pytest.raises(UsageError, match="does not exist"):
         load_json_config(FeatureConfig, tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("cls, flag, value", [
+    (FeatureConfig, "--log-floor", "nan"), (FeatureConfig, "--clip-seconds", "inf"),
+    (FeatureConfig, "--test-fraction", "-inf"), (FeatureConfig, "--seed", "-5"),
+    (TrainConfig, "--learning-rate", "NaN"), (TrainConfig, "--seed", str(2**32))])
+def test_float_flags_must_be_finite_and_seeds_in_range(cls, flag, value, capsys):
+    """Every script's dataclass flags: NaN and infinities, which float() accepts, and seeds
+    that numpy's generators refuse stop at parsing, with exit code 2."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, cls)
+    with pytest.raises(SystemExit) as error:
+        parser.parse_args([flag, value])
+    assert error.value.code == 2
+    assert f"argument {flag}: " in capsys.readouterr().err
+    assert from_arguments(cls, parser.parse_args(["--seed", str(2**32 - 1)])).seed == 2**32 - 1
+
+
+def test_json_settings_must_be_finite_and_seeds_in_range(tmp_path):
+    for text, message in (('{"log_floor": NaN}', "log_floor=nan should be a finite number"),
+                          ('{"clip_seconds": Infinity}', "clip_seconds=inf should be a finite"),
+                          ('{"test_fraction": 1e999}', "test_fraction=inf should be a finite"),
+                          ('{"seed": -1}', r"seed=-1 should be in 0\.\.4294967295")):
+        (tmp_path / "features.json").write_text(text)
+        with pytest.raises(UsageError, match=message):
+            load_json_config(FeatureConfig, tmp_path / "features.json")
 
 
 def test_hash_ignores_key_order_and_sees_values():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 
 import numpy as np
@@ -15,7 +16,7 @@ from spokendigits.datasets import get_source
 from spokendigits.errors import DataError, UsageError
 from spokendigits.features import (FORMAT_VERSION, FeatureConfig, FeatureSet, Featurizer, analyse,
                                    extract)
-from spokendigits.storage import save_pickle
+from spokendigits.storage import load_pickle, save_pickle
 
 
 @pytest.fixture
@@ -94,7 +95,7 @@ def test_clip_length_comes_from_training_clips_only(tmp_path):
 
 
 def test_loading_refuses_crafted_and_foreign_files(tmp_path):
-    import pickle, os
+    import os
 
     class Exploit:
         def __reduce__(self):
@@ -110,13 +111,59 @@ def test_loading_refuses_crafted_and_foreign_files(tmp_path):
         FeatureSet.load(tmp_path / "other.pkl")
     save_pickle(tmp_path / "partial.pkl", {"format": "spokendigits-featureset",
                                            "version": FORMAT_VERSION})
-    with pytest.raises(DataError, match="damaged feature set"):
+    with pytest.raises(DataError, match="damaged feature set \\(it lacks dataset, digits, "):
         FeatureSet.load(tmp_path / "partial.pkl")
+    with pytest.raises(UsageError, match="is a folder"):
+        FeatureSet.load(tmp_path)
+
+
+def test_an_older_format_asks_to_make_the_feature_set_again(tmp_path):
+    # Format 2 pickled numpy's own arrays, which a crafted file can turn into a crash.
+    (tmp_path / "fsdd-67a12987.pkl").write_bytes(pickle.dumps(
+        {"format": "spokendigits-featureset", "version": 2, "features": np.zeros((2, 3))},
+        protocol=5))
+    with pytest.raises(DataError, match="older versions of this project.*make it again with "
+                                        "`python codes/features.py` \\(the same settings give "
+                                        "the same name\\)"):
+        FeatureSet.load(tmp_path / "fsdd-67a12987.pkl")
+
+
+def test_loading_checks_every_fields_type_and_shape(tone_folder, tmp_path):
+    feature_set = extract(get_source("folder"), tone_folder, workers=1)
+    payload = load_pickle(feature_set.save(tmp_path))
+    clips = len(feature_set.files)
+    config = dict(payload["featurizer"]["config"])
+    damages = {
+        "features is list": {"features": [[0.0]]},
+        "features or phase are not float32": {"features": payload["features"].astype(np.float64)},
+        f"features is float32 \\({clips}, 129, 47\\), not \\({clips}, 129, 48\\)":
+            {"features": payload["features"][..., :-1]},
+        "phase is str": {"phase": "radians"},
+        "digits is float64": {"digits": payload["digits"].astype(float)},
+        "digits outside 0-9": {"digits": payload["digits"] + 10},
+        "speakers is int64": {"speakers": np.zeros(clips, int)},
+        "is_test is int64": {"is_test": payload["is_test"].astype(int)},
+        "durations is float32 \\(1,\\)": {"durations": payload["durations"][:1]},
+        "files is not a list of paths": {"files": "wavs"},
+        f"features is float32 \\({clips}, 129, 48\\), not \\({clips - 1},":
+            {"files": payload["files"][1:]},
+        "dataset is not a name": {"dataset": 3},
+        "skipped is not a list of records": {"skipped": ["x"]},
+        "summary is not a dict": {"summary": []},
+        "the scaling mean does not have 129": {"featurizer": {
+            **payload["featurizer"], "scaling": {"mean": [0.0], "std": [1.0]}}},
+        "sample_rate='8000' should be int": {"featurizer": {
+            **payload["featurizer"], "config": {**config, "sample_rate": "8000"}}},
+        "string indices must be integers|TypeError": {"featurizer": "settings"},
+    }
+    for problem, change in damages.items():
+        save_pickle(tmp_path / "damaged.pkl", {**payload, **change})
+        with pytest.raises(DataError, match=f"damaged feature set \\(.*({problem})"):
+            FeatureSet.load(tmp_path / "damaged.pkl")
+    assert FeatureSet.load(feature_set.save(tmp_path)).name == feature_set.name
 
 
 def test_loading_checks_the_format_version_and_resolved_settings(tone_folder, tmp_path):
-    from spokendigits.storage import load_pickle
-
     path = extract(get_source("folder"), tone_folder, workers=1).save(tmp_path)
     payload = load_pickle(path)
     save_pickle(tmp_path / "future.pkl", dict(payload, version=FORMAT_VERSION + 1))
@@ -203,3 +250,31 @@ def test_feature_sets_keep_each_clips_duration(tone_folder):
     np.testing.assert_allclose(feature_set.durations, 0.2 + 0.02 * takes, atol=1e-4)
     kept = feature_set.subset(takes == 3)
     assert kept.durations.shape == (20,) and np.allclose(kept.durations, 0.26, atol=1e-4)
+
+
+def test_settings_out_of_range_are_usage_errors():
+    for settings, message in [
+            ({"sample_rate": 100}, "sample_rate must be 1000 to 384000 Hz"),
+            ({"clip_seconds": 5000.0}, "clip_seconds must be more than 0 and at most 3600"),
+            ({"clip_seconds": float("nan")}, "clip_seconds must be more than 0"),
+            ({"clip_seconds": float("inf")}, "clip_seconds must be more than 0"),
+            ({"log_floor": float("inf")}, "log_floor must be positive and finite"),
+            ({"frame_multiple": 5000}, "frame_multiple must be 1 to 1024")]:
+        with pytest.raises(UsageError, match=message):
+            FeatureConfig(**settings)
+
+
+def test_too_many_workers_or_too_large_features_fail_before_the_work(tone_folder):
+    import multiprocessing
+    import time
+
+    with pytest.raises(UsageError, match="--workers must be at least 1 and at most"):
+        extract(get_source("folder"), tone_folder, workers=10**6)
+    before = set(multiprocessing.active_children())
+    huge = FeatureConfig(clip_seconds=3000.0, n_fft=65536, hop_length=16)  # terabytes
+    with pytest.raises(UsageError, match="would take [0-9.]+ GiB, more than this machine's"):
+        extract(get_source("folder"), tone_folder, huge, workers=2)
+    deadline = time.monotonic() + 10  # the error stopped the workers; none is left waiting
+    while set(multiprocessing.active_children()) - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not set(multiprocessing.active_children()) - before

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 
-from conftest import run_script, write_tone
+import pytest
+
+from conftest import ROOT, run_script, write_tone
 from spokendigits.features import FeatureSet
 
 
@@ -66,8 +72,20 @@ def test_bad_input_is_a_usage_error_that_names_the_problem(tmp_path):
     assert "invalid choice: 'mnist'" in usage_error(tmp_path, "--dataset", "mnist")
     assert "--workers must be at least 1" in \
         usage_error(tmp_path, "--dataset", "folder", "--data-dir", str(tmp_path), "--workers", "0")
+    assert "--workers must be at least 1 and at most" in \
+        usage_error(tmp_path, "--dataset", "folder", "--data-dir", str(tmp_path), "--workers", "100000")
     (tmp_path / "file").write_text("")
     assert "--out-dir" in usage_error(tmp_path, "--out-dir", str(tmp_path / "file"))
+    assert f"--config {tmp_path} is a folder; give a JSON file" in \
+        usage_error(tmp_path, "--config", str(tmp_path))
+    for flag, value, message in [
+            ("--sample-rate", "100", "sample_rate must be 1000 to 384000 Hz"),
+            ("--clip-seconds", "5000", "clip_seconds must be more than 0 and at most 3600"),
+            ("--clip-seconds", "nan", "clip"),  # refused by the flag's type, or by the settings
+            ("--clip-seconds", "inf", "clip"),
+            ("--log-floor", "inf", "log"),
+            ("--frame-multiple", "5000", "frame_multiple must be 1 to 1024")]:
+        assert message in usage_error(tmp_path, flag, value).replace("-", "_"), (flag, value)
     (tmp_path / "bad.json").write_text('{"sample_rate": "16000"}')
     assert "sample_rate='16000' should be int or null" in \
         usage_error(tmp_path, "--config", str(tmp_path / "bad.json"))
@@ -79,3 +97,84 @@ def test_a_split_that_cannot_work_is_a_usage_error(tmp_path):
     message = usage_error(tmp_path, "--dataset", "folder", "--data-dir", str(tmp_path / "wavs"),
                           "--split", "takes")
     assert "split 'takes' leaves the training split empty" in message
+
+
+def test_features_too_large_for_memory_are_a_usage_error(tone_folder, tmp_path):
+    message = usage_error(tmp_path, "--dataset", "folder", "--data-dir", str(tone_folder),
+                          "--clip-seconds", "3000", "--n-fft", "65536", "--hop-length", "16")
+    assert "GiB, more than this machine's" in message and "shorter --clip-seconds" in message
+
+
+def test_an_out_dir_that_cannot_be_written_is_found_before_extraction(tmp_path, fsdd_dir):
+    (tmp_path / "file").write_text("")
+    result = run_script("features.py", "--data-dir", str(fsdd_dir),
+                        "--out-dir", str(tmp_path / "file" / "features"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "reading headers" not in result.stderr  # no wav was looked at
+    assert result.stderr.strip() == (f"error: --out-dir {tmp_path / 'file' / 'features'} cannot be "
+                                     f"a folder: {tmp_path / 'file'} is a file; give --out-dir a "
+                                     "folder path")
+    (tmp_path / "locked").mkdir(mode=0o555)
+    if not os.access(tmp_path / "locked", os.W_OK):  # root writes anywhere: tested in test_storage
+        result = run_script("features.py", "--data-dir", str(fsdd_dir),
+                            "--out-dir", str(tmp_path / "locked"))
+        assert result.returncode == 2 and "is read-only for this user" in result.stderr
+
+
+def _alive(process) -> bool:
+    """Whether a psutil process still runs (a zombie has ended)."""
+    import psutil
+
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGKILL, signal.SIGINT])
+def test_a_stopped_run_leaves_no_worker_and_the_next_run_cleans_up(tmp_path, fsdd_dir, tone_folder,
+                                                                    signal_number):
+    psutil = pytest.importorskip("psutil")
+    out_dir = tmp_path / "features"
+    # Output to files, not pipes: workers left alive would hold a pipe open for ever.
+    with open(tmp_path / "stderr", "w") as stderr:
+        process = subprocess.Popen([sys.executable, str(ROOT / "codes" / "features.py"),
+                                    "--data-dir", str(fsdd_dir), "--out-dir", str(out_dir),
+                                    "--workers", "2"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                   stderr=stderr)
+    workers = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and process.poll() is None and time.monotonic() < deadline:
+            workers = psutil.Process(process.pid).children()
+            time.sleep(0.02)
+        assert len(workers) == 2, ("the workers did not start", (tmp_path / "stderr").read_text())
+        process.send_signal(signal_number)
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 5
+        while any(_alive(worker) for worker in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [worker.pid for worker in workers if _alive(worker)], \
+            ("workers outlived the run", [worker.cmdline() for worker in workers if _alive(worker)])
+    finally:
+        for worker in workers:
+            if _alive(worker):
+                worker.kill()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    errors = (tmp_path / "stderr").read_text()
+    if signal_number != signal.SIGKILL:  # SIGINT is Ctrl-C
+        code, word = (143, "terminated") if signal_number == signal.SIGTERM else (130, "interrupted")
+        assert process.returncode == code and word in errors.splitlines(), \
+            (process.returncode, errors)
+        assert "Traceback" not in errors, errors
+    assert not out_dir.exists() or not os.listdir(out_dir), os.listdir(out_dir)
+    # What a SIGKILL during the save leaves; the next run removes it and says so.
+    out_dir.mkdir(exist_ok=True)
+    part = out_dir / f".fsdd-67a12987.pkl.{process.pid}.k1ll3d_x.part"
+    part.write_bytes(b"half a feature set")
+    result = run_script("features.py", "--dataset", "folder", "--data-dir", str(tone_folder),
+                        "--out-dir", str(out_dir))
+    assert result.returncode == 0, result.stderr
+    assert not part.exists() and f"removed {part.name}, left by an interrupted run" in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -96,6 +97,8 @@ def test_report_refuses_unevaluated_runs_and_foreign_folders(tiny_study, tmp_pat
     assert (foreign / "README.md").read_text() == "mine, not a report"
     result = run_script("report.py", *report_arguments(tiny_study, foreign / "README.md"))
     assert result.returncode == 2 and "is a file" in result.stderr
+    result = run_script("report.py", *report_arguments(tiny_study, foreign / "README.md" / "out"))
+    assert result.returncode == 2 and "is a file" in result.stderr, result.stderr
 
 
 def test_spectrogram_grid_labels_its_axes_and_digit_columns(small_feature_set, tmp_path):
@@ -114,3 +117,88 @@ def test_spectrogram_grid_labels_its_axes_and_digit_columns(small_feature_set, t
     assert Image.open(path).mode == "P"  # a 256-colour palette
     with pytest.raises(ValueError, match="digit 0 has 6 clips"):
         plots.digit_columns(small_feature_set.features[test], small_feature_set.digits[test], 7)
+
+
+def _stage(parent: Path, name: str, new_complete: bool, old: bool) -> Path:
+    """What a report.py killed while swapping leaves: a stage holding the new report (complete
+    or not) and, between the two renames, the old one as `replaced`."""
+    from spokendigits.reports import MARKER
+
+    stage = parent / f".{name}.k1ll3d_x"
+    (stage / name / "figures").mkdir(parents=True)
+    if new_complete:
+        (stage / name / "README.md").write_text("new")
+        (stage / name / MARKER).write_text("")
+    if old:
+        (stage / "replaced").mkdir()
+        (stage / "replaced" / "README.md").write_text("old")
+        (stage / "replaced" / MARKER).write_text("")
+    return stage
+
+
+def test_recover_stages_clears_stale_stages_and_restores_a_report_lost_mid_swap(tmp_path):
+    from spokendigits.reports import recover_stages
+
+    out = tmp_path / "reports"
+    out.mkdir()
+    (out / "README.md").write_text("current")
+    stale = _stage(tmp_path, "reports", new_complete=False, old=False)
+    mine = tmp_path / ".reports.notes"  # not a stage: other content, other name
+    (mine / "todo").mkdir(parents=True)
+    assert recover_stages(out) == [f"removed {stale}, left by an interrupted report.py"]
+    assert not stale.exists() and mine.is_dir() and (out / "README.md").read_text() == "current"
+
+    shutil.rmtree(out)  # killed between the renames, the new report not complete: roll back
+    _stage(tmp_path, "reports", new_complete=False, old=True)
+    assert recover_stages(out)[0].startswith(f"restored {out}")
+    assert (out / "README.md").read_text() == "old"
+
+    shutil.rmtree(out)  # the new report was complete: roll forward
+    _stage(tmp_path, "reports", new_complete=True, old=True)
+    recover_stages(out)
+    assert (out / "README.md").read_text() == "new"
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".reports.notes", "reports"]
+
+
+def test_report_recovers_a_killed_swap_and_leaves_out_unfinished_runs(tiny_study, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(tiny_study.runs_dir, runs)
+    killed = runs / "mlp-vae-00000000"  # killed in its first epoch, by an older version
+    killed.mkdir()
+    shutil.copy(next(runs.glob("*/config.json")), killed / "config.json")
+    (killed / "history.csv").write_text("")
+    out = tmp_path / "reports"
+    _stage(tmp_path, "reports", new_complete=False, old=True)
+    arguments = report_arguments(tiny_study, out)
+    arguments[1] = str(runs)
+    result = run_script("report.py", *arguments, "--grid-rows", "1")
+    assert result.returncode == 0, result.stderr
+    assert f"restored {out}" in result.stdout
+    assert "left out 1 unfinished runs (no summary.json yet): mlp-vae-00000000" in result.stdout
+    assert (out / "README.md").read_text() != "old" and "mlp-vae-00000000" not in \
+        (out / "README.md").read_text()
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]
+
+
+def test_one_report_at_a_time_writes_beside_a_folder(tmp_path):
+    from spokendigits.errors import DataError
+    from spokendigits.reports import write_report
+    from spokendigits.storage import try_lock
+
+    lock = try_lock(tmp_path)  # another report.py writing into tmp_path
+    try:
+        with pytest.raises(DataError, match="another report.py is writing a report in"):
+            write_report([], None, tmp_path / "reports", "")
+    finally:
+        os.close(lock)
+    assert not list(tmp_path.iterdir())
+
+
+def test_report_refuses_more_grid_rows_than_clips_and_bad_seeds(tiny_study, tmp_path):
+    out = tmp_path / "reports"
+    result = run_script("report.py", *report_arguments(tiny_study, out), "--grid-rows", "100")
+    assert result.returncode == 2 and "more than the 6 test clips of the rarest digit" in \
+        result.stderr, result.stderr
+    result = run_script("report.py", *report_arguments(tiny_study, out), "--seed", "-1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert not out.exists()

@@ -10,8 +10,9 @@ import pytest
 
 from conftest import ROOT
 from spokendigits import audio
-from spokendigits.errors import UsageError
-from spokendigits.synthesis import Synthesizer, parse_digits
+from spokendigits.errors import DataError, UsageError
+from spokendigits.runs import Run
+from spokendigits.synthesis import DEFAULT_RUN, MAX_PEAK, MAX_TOKENS, Synthesizer, parse_digits
 
 
 def test_parse_digits_keeps_order_and_pauses():
@@ -20,6 +21,40 @@ def test_parse_digits_keeps_order_and_pauses():
                           (" - ", "at least one digit"), ("١٢", "at position 1"), ("1.5", "'.'")):
         with pytest.raises(UsageError, match=message):
             parse_digits(text)
+
+
+def test_parse_digits_refuses_more_than_the_limit_before_reading_it():
+    assert len(parse_digits("1-" * (MAX_TOKENS // 2))) == MAX_TOKENS
+    for text in ("1" * (MAX_TOKENS + 1), "1" + " " * MAX_TOKENS, "x" * 10**7):
+        with pytest.raises(UsageError, match=f"{len(text)} characters is too long: give at most "
+                                             f"{MAX_TOKENS}"):
+            parse_digits(text)
+
+
+def test_speak_scales_loud_digits_below_full_scale():
+    """At temperature 2 the bundled decoder's clips peak far over 1 (up to 3000 measured);
+    each digit louder than MAX_PEAK is scaled down to it, so nothing is clipped."""
+    synthesizer = Synthesizer(Run.open(DEFAULT_RUN))
+    for seed in range(3):
+        waveform = synthesizer.speak(parse_digits("0123456789"), seed=seed, temperature=2.0,
+                                     n_iter=2)
+        assert np.isfinite(waveform).all()
+        assert MAX_PEAK * 0.999 <= np.abs(waveform).max() <= MAX_PEAK * 1.0001
+    quiet = synthesizer.speak([7], seed=0, temperature=0.0, n_iter=2)
+    assert 0 < np.abs(quiet).max() < MAX_PEAK  # quiet digits keep their level
+
+
+@pytest.mark.parametrize("bad, message", [(np.nan, "1 of 4 samples are NaN or infinite"),
+                                          (-np.inf, "NaN or infinite"),
+                                          (1.0, "peak 1 is at or over full scale"),
+                                          (-1.5, "peak 1.5 is at or over full scale")])
+def test_write_wav_refuses_non_finite_or_clipped_audio_and_writes_nothing(tmp_path, bad, message):
+    path = tmp_path / "speech" / "out.wav"
+    with pytest.raises(DataError, match=message):
+        audio.write_wav(path, np.array([0.0, 0.5, bad, -0.5], np.float32), 8000)
+    assert list(tmp_path.iterdir()) == []
+    audio.write_wav(path, np.array([0.0, 0.5, 0.999, -0.5], np.float32), 8000)
+    assert [p.name for p in path.parent.iterdir()] == ["out.wav"]
 
 
 def test_trim_silence_keeps_the_sound_and_a_margin():

@@ -23,6 +23,7 @@ import soundfile
 import soxr
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .errors import DataError
 from .storage import atomic_write
 
 WINDOW_SECONDS = 0.032  # analysis window of the default STFT: 32 ms suits speech
@@ -213,7 +214,21 @@ class Scaling:
 
 
 def write_wav(path: str | Path, waveform: np.ndarray, sample_rate: int) -> None:
-    """Write `[sample]` float audio as 16-bit PCM, atomically; peaks above 1 are clipped."""
+    """Write `[sample]` float audio as 16-bit PCM, atomically.
+
+    Audio that would not come out as it is never gets written: NaN or infinite
+    samples, or a peak at or over full scale (1.0), which PCM would clip, raise
+    DataError before any file or folder is made. Scale audio below 1 first
+    (`Synthesizer.speak` does).
+    """
+    waveform = np.asarray(waveform)
+    broken = np.count_nonzero(~np.isfinite(waveform))
+    if broken:
+        raise DataError(f"refusing to write {path}: {broken} of {waveform.size} samples are NaN "
+                        "or infinite, so the model or its settings produced no usable sound")
+    peak = float(np.max(np.abs(waveform), initial=0.0))
+    if peak >= 1.0:
+        raise DataError(f"refusing to write {path}: its peak {peak:.3g} is at or over full "
+                        "scale (1.0) and would be clipped; scale the waveform below 1 first")
     with atomic_write(path) as file:
-        soundfile.write(file, np.clip(waveform, -1.0, 1.0), sample_rate, subtype="PCM_16",
-                        format="WAV")
+        soundfile.write(file, waveform, sample_rate, subtype="PCM_16", format="WAV")

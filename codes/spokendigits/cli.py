@@ -1,11 +1,24 @@
-"""What every script in `codes/` shares: error reporting and exit codes."""
+"""What every script in `codes/` shares: error reporting, exit codes, and checked
+argument types.
+
+The types reject bad values while the command line is parsed, before any work,
+with argparse's usage message and exit code 2: `finite_float` refuses NaN and
+infinities (which `float("nan")` accepts), `int_in` bounds counts, and `seed`
+takes what every random generator of the project accepts.
+"""
 
 from __future__ import annotations
 
+import argparse
+import math
 import sys
 from typing import Callable
 
 from .errors import DataError, UsageError
+
+# numpy's default_rng refuses negative seeds, and np.random.seed (which Keras'
+# set_random_seed calls) seeds above 2**32 - 1.
+MAX_SEED = 2**32 - 1
 
 
 def run(main: Callable[[], None]) -> None:
@@ -24,3 +37,31 @@ def run(main: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a float that is neither NaN nor infinite."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def int_in(low: int, high: int) -> Callable[[str], int]:
+    """argparse type: an integer from `low` to `high`, both included."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not in {low}..{high}")
+        return value
+    return parse
+
+
+seed = int_in(0, MAX_SEED)  # the type of every seed flag
+

@@ -5,6 +5,10 @@ Every artifact carries the settings that made it as JSON: `to_dict` and
 settings always land in the same place, and `add_arguments` /
 `from_arguments` turn a dataclass into command-line flags, so a new setting
 is a new field and nothing else.
+
+Both ways in check values alike: a float setting must be finite (JSON and
+`float()` both accept NaN and infinities), and a field named `seed` must be
+an integer from 0 to `cli.MAX_SEED`, which every random generator accepts.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import cli
 from .errors import UsageError
 
 T = TypeVar("T")
@@ -36,7 +42,7 @@ def _allowed_types(annotation: Any) -> tuple[type, ...]:
 
 def _check_value(cls: type, name: str, annotation: Any, value: Any) -> Any:
     """`value` for field `name`, JSON lists turned into the tuples the field holds;
-    raises UsageError if the type is wrong."""
+    raises UsageError if the type is wrong, a float is not finite or a seed is out of range."""
     if typing.get_origin(annotation) is tuple:  # tuple[int, ...]
         (item,) = {arg for arg in typing.get_args(annotation) if arg is not Ellipsis}
         if isinstance(value, (list, tuple)):
@@ -48,6 +54,10 @@ def _check_value(cls: type, name: str, annotation: Any, value: Any) -> Any:
     if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
         names = " or ".join("null" if kind is type(None) else kind.__name__ for kind in allowed)
         raise UsageError(f"{cls.__name__} setting {name}={value!r} should be {names}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"{cls.__name__} setting {name}={value!r} should be a finite number")
+    if name == "seed" and isinstance(value, int) and not 0 <= value <= cli.MAX_SEED:
+        raise UsageError(f"{cls.__name__} setting seed={value!r} should be in 0..{cli.MAX_SEED}")
     return value
 
 
@@ -70,7 +80,11 @@ def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise UsageError(f"{what} {path} does not exist") from None
-    except json.JSONDecodeError as error:
+    except IsADirectoryError:
+        raise UsageError(f"{what} {path} is a folder; give the path of a .json file") from None
+    except PermissionError:
+        raise UsageError(f"{what} {path} cannot be read (permission denied)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise UsageError(f"{what} {path} is not valid JSON: {error}") from None
     if not isinstance(data, dict):
         raise UsageError(f"{what} {path} must hold a JSON object")
@@ -118,9 +132,17 @@ def _flag_type(annotation: Any) -> tuple[type, str | None]:
     return annotation, None
 
 
+def _flag_parser(name: str, scalar: type) -> Any:
+    """What argparse turns a flag's text into: finite floats, seeds in range (see `cli`)."""
+    if scalar is float:
+        return cli.finite_float
+    return cli.seed if name == "seed" and scalar is int else scalar
+
+
 def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     """Add one `--field-name` flag per dataclass field, with `metadata["help"]` and,
-    where given, `metadata["choices"]`.
+    where given, `metadata["choices"]`. Float flags refuse NaN and infinities, `--seed`
+    values outside 0..2**32 - 1.
 
     Flags default to "not given", so `from_arguments` overrides only what the
     user typed and a config file's values stand otherwise.
@@ -138,7 +160,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
                                default=argparse.SUPPRESS, help=help_text)
         else:
             choices = field.metadata.get("choices")
-            group.add_argument(flag, dest=field.name, type=scalar, default=argparse.SUPPRESS,
+            group.add_argument(flag, dest=field.name, type=_flag_parser(field.name, scalar),
+                               default=argparse.SUPPRESS,
                                choices=choices, help=help_text, nargs=nargs,
                                metavar="{" + ",".join(choices) + "}" if choices else scalar.__name__.upper())
 

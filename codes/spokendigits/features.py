@@ -6,21 +6,26 @@ sample rate and the fixed clip length are chosen; then the audio itself,
 loaded, resampled, padded or cut, and analysed in chunks. Scaling statistics
 come from the training split only.
 
-It is saved as a pickle of plain data (numpy arrays and builtins) and loaded
-through `storage.load_pickle`, which refuses anything else.
+It is saved as a pickle of builtins alone (each array as raw bytes, a plain
+dtype and a shape) and loaded through `storage.load_pickle`, which refuses
+anything else; `FeatureSet.load` then checks every field's type and shape.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import functools
 import math
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 from collections import Counter
-from concurrent.futures import Executor, ProcessPoolExecutor
+from multiprocessing.pool import Pool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -38,8 +43,12 @@ from .storage import load_pickle, save_pickle
 
 FEATURES_ROOT = DATASET_ROOT / "features"
 MAX_DEFAULT_SAMPLE_RATE = 22050
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000  # Hz: what any speech recording could use
+MAX_CLIP_SECONDS = 3600.0  # beyond sense for a spoken digit; also keeps sample counts finite
 FORMAT = "spokendigits-featureset"
-FORMAT_VERSION = 2  # 2: durations
+FORMAT_VERSION = 3  # 2: durations; 3: arrays as raw bytes, no numpy objects in the pickle
+_PR_SET_PDEATHSIG = 1  # Linux prctl option: a signal to receive when the parent dies
+REMAKE = "make it again with `python codes/features.py` (the same settings give the same name)"
 
 
 @dataclass(frozen=True)
@@ -79,15 +88,18 @@ class FeatureConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.sample_rate is None or self.sample_rate > 0, "sample_rate must be positive"),
-            (self.clip_seconds is None or self.clip_seconds > 0, "clip_seconds must be positive"),
+            (self.sample_rate is None or MIN_SAMPLE_RATE <= self.sample_rate <= MAX_SAMPLE_RATE,
+             f"sample_rate must be {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz"),
+            # every comparison with nan is False, so these refuse nan too
+            (self.clip_seconds is None or 0 < self.clip_seconds <= MAX_CLIP_SECONDS,
+             f"clip_seconds must be more than 0 and at most {MAX_CLIP_SECONDS}"),
             (0 < self.length_quantile <= 1, "length_quantile must be in (0, 1]"),
-            (self.frame_multiple >= 1, "frame_multiple must be at least 1"),
+            (1 <= self.frame_multiple <= 1024, "frame_multiple must be 1 to 1024"),
             (self.n_fft is None or self.n_fft >= 16, "n_fft must be at least 16"),
             (self.hop_length is None or self.hop_length >= 1, "hop_length must be positive"),
             (self.n_fft is None or self.hop_length is None or self.hop_length <= self.n_fft,
              "hop_length must not exceed n_fft"),
-            (self.log_floor > 0, "log_floor must be positive"),
+            (0 < self.log_floor < math.inf, "log_floor must be positive and finite"),
             (self.split is None or self.split in SPLITS, f"split must be one of {list(SPLITS)}"),
             (self.test_takes >= 1, "test_takes must be at least 1"),
             (0 < self.test_fraction < 1, "test_fraction must be in (0, 1)"),
@@ -249,21 +261,69 @@ class FeatureSet:
 
     @classmethod
     def load(cls, path: str | Path) -> "FeatureSet":
-        """Read a feature set written by `save`; a crafted or damaged file raises `DataError`."""
-        payload = load_pickle(path)
+        """Read a feature set written by `save`.
+
+        Raises:
+            UsageError: `path` does not exist or is a folder.
+            DataError: the file is crafted, damaged, of another format version, or a
+                field's type or shape is not what `save` writes.
+        """
+        payload = load_pickle(path, REMAKE)
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise DataError(f"{path} is not a feature set; make one with codes/features.py")
         if payload.get("version") != FORMAT_VERSION:
             raise DataError(f"{path} is feature-set format {payload.get('version')}, this code "
-                            f"reads {FORMAT_VERSION}; make it again with codes/features.py")
+                            f"reads {FORMAT_VERSION}; {REMAKE}")
         fields = {field.name for field in dataclasses.fields(cls)}
+        missing = sorted(fields - set(payload))
+        if missing:
+            raise DataError(f"{path} is a damaged feature set (it lacks {', '.join(missing)}); "
+                            f"{REMAKE}")
         try:
             payload = {key: value for key, value in payload.items() if key in fields}
             payload["featurizer"] = Featurizer.from_dict(payload["featurizer"])
-            return cls(**payload)
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise DataError(f"{path} is a damaged feature set ({type(error).__name__}: {error}); "
-                            "make it again with codes/features.py") from None
+            feature_set = cls(**payload)
+            problem = feature_set._problem()
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
+            problem = f"{type(error).__name__}: {error}"
+        if problem:
+            raise DataError(f"{path} is a damaged feature set ({problem}); {REMAKE}")
+        return feature_set
+
+    def _problem(self) -> str | None:
+        """What in this feature set differs in type or shape from what `save` writes, or None."""
+        if type(self.dataset) is not str:
+            return "dataset is not a name"
+        if type(self.files) is not list or not all(type(file) is str for file in self.files):
+            return "files is not a list of paths"
+        clips, config = len(self.files), self.config
+        spectrogram = (clips, config.n_freq, config.n_frames)
+        arrays = {"features": ("f", spectrogram), "phase": ("f", spectrogram),
+                  "digits": ("iu", (clips,)), "speakers": ("U", (clips,)),
+                  "takes": ("iu", (clips,)), "durations": ("f", (clips,)),
+                  "is_test": ("b", (clips,))}
+        for name, (kinds, shape) in arrays.items():
+            value = getattr(self, name)
+            if name == "phase" and value is None:
+                continue
+            if not isinstance(value, np.ndarray) or value.dtype.kind not in kinds \
+                    or value.shape != shape:
+                found = f"{value.dtype} {value.shape}" if isinstance(value, np.ndarray) \
+                    else type(value).__name__
+                return f"{name} is {found}, not {shape} of numpy kind '{kinds}'"
+        if self.features.dtype != np.float32 or self.phase is not None and \
+                self.phase.dtype != np.float32:
+            return "features or phase are not float32"
+        if clips and not (0 <= self.digits.min() and self.digits.max() <= 9):
+            return "digits outside 0-9"
+        for name in ("mean", "std"):
+            if getattr(self.featurizer.scaling, name).shape != (config.n_freq,):
+                return f"the scaling {name} does not have {config.n_freq} frequency bins"
+        if type(self.skipped) is not list or not all(type(record) is dict for record in self.skipped):
+            return "skipped is not a list of records"
+        if type(self.summary) is not dict:
+            return "summary is not a dict"
+        return None
 
 
 def default_workers() -> int:
@@ -274,22 +334,53 @@ def default_workers() -> int:
 
 
 @contextlib.contextmanager
-def _worker_pool(workers: int) -> Iterator[Executor | None]:
+def _worker_pool(workers: int) -> Iterator[Pool | None]:
     """Worker processes, or None to work inline. Fork (where the platform has it) starts
-    workers with this process's imports already done."""
+    workers with this process's imports already done.
+
+    Workers die with this process however it ends (see `_start_worker`), and
+    leaving the block stops them at once, even when it raises (an error, Ctrl-C,
+    or SIGTERM turned into an exception by the script): queued work is dropped.
+    """
     if workers == 1:
         yield None
         return
-    context = multiprocessing.get_context("fork") \
-        if "fork" in multiprocessing.get_all_start_methods() else None
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        yield pool
+    context = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    # Not concurrent.futures: its pool has no way to stop running workers, and on
+    # Python 3.11 stopping them by hand races with its own bookkeeping.
+    with context.Pool(workers, initializer=_start_worker, initargs=(os.getpid(),)) as pool:
+        yield pool  # leaving `with` calls pool.terminate()
 
 
-def _map(function: Callable, items: Sequence, pool: Executor | None, chunksize: int, desc: str,
+def _start_worker(parent: int) -> None:
+    """Set up a worker process so it dies with its parent, whose pid is `parent`.
+
+    Workers wait on a queue that a killed parent never closes: without this,
+    SIGKILL or SIGTERM of the parent leaves them waiting forever, each holding
+    the parent's memory. Linux kills them with the parent (PR_SET_PDEATHSIG);
+    elsewhere a thread notices within a second that the parent is gone.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # fork copied the parent's handler
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the workers
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """Exit this process once `parent` is no longer its parent."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)
+
+
+def _map(function: Callable, items: Sequence, pool: Pool | None, chunksize: int, desc: str,
          unit: str) -> Iterator:
     """`map` over `pool` (or in this process), in order, with a progress bar."""
-    results = pool.map(function, items, chunksize=chunksize) if pool else map(function, items)
+    results = pool.imap(function, items, chunksize) if pool else map(function, items)
     return iter(tqdm(results, total=len(items), desc=desc, unit=unit, leave=False))
 
 
@@ -320,6 +411,22 @@ def _analyse_chunk(paths: list[Path], config: FeatureConfig
     return log_magnitude, phase, problems
 
 
+def _check_memory(clips: int, config: FeatureConfig) -> None:
+    """Raise UsageError if the features of `clips` clips cannot fit in this machine's memory,
+    before any is allocated: settings such as `--clip-seconds 1e6` would otherwise end in
+    an allocation error, or in the kernel killing the process."""
+    needed = clips * config.n_freq * config.n_frames * 4 * (2 if config.phase else 1)
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX: no way to tell, so try
+        return
+    if needed > memory:
+        raise UsageError(f"features of {clips} clips x {config.n_freq} bins x {config.n_frames} "
+                         f"frames would take {needed / 2**30:.1f} GiB, more than this machine's "
+                         f"{memory / 2**30:.1f} GiB; use a shorter --clip-seconds, a lower "
+                         "--sample-rate or --n-fft, or fewer clips")
+
+
 def _describe(skipped: list[dict[str, str]], shown: int = 3) -> str:
     """'N skipped: file: reason; ...' for an error message."""
     listed = "; ".join(f"{record['file']}: {record['reason']}" for record in skipped[:shown])
@@ -340,12 +447,15 @@ def extract(source: DatasetSource, folder: Path, config: FeatureConfig = Feature
         workers: processes (default: the CPUs this process may use; 1 runs inline).
 
     Raises:
-        UsageError: no usable wav, or settings that leave a split empty.
+        UsageError: no usable wav, settings that leave a split empty, or features
+            too large for this machine's memory.
     """
     started = time.perf_counter()
     workers = default_workers() if workers is None else workers
-    if workers < 1:
-        raise UsageError(f"--workers must be at least 1, not {workers}")
+    most = 4 * (os.cpu_count() or 1)  # more only costs memory: the work is CPU-bound
+    if not 1 <= workers <= most:
+        raise UsageError(f"--workers must be at least 1 and at most {most} (4 per CPU), "
+                         f"not {workers}")
     clips, skipped = find_clips(folder)
     if not clips:
         raise UsageError(f"{folder} holds no wav named {{digit}}_{{speaker}}_{{take}}.wav "
@@ -363,6 +473,7 @@ def extract(source: DatasetSource, folder: Path, config: FeatureConfig = Feature
         is_test = assign_split(usable, rule, config.test_takes, config.test_fraction, config.seed)
         train = ~is_test
         config = config.resolve(frames[train] / rates[train], rates[train].tolist(), rule)
+        _check_memory(len(usable), config)
 
         log_magnitudes = np.empty((len(usable), config.n_freq, config.n_frames), np.float32)
         phase = np.empty_like(log_magnitudes) if config.phase else None

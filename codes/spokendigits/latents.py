@@ -11,6 +11,7 @@ the same way, or draw z from the prior N(0, I) and rely on the condition.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -64,6 +65,65 @@ def fit_latent_gaussians(z_means: np.ndarray, z_log_vars: np.ndarray, digits: np
                 groups["digit_speaker"][f"{digit}/{speaker}"] = _gaussian(z_means[both],
                                                                            variances[both])
     return groups
+
+
+LATENTS_FORMAT = 1  # a latents.json with a higher "format" comes from a newer version
+GAUSSIAN_KEYS = {"mean", "cov", "count"}
+
+
+def _gaussians_problem(gaussians: Any, latent_dim: int) -> str | None:
+    """What makes a latents.json unusable for a latent size of `latent_dim`, or None."""
+    if not isinstance(gaussians, dict):
+        return "it holds no JSON object"
+    version = gaussians.get("format", LATENTS_FORMAT)
+    if not isinstance(version, int) or version > LATENTS_FORMAT:
+        return f"format {version!r} is newer than this version reads ({LATENTS_FORMAT})"
+    tables = {"digit", "digit_speaker"}
+    if set(gaussians) - {"format"} != tables:
+        return f"it has keys {sorted(gaussians)}, not {sorted(tables)}"
+    for table in sorted(tables):
+        if not isinstance(gaussians[table], dict):
+            return f"{table} is not an object of Gaussians"
+        for key, gaussian in gaussians[table].items():
+            digit, _, speaker = key.partition("/")
+            if digit not in list("0123456789") or bool(speaker) != (table == "digit_speaker"):
+                return f"{table} has a Gaussian named {key!r}"
+            if not isinstance(gaussian, dict) or set(gaussian) != GAUSSIAN_KEYS:
+                return f"{table} Gaussian {key!r} should hold exactly {sorted(GAUSSIAN_KEYS)}"
+            try:
+                mean = np.asarray(gaussian["mean"], np.float64)
+                cov = np.asarray(gaussian["cov"], np.float64)
+            except (TypeError, ValueError):
+                return f"{table} Gaussian {key!r} has a mean or cov that is not numbers"
+            if mean.shape != (latent_dim,) or cov.shape != (latent_dim, latent_dim):
+                return (f"{table} Gaussian {key!r} has a mean of shape {mean.shape} and a cov "
+                        f"of shape {cov.shape}; the model's latent size is {latent_dim}")
+            if not (np.isfinite(mean).all() and np.isfinite(cov).all()):
+                return f"{table} Gaussian {key!r} has NaN or infinite values"
+            try:
+                np.linalg.cholesky(cov)  # what sampling needs
+            except np.linalg.LinAlgError:
+                return f"{table} Gaussian {key!r} has a cov that is not positive definite"
+            count = gaussian["count"]
+            if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+                return f"{table} Gaussian {key!r} has count {count!r}, not a positive integer"
+    return None
+
+
+def check_latent_gaussians(gaussians: Any, latent_dim: int, path: Path) -> dict[str, Any]:
+    """`gaussians` as read from a checkpoint's latents.json (`path`), once checked to be what
+    `fit_latent_gaussians` writes for a latent size of `latent_dim`: tables "digit" (keys
+    "0".."9") and "digit_speaker" ("<digit>/<speaker>"), each Gaussian a finite `[latent]`
+    mean, a positive definite `[latent, latent]` covariance and a clip count of at least 1.
+
+    Raises:
+        DataError: naming `path` and the first problem found.
+    """
+    found = _gaussians_problem(gaussians, latent_dim)
+    if found:
+        raise DataError(f"{path} cannot be used: {found}. It is damaged or was written by a "
+                        "newer version; export or train the run again")
+    return gaussians
 
 
 def _component(gaussians: dict[str, dict[str, Any]], digit: int, speaker: str | None,

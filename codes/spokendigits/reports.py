@@ -6,10 +6,19 @@ relative path and every wav linked), `vae_study.md/.csv` (losses and training
 time of every checkpoint), `results.md/.csv` (the judge's metrics, real-data
 rows first), `figures/*.png` and `audio/*.wav`. The folder is built aside and
 swapped in whole, so an interrupted report leaves the previous one intact.
+
+The stage is a folder `.<name>.<8 random characters>/` beside the report (`.reports.*` for
+`reports/`), holding the new report under the report's name and, during the
+swap, the old one as `replaced`. Only one report.py at a time writes into a
+folder's parent (an OS lock on the parent), and each first clears what a killed
+one left there: a stage is removed, and a report lost between the swap's two
+renames is put back (`recover_stages`).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +31,11 @@ from .classifier import CLASSIFIERS_ROOT
 from .evaluation import (FLOOR, TABLE_COLUMNS, accuracy_per_digit, checkpoint_rows, is_model,
                          last_checkpoints, load_results, markdown_view, reconstructions)
 from .latents import SAMPLERS
-from .errors import UsageError
+from .errors import DataError, UsageError
 from .features import FeatureSet
 from .latents import LatentViews
 from .runs import Run, collect_summaries, histories, labels
-from .storage import atomic_folder, atomic_write
+from .storage import atomic_folder, atomic_write, try_lock
 from .synthesis import Synthesizer, parse_digits
 
 STUDY_COLUMNS = {
@@ -103,18 +112,70 @@ def results_intro(command: str, evaluation, judge_name: str, judged: dict, draws
             "decoder can say when the latent vector is right.")
 
 
+def recover_stages(destination: Path) -> list[str]:
+    """Clear the stages a killed report.py left beside `destination`; call it holding the
+    lock on `destination.parent`. Returns what was done, one line each, for the user.
+
+    A stage is a folder `.<name>.` plus 8 random characters (as `atomic_folder` names it)
+    holding only `<name>` (the new report, complete once it holds MARKER) and `replaced` (the
+    old one, during the swap). If `destination` is missing, a kill fell between the swap's
+    two renames (or before a first report's one rename): the complete new report is moved
+    in (the swap is finished), else the old one is moved back.
+    """
+    done = []
+    for stage in sorted(destination.parent.glob(f".{destination.name}." + "?" * 8)):
+        if not stage.is_dir() or not {path.name for path in stage.iterdir()} <= {
+                destination.name, "replaced"}:
+            continue  # not a stage of a report
+        new, old = stage / destination.name, stage / "replaced"
+        if not destination.exists() and ((new / MARKER).is_file() or old.is_dir()):
+            os.replace(new if (new / MARKER).is_file() else old, destination)
+            done.append(f"restored {destination} from {stage.name}, left by an interrupted "
+                        "report.py")
+        shutil.rmtree(stage)
+        done.append(f"removed {stage}, left by an interrupted report.py")
+    return done
+
+
 def write_report(runs: list[Run], feature_set: FeatureSet, destination: str | Path,
                  command: str, classifiers_dir: Path = CLASSIFIERS_ROOT, grid_rows: int = 5,
                  wav_seeds: tuple[int, ...] = (0, 1, 2), seed: int = 0) -> Path:
-    """Write the whole report folder for `runs` (trained and evaluated) to `destination`.
+    """Write the whole report folder for `runs` (trained and evaluated) to `destination`,
+    first clearing what an interrupted report.py left beside it (`recover_stages`).
 
     Args:
         command: the command line that made the report, written into it.
         grid_rows: generated clips per digit in each model's spectrogram grid.
         wav_seeds: one wav of each model saying "0123456789" per seed.
         seed: seeds the grids and the t-SNE projections.
+
+    Raises:
+        UsageError: `destination` is a file, a folder of other files, or cannot be made.
+        DataError: another report.py is writing into the same parent folder.
     """
     destination = Path(destination)
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot make the folder {destination.parent} for the report "
+                         f"({error.strerror}); choose another --out") from None
+    lock = try_lock(destination.parent)
+    if lock is None:
+        raise DataError(f"another report.py is writing a report in {destination.parent}; "
+                        "wait for it to end, then run this one again")
+    try:
+        for line in recover_stages(destination):
+            print(line, flush=True)
+        return _write_report(runs, feature_set, destination, command, classifiers_dir,
+                             grid_rows, wav_seeds, seed)
+    finally:
+        os.close(lock)
+
+
+def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, command: str,
+                  classifiers_dir: Path, grid_rows: int, wav_seeds: tuple[int, ...],
+                  seed: int) -> Path:
+    """`write_report` once the parent's lock is held and old stages are cleared."""
     if destination.exists() and not destination.is_dir():
         raise UsageError(f"{destination} is a file; name a folder for the report")
     if destination.is_dir() and any(destination.iterdir()) and not (destination / MARKER).is_file():

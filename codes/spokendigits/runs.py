@@ -7,7 +7,8 @@ a hash of its settings and feature set, so the same settings land in the same
 folder. It holds:
 
     config.json            model, training and feature settings, label sets, command
-    history.csv            one row per epoch: losses, KL weight, seconds
+    history.csv            one row per epoch: losses, KL weight, seconds (see `read_history`)
+    train.lock             held (flock) by the train.py training the run; gone once it is finished
     state-eNNN.keras       the full model after epoch NNN, to resume from
     checkpoints/eNNN/      one per swept epoch count, written whole or not at all:
         decoder.onnx         the decoder, for inference without TensorFlow
@@ -26,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .config import check_settings, config_hash, from_dict, non_defaults, read_json_object
 from .datasets import PROJECT_ROOT
 from .errors import DataError, UsageError
@@ -35,6 +38,7 @@ from .storage import atomic_folder, read_json
 
 RUNS_ROOT = PROJECT_ROOT / "output" / "runs"
 CHECKPOINTS = "checkpoints"
+MAX_EPOCHS = 999  # checkpoint folders are eNNN
 
 
 @dataclass(frozen=True)
@@ -54,9 +58,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         checks = [
             (bool(self.epochs) and min(self.epochs) >= 1, "epochs must be positive counts"),
+            (not self.epochs or max(self.epochs) <= MAX_EPOCHS,
+             f"epochs must be at most {MAX_EPOCHS} (checkpoint folders are named e001 to e999)"),
             (list(self.epochs) == sorted(set(self.epochs)), "epochs must be increasing"),
             (self.batch_size >= 1, "batch_size must be at least 1"),
-            (self.learning_rate > 0, "learning_rate must be positive"),
+            (0 < self.learning_rate < float("inf"), "learning_rate must be positive and finite"),
             (0 < self.validation_fraction < 1, "validation_fraction must be in (0, 1)"),
         ]
         check_settings("training settings", checks)
@@ -105,6 +111,53 @@ def checkpoint_name(epoch: int) -> str:
     return f"e{epoch:03d}"
 
 
+RUN_FORMAT = 1  # a config.json with a higher "format" comes from a newer version
+RUN_KEYS = ("model", "training", "featurizer", "feature_set", "labels")  # and "command"
+
+
+def _config_problem(config: Any) -> str | None:
+    """What makes a run's config.json unusable, or None: a newer format, missing, unknown
+    or mistyped settings, label sets other than digits 0-9 and distinct speaker names, or
+    scaling statistics that are not one finite value per frequency bin."""
+    if not isinstance(config, dict):
+        return "it holds no JSON object"
+    version = config.get("format", RUN_FORMAT)
+    if not isinstance(version, int) or version > RUN_FORMAT:
+        return f"format {version!r} is newer than this version reads ({RUN_FORMAT})"
+    missing = [key for key in RUN_KEYS if key not in config]
+    unknown = sorted(set(config) - {*RUN_KEYS, "command", "format"})
+    if missing or unknown:
+        return f"missing key(s) {missing}" if missing else f"unknown key(s) {unknown}"
+    for key in ("model", "training", "featurizer", "labels"):
+        if not isinstance(config[key], dict):
+            return f"{key} is not an object of settings"
+    featurizer = config["featurizer"]
+    if set(featurizer) != {"config", "scaling"} or not isinstance(featurizer["scaling"], dict) \
+            or set(featurizer["scaling"]) != {"mean", "std"}:
+        return "featurizer should hold config and scaling (mean and std)"
+    try:
+        from_dict(ModelConfig, config["model"])
+        from_dict(TrainConfig, config["training"])
+        featurizer = Featurizer.from_dict(featurizer)
+    except (UsageError, DataError, TypeError, ValueError) as error:
+        return str(error)
+    n_freq, mean, std = featurizer.config.n_freq, featurizer.scaling.mean, featurizer.scaling.std
+    if mean.shape != (n_freq,) or std.shape != (n_freq,) or not np.isfinite([mean, std]).all() \
+            or (std <= 0).any():
+        return f"the scaling statistics should be {n_freq} finite values (std positive) each"
+    labels = config["labels"]
+    speakers = labels.get("speakers")
+    if set(labels) != {"digits", "speakers"} or labels["digits"] != list(range(10)):
+        return "labels should hold digits [0, 1, ..., 9] and speakers"
+    if not (isinstance(speakers, list) and speakers and all(
+            isinstance(name, str) and name for name in speakers) and
+            len(set(speakers)) == len(speakers)):
+        return "labels should hold a list of distinct speaker names"
+    if not isinstance(config["feature_set"], str):
+        return "feature_set should be the feature set's name"
+    return None
+
+
 @dataclass
 class Run:
     """A run folder read back: its settings and its complete checkpoints."""
@@ -117,17 +170,18 @@ class Run:
         """Read `folder/config.json`; say what is missing if it is not a usable run."""
         folder = Path(folder)
         if not folder.is_dir():
-            raise UsageError(f"run folder {folder} does not exist; train one with codes/train.py "
+            state = "is a file, not a folder" if folder.exists() else "does not exist"
+            raise UsageError(f"run folder {folder} {state}; train one with codes/train.py "
                              f"or name one under {RUNS_ROOT}")
-        if not (folder / "config.json").is_file():
+        path = folder / "config.json"
+        if not path.is_file():
             raise DataError(f"{folder} is not a run: config.json is missing")
-        run = cls(folder, read_json(folder / "config.json"))
-        try:  # parse the settings now, so a damaged config fails here and says so
-            for settings in ("model", "training", "featurizer"):
-                getattr(run, settings)
-        except (KeyError, TypeError) as error:
-            raise DataError(f"{folder}/config.json lacks run settings ({error})") from None
-        return run
+        config = read_json(path)
+        problem = _config_problem(config)  # so a damaged config fails here and says so
+        if problem:
+            raise DataError(f"{path} cannot be used: {problem}. It is damaged or was written by "
+                            "a newer version; train or export the run again")
+        return cls(folder, config)
 
     @property
     def name(self) -> str:
@@ -195,7 +249,17 @@ class Run:
     def summary(self) -> dict[str, Any] | None:
         """The summary written when training finished, or None for an unfinished run."""
         path = self.folder / "summary.json"
-        return read_json(path) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            summary = read_json(path)
+        except DataError:  # not JSON: said below
+            summary = None
+        if not isinstance(summary, dict) or not isinstance(summary.get("checkpoints"), list):
+            raise DataError(f"{path} is damaged (not a summary of checkpoints); delete it and "
+                            "run the command in the run's config.json again, which trains the "
+                            "run again and rewrites it")
+        return summary
 
     def losses(self, epoch: int) -> dict[str, Any]:
         """Train / validation / test losses of checkpoint `epoch` (its metrics.json)."""
@@ -204,12 +268,45 @@ class Run:
     @property
     def history(self):
         """history.csv as a pandas DataFrame: one row per epoch (0-based `epoch`)."""
-        import pandas as pd
-
         path = self.folder / "history.csv"
         if not path.is_file():
             raise DataError(f"run {self.folder} has no history.csv; train it with codes/train.py")
-        return pd.read_csv(path)
+        return read_history(path)[0]
+
+
+def read_history(path: str | Path):
+    """A history.csv as a pandas DataFrame of whole epochs, sorted by `epoch` (0-based), and
+    the number of lines dropped from it.
+
+    Dropped lines are those that are not a row of numbers under the file's header: the
+    repeated headers and interleaved rows of two writers at once (older versions), or a row
+    cut short by a kill. An epoch written twice keeps its last row.
+
+    Raises:
+        DataError: the file is empty (its run was stopped before its first epoch ended) or
+            its first line is not a header naming `epoch`.
+    """
+    import csv
+
+    import pandas as pd
+
+    path = Path(path)
+    lines = list(csv.reader(path.read_text(errors="replace").replace("\0", "").splitlines()))
+    if not lines or "epoch" not in lines[0]:
+        problem = "empty" if not lines else "damaged (its first line is no header naming epoch)"
+        raise DataError(f"{path} is {problem}, so it records no epoch; train its run again "
+                        "with codes/train.py (delete the run folder first if it is finished)")
+    header, rows = lines[0], []
+    for line in lines[1:]:
+        try:
+            rows.append([float(value) for value in line] if len(line) == len(header) else None)
+        except ValueError:
+            rows.append(None)
+    frame = pd.DataFrame([row for row in rows if row is not None], columns=header)
+    frame = frame[frame["epoch"].between(0, MAX_EPOCHS) & (frame["epoch"] % 1 == 0)]
+    frame = (frame.astype({"epoch": int}).drop_duplicates("epoch", keep="last")
+             .sort_values("epoch", kind="stable").reset_index(drop=True))
+    return frame, len(lines) - 1 - len(frame)
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@ For each digit a latent vector is drawn (by default from that digit's latent
 Gaussian, fitted to the encoded training clips; conditional models can also
 draw it from N(0, I) and rely on the digit as condition), decoded
 by the run's ONNX decoder, turned back into sound by Griffin-Lim, trimmed of
-silence and joined with short gaps into one waveform.
+silence, scaled below full scale and joined with short gaps into one waveform.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import onnxruntime
 
 from . import audio
 from .errors import DataError, UsageError
-from .latents import DEFAULT_SAMPLER, sample_latents
+from .latents import DEFAULT_SAMPLER, check_latent_gaussians, sample_latents
 from .models import build_condition, condition_dim
 from .runs import Run
 from .storage import read_json
@@ -26,10 +26,26 @@ DEFAULT_RUN = PACKAGE_ROOT / "pretrained" / "default"
 PAUSES = " -"              # characters that mean a pause between digits
 DIGIT_GAP_SECONDS = 0.08   # between two digits: a speaker's breath
 PAUSE_SECONDS = 0.35       # for each pause character
+# Digits and pauses in one string. Time and memory grow with the string (all digits are
+# decoded at once): 100 digits give 51 s of audio in 3.4 s and 210 MB at peak (2 busy
+# cores), and cover any phone, card or account number; 2000 took 134 s and 2.2 GB.
+MAX_TOKENS = 100
+MAX_ITERATIONS = 1000      # Griffin-Lim: 64 converge (README); 1000 take 15x as long
+# Latent spread: by 20 the bundled decoder's log-magnitudes overflow into NaN; a spread of
+# 3 already draws far outside what the model was trained on.
+MAX_TEMPERATURE = 10.0
+# The loudest sample of a digit's clip: 0.9 dB below full scale. Decoded clips at
+# temperature 1 peak anywhere from 0.2 to over 6 (a quarter of 40 ten-digit strings
+# went over 1), so clips louder than this are scaled down to it, quieter ones kept.
+MAX_PEAK = 0.9
 
 
 def parse_digits(text: str) -> list[int | None]:
-    """Digits of `text` in order, None for each pause; raises UsageError for anything else."""
+    """Digits of `text` in order, None for each pause; raises UsageError for anything else,
+    or for more than `MAX_TOKENS` characters."""
+    if len(text) > MAX_TOKENS:
+        raise UsageError(f"{len(text)} characters is too long: give at most {MAX_TOKENS} digits "
+                         "and pauses at a time, and join the wavs of longer strings")
     tokens: list[int | None] = []
     for position, character in enumerate(text):
         if character.isascii() and character.isdigit():
@@ -60,13 +76,31 @@ class Synthesizer:
                                                         providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own classes for bad files
             raise DataError(f"{decoder} is damaged ({error}); train the run again") from None
+        self.labels = run.config["labels"]
+        self._check_decoder(decoder)
         latents = self.checkpoint / "latents.json"
         if not latents.is_file() and not self.model.conditional:
             raise DataError(f"{self.checkpoint} lacks latents.json, which an unconditional "
                             "model needs to choose digits")
         # Conditional runs of older versions have none: they can use the prior only.
-        self.gaussians = read_json(latents) if latents.is_file() else None
-        self.labels = run.config["labels"]
+        self.gaussians = check_latent_gaussians(read_json(latents), self.model.latent_dim,
+                                                latents) if latents.is_file() else None
+
+    def _check_decoder(self, decoder: Path) -> None:
+        """Raise DataError unless the decoder's inputs and output have the sizes the run's
+        config.json gives: `[clip, latent]` z (and `[clip, dim]` condition) to
+        `[clip, freq, frame]` features."""
+        config = self.run.featurizer.config
+        wanted = {"z": [self.model.latent_dim]}
+        if condition_dim(self.model, self.labels):
+            wanted["condition"] = [condition_dim(self.model, self.labels)]
+        wanted["output"] = [config.n_freq, config.n_frames]
+        found = {put.name: put.shape[1:] for put in self.session.get_inputs()}
+        found["output"] = self.session.get_outputs()[0].shape[1:]
+        if found != wanted:
+            raise DataError(f"{decoder} takes and gives sizes {found}, but "
+                            f"{self.run.folder / 'config.json'} describes {wanted}: they come from "
+                            "different runs; export the run again")
 
     @property
     def sample_rate(self) -> int:
@@ -152,7 +186,8 @@ class Synthesizer:
     def speak(self, tokens: list[int | None], speaker: str | None = None, seed: int = 0,
               temperature: float = 1.0, n_iter: int = 64,
               sampler: str = DEFAULT_SAMPLER) -> np.ndarray:
-        """One `[sample]` waveform speaking the digits of `tokens` (None: a pause)."""
+        """One `[sample]` waveform speaking the digits of `tokens` (None: a pause), each
+        digit's clip scaled down to a peak of `MAX_PEAK` where it is louder."""
         digits = [token for token in tokens if token is not None]
         features = self.features(digits, speaker, seed, temperature, sampler)
         clips = iter(self.run.featurizer.decode(features, n_iter=n_iter, seed=seed))
@@ -160,5 +195,13 @@ class Synthesizer:
         pause = np.zeros(round(PAUSE_SECONDS * self.sample_rate), np.float32)
         pieces = []
         for token in tokens:
-            pieces += [pause] if token is None else [audio.trim_silence(next(clips), self.sample_rate), gap]
+            pieces += [pause] if token is None else [_below_full_scale(
+                audio.trim_silence(next(clips), self.sample_rate)), gap]
         return np.concatenate(pieces[:-1] if tokens[-1] is not None else pieces)
+
+
+def _below_full_scale(clip: np.ndarray) -> np.ndarray:
+    """`clip` scaled down to a peak of `MAX_PEAK` if it is louder (NaN stays NaN, for
+    `audio.write_wav` to refuse)."""
+    peak = np.max(np.abs(clip), initial=0.0)
+    return clip * np.float32(MAX_PEAK / peak) if peak > MAX_PEAK else clip

@@ -4,7 +4,9 @@ One run trains to the largest of its swept epoch counts and keeps a checkpoint
 at each (sweeping epochs never retrains). A finished run is skipped; an
 interrupted one resumes from the full model saved after its last epoch.
 Every file is written atomically and `summary.json` last, so a killed run
-never leaves anything that looks complete but is not. See `runs` for the layout.
+never leaves anything that looks complete but is not. A run folder is locked
+(`train.lock`, an OS lock the OS drops when its process dies) while one process
+trains it, so two processes never write one run. See `runs` for the layout.
 """
 
 from __future__ import annotations
@@ -23,16 +25,18 @@ import pandas as pd
 import tensorflow as tf
 from sklearn.model_selection import train_test_split
 
-from .config import to_dict
+from .config import from_dict, to_dict
 from .errors import DataError
 from .features import FeatureSet
 from .latents import fit_latent_gaussians
-from .models import build_condition, build_model, condition_dim
+from .models import ModelConfig, build_condition, build_model, condition_dim
 from .models.vae import VAE, KLWarmUp
-from .runs import (CHECKPOINTS, RUNS_ROOT, Run, RunSpec, checkpoint_name, run_name)
-from .storage import atomic_folder, atomic_write, write_json
+from .runs import (CHECKPOINTS, RUNS_ROOT, Run, RunSpec, TrainConfig, checkpoint_name,
+                   read_history, run_name)
+from .storage import atomic_folder, atomic_write, read_json, try_lock, write_json
 
 SPLITS = ("train", "validation", "test")
+LOCK = "train.lock"
 # Keras's ONNX export checks `np.object`, which numpy 2 warns about; nothing to act on.
 warnings.filterwarnings("ignore", message=".*np.object.*", category=FutureWarning)
 
@@ -73,6 +77,39 @@ class EpochLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs["seconds"] = time.perf_counter() - self.started
         logs["kl_weight"] = float(self.model.kl_weight.numpy())
+
+
+class RunBusy(DataError):
+    """Another process holds the run folder's lock: it is training that run now."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        try:
+            holder = (folder / LOCK).read_text().strip() or "unknown"
+        except OSError:
+            holder = "unknown"
+        super().__init__(f"run {folder.name} is busy: another train.py (process {holder}) "
+                         "is training it")
+
+
+class HistoryLog(keras.callbacks.Callback):
+    """Writes history.csv after every epoch, whole and atomically: `epoch` (0-based), then
+    the epoch's logs in name order, as Keras's CSVLogger does. A kill leaves the previous
+    complete file, never an empty or cut one (CSVLogger opens an empty file at the start)."""
+
+    def __init__(self, path: Path, rows: pd.DataFrame):
+        super().__init__()
+        self.path, self.rows = path, rows.to_dict("records")
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.rows.append({"epoch": epoch, **{key: float(value)
+                                             for key, value in sorted((logs or {}).items())}})
+        _write_history(self.path, pd.DataFrame(self.rows))
+
+
+def _write_history(path: Path, rows: pd.DataFrame) -> None:
+    with atomic_write(path, "w") as file:
+        rows.to_csv(file, index=False, na_rep="nan")  # a diverged epoch's loss stays readable
 
 
 def _diverged(logs: dict | None) -> bool:
@@ -135,33 +172,95 @@ class SaveCheckpoints(keras.callbacks.Callback):
                        fit_latent_gaussians(z_mean, z_log_var, train.digits, train.speakers))
 
 
-def _resume(folder: Path) -> tuple[VAE | None, int]:
-    """The model saved after the last finished epoch, and that epoch count (or None, 0)."""
+def _resume(folder: Path) -> tuple[VAE | None, int, pd.DataFrame]:
+    """The model saved after the last finished epoch, that epoch count and the history of
+    those epochs (or None, 0 and no rows)."""
     for leftover in folder.glob(".state-*"):  # a save cut short by the interruption
         leftover.unlink()
     for leftover in (folder / CHECKPOINTS).glob(".*"):
         shutil.rmtree(leftover)
     states = sorted(folder.glob("state-e*.keras"))
     if not states:
-        return None, 0
+        return None, 0, pd.DataFrame()
     epoch = int(states[-1].stem.split("-e")[1])
-    history = folder / "history.csv"
-    if history.exists():  # keep the rows of the epochs the state holds
-        rows = pd.read_csv(history)
-        with atomic_write(history, "w") as file:
-            rows[rows["epoch"] < epoch].to_csv(file, index=False)
-    return keras.saving.load_model(states[-1]), epoch
+    return keras.saving.load_model(states[-1]), epoch, _history_until(folder, epoch)
+
+
+def _history_until(folder: Path, epoch: int) -> pd.DataFrame:
+    """The history rows of the `epoch` epochs a saved state holds, written back repaired: rows
+    past the state (logged before a kill stopped the state's save) and damaged lines (see
+    `read_history`) are dropped. A history that lacks one of those epochs raises DataError."""
+    path = folder / "history.csv"
+    fix = f"delete {folder} and train the run again"
+    try:
+        rows, damaged = read_history(path)
+    except (FileNotFoundError, DataError) as error:
+        raise DataError(f"cannot resume {folder.name}: its state holds {epoch} epochs but its "
+                        f"history cannot be read ({error}); {fix}") from None
+    rows = rows[rows["epoch"] < epoch]
+    if rows["epoch"].tolist() != list(range(epoch)):
+        missing = sorted(set(range(epoch)) - set(rows["epoch"]))
+        raise DataError(f"cannot resume {folder.name}: {path} lacks the rows of epochs "
+                        f"{missing}, which its saved state holds; {fix}")
+    if damaged:
+        warnings.warn(f"{path}: dropped {damaged} damaged or repeated lines; kept the rows of "
+                      f"the {epoch} saved epochs")
+    _write_history(path, rows)
+    return rows
+
+
+def _check_folder_holds(folder: Path) -> None:
+    """A run folder's config.json, once written, must give the folder's name: else the
+    folder holds another run (copied or renamed), and training or skipping it would mix
+    two runs."""
+    path = folder / "config.json"
+    if not path.is_file():
+        return
+    try:
+        config = read_json(path)
+        spec = RunSpec(from_dict(ModelConfig, config["model"]),
+                       from_dict(TrainConfig, config["training"]))
+        described = run_name(spec, config["feature_set"])
+    except (DataError, LookupError, TypeError, AttributeError, ValueError) as error:
+        described = f"unreadable settings ({error})"
+    if described != folder.name:
+        raise DataError(f"{folder} holds another run: its config.json describes {described}; "
+                        "move the folder away or delete it, then train again")
 
 
 def train_run(spec: RunSpec, feature_set: FeatureSet, runs_root: Path = RUNS_ROOT,
               tensorboard: bool = False, command: str = "", verbose: int | str = "auto"
               ) -> tuple[Run, str]:
     """Train one run (or skip or resume it). Returns the run and "trained", "resumed" or
-    "skipped"."""
+    "skipped".
+
+    Raises:
+        RunBusy: another process is training the run (it holds the folder's lock).
+        DataError: the run diverged, or its folder holds another run or an unusable history.
+    """
     folder = runs_root / run_name(spec, feature_set.name)
+    _check_folder_holds(folder)
     if (folder / "summary.json").exists():
         return Run.open(folder), "skipped"
     folder.mkdir(parents=True, exist_ok=True)
+    lock = try_lock(folder / LOCK)
+    if lock is None:
+        raise RunBusy(folder)
+    try:
+        os.ftruncate(lock, 0)
+        os.write(lock, f"{os.getpid()}\n".encode())  # named by a second process that finds it busy
+        if (folder / "summary.json").exists():  # finished by the process that held the lock
+            return Run.open(folder), "skipped"
+        run, status = _train(folder, spec, feature_set, tensorboard, command, verbose)
+        (folder / LOCK).unlink()  # a finished run is only ever read: no lock needed
+        return run, status
+    finally:
+        os.close(lock)
+
+
+def _train(folder: Path, spec: RunSpec, feature_set: FeatureSet, tensorboard: bool,
+           command: str, verbose: int | str) -> tuple[Run, str]:
+    """`train_run` in a folder whose lock this process holds."""
     labels = {"digits": list(range(10)), "speakers": sorted(set(feature_set.speakers.tolist()))}
     write_json(folder / "config.json", {
         "model": to_dict(spec.model), "training": to_dict(spec.training),
@@ -172,7 +271,7 @@ def train_run(spec: RunSpec, feature_set: FeatureSet, runs_root: Path = RUNS_ROO
     # Same seed, same split, initialisation, noise and shuffling (on the same machine).
     keras.utils.set_random_seed(spec.training.seed)
     tf.config.experimental.enable_op_determinism()
-    model, initial_epoch = _resume(folder)
+    model, initial_epoch, history = _resume(folder)
     if model is None:
         (folder / "history.csv").unlink(missing_ok=True)
         model = build_model(spec.model, feature_set.features.shape[1:],
@@ -181,7 +280,7 @@ def train_run(spec: RunSpec, feature_set: FeatureSet, runs_root: Path = RUNS_ROO
     callbacks = [keras.callbacks.TerminateOnNaN(), EpochLog(),
                  KLWarmUp(spec.model.beta, spec.model.kl_warmup_epochs),
                  SaveCheckpoints(folder, spec.training.epochs, data, spec.training.batch_size),
-                 keras.callbacks.CSVLogger(str(folder / "history.csv"), append=True),
+                 HistoryLog(folder / "history.csv", history),
                  SaveState(folder)]
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(folder / "tensorboard")))
@@ -192,9 +291,9 @@ def train_run(spec: RunSpec, feature_set: FeatureSet, runs_root: Path = RUNS_ROO
 
     if model.stop_training:  # TerminateOnNaN: the loss diverged
         raise DataError(f"run {folder.name} diverged (loss NaN in epoch "
-                        f"{len(pd.read_csv(folder / 'history.csv'))}); lower the learning "
+                        f"{len(read_history(folder / 'history.csv')[0])}); lower the learning "
                         "rate or regularize, then train it again")
-    history = pd.read_csv(folder / "history.csv")
+    history = read_history(folder / "history.csv")[0]
     run = Run.open(folder)
     write_json(folder / "summary.json", {
         "run": run.name, "family": spec.model.family, "conditioning": spec.model.conditioning,
