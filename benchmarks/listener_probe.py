@@ -1,0 +1,121 @@
+"""How often does a listener that never heard FSDD recognise each digit?
+
+    python benchmarks/listener_probe.py --run output/runs/cnn-vae-9e35b601 \
+        --run codes/spokendigits/pretrained/default
+
+The project's judge (`evaluate.py`) is a classifier trained on FSDD's training
+split. It hears each digit's mean spectrogram, the model-free floor, as a
+perfect prototype (100%), so on its own it cannot tell a model that speaks
+from one that hums the average. This probe is a second opinion from outside
+the project: CMU PocketSphinx's US-English acoustic model (trained on other
+speech), restricted by a grammar to the ten words "zero" to "nine", so it must
+pick one of them. It is an old, small recognizer and does not do well on
+FSDD's 8 kHz recordings even when they are real. Read its accuracies as a
+ranking, next to the real clips' row.
+
+Each row is 30 clips per digit, as in `reports/results.md`, made as
+`inference.py` makes them (latent sample, ONNX decoder, Griffin-Lim, trimmed):
+the real test clips, the real test clips through magnitude-only Griffin-Lim,
+the floor (each digit's mean training spectrogram through Griffin-Lim), then
+each `--run`. Nothing here trains or selects a model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soxr
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "codes"))
+
+WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+LISTENER_RATE = 16000     # the acoustic model's rate
+PAD_SECONDS = 0.25        # silence either side: the recognizer expects to hear it
+
+
+class Listener:
+    """PocketSphinx with a grammar of the ten digit words."""
+
+    def __init__(self) -> None:
+        from pocketsphinx import Decoder, get_model_path
+
+        model = Path(get_model_path()) / "en-us"
+        self.decoder = Decoder(hmm=str(model / "en-us"), dict=str(model / "cmudict-en-us.dict"),
+                               samprate=LISTENER_RATE, logfn=os.devnull)
+        grammar = "#JSGF V1.0;\ngrammar digits;\npublic <digit> = " + " | ".join(WORDS) + " ;\n"
+        self.decoder.add_jsgf_string("digits", grammar)
+        self.decoder.activate_search("digits")
+
+    def digit(self, waveform: np.ndarray, sample_rate: int) -> int:
+        """The digit heard in one `[sample]` waveform, or -1 for none."""
+        waveform = soxr.resample(waveform.astype(np.float32), sample_rate, LISTENER_RATE)
+        waveform = np.pad(waveform / max(float(np.abs(waveform).max()), 1e-9) * 0.9,
+                          round(PAD_SECONDS * LISTENER_RATE))
+        self.decoder.start_utt()
+        self.decoder.process_raw((waveform * 32767).astype(np.int16).tobytes(), full_utt=True)
+        self.decoder.end_utt()
+        hypothesis = self.decoder.hyp()
+        word = hypothesis.hypstr.strip() if hypothesis else ""
+        return WORDS.index(word) if word in WORDS else -1
+
+
+def main() -> None:
+    from spokendigits import audio
+    from spokendigits.datasets import get_source
+    from spokendigits.evaluation import digit_means, per_digit_count
+    from spokendigits.features import FeatureSet
+    from spokendigits.latents import SAMPLERS
+    from spokendigits.runs import Run
+    from spokendigits.synthesis import Synthesizer
+    from train import find_feature_set
+
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--features", type=Path, help="feature set (default: the one in dataset/features)")
+    parser.add_argument("--data-dir", type=Path,
+                        help="the dataset's folder, for the real recordings (default: as features.py)")
+    parser.add_argument("--run", type=Path, action="append", default=[], help="a run folder; repeatable")
+    parser.add_argument("--sampler", choices=SAMPLERS, default="mixture")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    feature_set = FeatureSet.load(find_feature_set(args.features))
+    featurizer, rate = feature_set.featurizer, feature_set.config.sample_rate
+    per_digit = per_digit_count(feature_set)
+    test = feature_set.split_mask("test")
+    asked = np.repeat(np.arange(10), per_digit)
+    folder = get_source(feature_set.dataset).resolve_folder(args.data_dir)
+    recordings = [audio.fit_length(audio.load_wav(folder / path, rate), feature_set.config.clip_samples)
+                  for path in np.asarray(feature_set.files)[test]]
+    sets = {"real test clips": (recordings, feature_set.digits[test]),
+            "real test clips, Griffin-Lim": (featurizer.decode(feature_set.features[test], seed=args.seed),
+                                             feature_set.digits[test]),
+            "floor: digit means, Griffin-Lim": (featurizer.decode(
+                np.repeat(digit_means(feature_set), per_digit, axis=0), seed=args.seed), asked)}
+    for folder in args.run:
+        synthesizer = Synthesizer(Run.open(folder))
+        features = synthesizer.features(asked.tolist(), seed=args.seed, sampler=args.sampler)
+        sets[f"{synthesizer.run.name} ({synthesizer.checkpoint.name}, {args.sampler})"] = (
+            synthesizer.run.featurizer.decode(features, seed=args.seed), asked)
+
+    listener, rows = Listener(), []
+    for name, (waveforms, digits) in sets.items():
+        started = time.perf_counter()
+        heard = np.array([listener.digit(audio.trim_silence(waveform, rate), rate)
+                          for waveform in waveforms])
+        hits = heard == np.asarray(digits)
+        rows.append({"clips": name, "n": len(hits), "accuracy": hits.mean(),
+                     **{str(d): hits[np.asarray(digits) == d].mean() for d in range(10)},
+                     "s": time.perf_counter() - started})
+    print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".2f"))
+
+
+if __name__ == "__main__":
+    main()
