@@ -132,3 +132,20 @@ def test_a_diverging_run_stops_with_a_clear_error_and_keeps_nothing_of_it(small_
     assert not (folder / "summary.json").exists()
     for checkpoint in folder.glob("checkpoints/e*/metrics.json"):
         assert np.isfinite(json.loads(checkpoint.read_text())["train"]["loss"])
+
+
+def test_label_sets_come_from_the_training_split(small_feature_set):
+    from dataclasses import replace
+
+    from spokendigits.training import label_sets
+
+    speaker = small_feature_set.speakers[0]
+    # the split by speakers some datasets use: one speaker's clips only in the test split
+    by_speaker = replace(small_feature_set, is_test=small_feature_set.speakers == speaker)
+    digit_only = RunSpec(ModelConfig(conditional=True), TrainConfig())
+    labels = label_sets(by_speaker, digit_only)
+    assert labels["digits"] == list(range(10))
+    assert labels["speakers"] == sorted(set(small_feature_set.speakers) - {speaker})
+    with pytest.raises(UsageError, match=f"unseen speaker.*{speaker}.*--split takes"):
+        label_sets(by_speaker, RunSpec(ModelConfig(conditional=True, speaker_conditional=True),
+                                       TrainConfig()))

@@ -54,6 +54,9 @@ class TrainConfig:
         "help": "share of the training split held out for validation (stratified by digit)"})
     seed: int = field(default=0, metadata={
         "help": "seeds the validation split, initialisation, sampling noise and shuffling"})
+    deterministic: bool = field(default=True, metadata={
+        "help": "TensorFlow's op determinism: the same seed then gives the same loss curve on "
+                "one machine; off may train faster"})
 
     def __post_init__(self) -> None:
         checks = [

@@ -26,7 +26,7 @@ import tensorflow as tf
 from sklearn.model_selection import train_test_split
 
 from .config import from_dict, to_dict
-from .errors import DataError
+from .errors import DataError, UsageError
 from .features import FeatureSet
 from .latents import fit_latent_gaussians
 from .models import ModelConfig, build_condition, build_model, condition_dim
@@ -258,19 +258,41 @@ def train_run(spec: RunSpec, feature_set: FeatureSet, runs_root: Path = RUNS_ROO
         os.close(lock)
 
 
+def label_sets(feature_set: FeatureSet, spec: RunSpec) -> dict[str, list]:
+    """`{"digits": [0..9], "speakers": [...]}`: the labels a run knows, from the training split
+    only, so a model never claims a voice it was not trained on.
+
+    Raises:
+        UsageError: a speaker-conditional model, and test clips whose speakers are not in the
+            training split (a split by speakers): no condition could say who speaks them.
+    """
+    train_speakers = sorted(set(feature_set.speakers[~feature_set.is_test].tolist()))
+    unseen = sorted(set(feature_set.speakers[feature_set.is_test].tolist()) - set(train_speakers))
+    if spec.model.speaker_conditional and unseen:
+        raise UsageError(f"a speaker-conditional model needs every test speaker in the training "
+                         f"split, but feature set {feature_set.name} tests {len(unseen)} unseen "
+                         f"speaker(s) ({', '.join(unseen[:5])}); make it with --split takes or "
+                         "random, or drop --speaker-conditional")
+    return {"digits": list(range(10)), "speakers": train_speakers}
+
+
 def _train(folder: Path, spec: RunSpec, feature_set: FeatureSet, tensorboard: bool,
            command: str, verbose: int | str) -> tuple[Run, str]:
     """`train_run` in a folder whose lock this process holds."""
-    labels = {"digits": list(range(10)), "speakers": sorted(set(feature_set.speakers.tolist()))}
+    labels = label_sets(feature_set, spec)
     write_json(folder / "config.json", {
         "model": to_dict(spec.model), "training": to_dict(spec.training),
         "feature_set": feature_set.name, "featurizer": feature_set.featurizer.to_dict(),
         "labels": labels, "command": command})
     data = split_data(feature_set, spec, labels)
 
-    # Same seed, same split, initialisation, noise and shuffling (on the same machine).
+    # Same seed, same split, initialisation, noise and shuffling; with op determinism also the
+    # same arithmetic, so the same loss curve (on the same machine). TensorFlow can only switch
+    # it on for the whole process, so a later run of the process that asks for it off still
+    # gets it, only slower.
     keras.utils.set_random_seed(spec.training.seed)
-    tf.config.experimental.enable_op_determinism()
+    if spec.training.deterministic:
+        tf.config.experimental.enable_op_determinism()
     model, initial_epoch, history = _resume(folder)
     if model is None:
         (folder / "history.csv").unlink(missing_ok=True)
