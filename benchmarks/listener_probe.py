@@ -83,7 +83,9 @@ def main() -> None:
                         help="the dataset's folder, for the real recordings (default: as features.py)")
     parser.add_argument("--run", type=Path, action="append", default=[], help="a run folder; repeatable")
     parser.add_argument("--sampler", choices=SAMPLERS, default="mixture")
+    parser.add_argument("--temperature", type=float, default=1.0, help="spread of latent samples")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--models-only", action="store_true", help="skip the reference rows")
     args = parser.parse_args()
 
     feature_set = FeatureSet.load(find_feature_set(args.features))
@@ -99,10 +101,14 @@ def main() -> None:
                                              feature_set.digits[test]),
             "floor: digit means, Griffin-Lim": (featurizer.decode(
                 np.repeat(digit_means(feature_set), per_digit, axis=0), seed=args.seed), asked)}
+    if args.models_only:
+        sets.clear()
     for folder in args.run:
         synthesizer = Synthesizer(Run.open(folder))
-        features = synthesizer.features(asked.tolist(), seed=args.seed, sampler=args.sampler)
-        sets[f"{synthesizer.run.name} ({synthesizer.checkpoint.name}, {args.sampler})"] = (
+        features = synthesizer.features(asked.tolist(), seed=args.seed, sampler=args.sampler,
+                                        temperature=args.temperature)
+        sets[f"{synthesizer.run.name} ({synthesizer.checkpoint.name}, {args.sampler}, "
+             f"T {args.temperature:g})"] = (
             synthesizer.run.featurizer.decode(features, seed=args.seed), asked)
 
     listener, rows = Listener(), []

@@ -80,6 +80,7 @@ def test_bad_input_is_a_usage_error_that_names_the_problem(tmp_path):
         usage_error(tmp_path, "--config", str(tmp_path))
     for flag, value, message in [
             ("--sample-rate", "100", "sample_rate must be 1000 to 384000 Hz"),
+            ("--n-fft", "255", "n_fft must be even"),
             ("--clip-seconds", "5000", "clip_seconds must be more than 0 and at most 3600"),
             ("--clip-seconds", "nan", "clip"),  # refused by the flag's type, or by the settings
             ("--clip-seconds", "inf", "clip"),

@@ -96,6 +96,8 @@ class FeatureConfig:
             (0 < self.length_quantile <= 1, "length_quantile must be in (0, 1]"),
             (1 <= self.frame_multiple <= 1024, "frame_multiple must be 1 to 1024"),
             (self.n_fft is None or self.n_fft >= 16, "n_fft must be at least 16"),
+            # the inverse STFT and Griffin-Lim take n_fft = 2 * (freq bins - 1)
+            (self.n_fft is None or self.n_fft % 2 == 0, "n_fft must be even"),
             (self.hop_length is None or self.hop_length >= 1, "hop_length must be positive"),
             (self.n_fft is None or self.hop_length is None or self.hop_length <= self.n_fft,
              "hop_length must not exceed n_fft"),

@@ -1,0 +1,202 @@
+"""Representations on real FSDD clips: shapes, today's features, round trips, saved settings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from spokendigits import audio
+from spokendigits.errors import DataError, UsageError
+from spokendigits.features import FeatureConfig, Featurizer, analyse
+from spokendigits.metrics import spectral_convergence
+from spokendigits.representations import (REPRESENTATIONS, LogMagnitude, MagnitudePhase,
+                                          Representation, get_representation)
+
+SAMPLE_RATE, N_FFT, HOP_LENGTH = 8000, 256, 64
+CLIP_SAMPLES = 6080  # 0.76 s: FSDD's resolved clip length, 96 frames
+SETTINGS = {"sample_rate": SAMPLE_RATE, "n_fft": N_FFT, "hop_length": HOP_LENGTH,
+            "clip_samples": CLIP_SAMPLES}
+FEATURE_CONFIG = FeatureConfig(sample_rate=SAMPLE_RATE, clip_seconds=0.76, n_fft=N_FFT,
+                               hop_length=HOP_LENGTH, split="takes")
+N_TRAIN = 16  # of the 20 clips; the other 4 stand for a test split
+
+
+@pytest.fixture(scope="module")
+def waveforms(fsdd_dir) -> np.ndarray:
+    """`[20, 6080]`: each digit from two speakers, some cut and some padded."""
+    paths = [fsdd_dir / "recordings" / f"{digit}_{speaker}_5.wav"
+             for digit in range(10) for speaker in ("george", "jackson")]
+    return np.stack([audio.fit_length(audio.load_wav(path, SAMPLE_RATE), CLIP_SAMPLES)
+                     for path in paths])
+
+
+@pytest.fixture(scope="module")
+def fitted(waveforms) -> dict[str, Representation]:
+    """Each representation, fitted on the first 16 clips."""
+    return {name: get_representation(name, **SETTINGS).fit(waveforms[:N_TRAIN])
+            for name in REPRESENTATIONS}
+
+
+def test_registry_holds_the_two_stft_representations():
+    assert REPRESENTATIONS == {"log-magnitude": LogMagnitude, "magnitude-phase": MagnitudePhase}
+
+
+@pytest.mark.parametrize("name, channels", [("log-magnitude", 1), ("magnitude-phase", 2)])
+def test_encode_gives_finite_float32_channels_last(fitted, waveforms, name, channels):
+    representation = fitted[name]
+    array = representation.encode(waveforms)
+    assert representation.shape == (129, 96, channels)
+    assert array.shape == (20, *representation.shape) and array.dtype == np.float32
+    assert np.isfinite(array).all()
+    # standardised on the training clips: each bin has mean 0 and std 1 there
+    train = array[:N_TRAIN, ..., 0]
+    np.testing.assert_allclose(train.mean(axis=(0, 2)), 0, atol=1e-4)
+    np.testing.assert_allclose(train.std(axis=(0, 2)), 1, atol=1e-3)
+
+
+def test_encode_pads_and_cuts_clips_of_any_length(fitted, waveforms):
+    representation = fitted["log-magnitude"]
+    short, long = waveforms[0][:3000], np.concatenate([waveforms[1], np.ones(500, np.float32)])
+    fitted_to_length = np.stack([np.pad(short, (0, CLIP_SAMPLES - 3000)), waveforms[1]])
+    np.testing.assert_array_equal(representation.encode([short, long]),
+                                  representation.encode(fitted_to_length))
+
+
+def test_log_magnitude_gives_the_numbers_of_todays_featurizer(fitted, waveforms):
+    representation = fitted["log-magnitude"]
+    featurizer = Featurizer(FEATURE_CONFIG, audio.Scaling.fit(analyse(waveforms[:N_TRAIN],
+                                                                      FEATURE_CONFIG)[0]))
+    np.testing.assert_array_equal(representation.scaling.mean, featurizer.scaling.mean)
+    np.testing.assert_array_equal(representation.scaling.std, featurizer.scaling.std)
+    features = featurizer.encode(waveforms)
+    np.testing.assert_array_equal(representation.encode(waveforms)[..., 0], features)
+    np.testing.assert_array_equal(representation.decode(features[..., None], seed=3, n_iter=4),
+                                  featurizer.decode(features, seed=3, n_iter=4))
+    # built from the featurizer's own settings and statistics: the same representation
+    rebuilt = LogMagnitude.from_feature_config(featurizer.config, featurizer.scaling)
+    assert rebuilt.settings == representation.settings
+    assert representation.settings.log_floor == FeatureConfig.log_floor  # one default for both
+    np.testing.assert_array_equal(rebuilt.encode(waveforms)[..., 0], features)
+
+
+def test_magnitude_phase_holds_log_magnitude_and_phase_over_pi(fitted, waveforms):
+    array = fitted["magnitude-phase"].encode(waveforms)
+    np.testing.assert_array_equal(array[..., 0], fitted["log-magnitude"].encode(waveforms)[..., 0])
+    assert -1 <= array[..., 1].min() < -0.9 and 0.9 < array[..., 1].max() <= 1
+    phase = np.angle(audio.stft(waveforms, N_FFT, HOP_LENGTH))
+    np.testing.assert_allclose(array[..., 1], phase / np.pi, atol=1e-6)
+
+
+def test_magnitude_phase_decodes_with_its_own_phase_to_the_waveforms(fitted, waveforms):
+    decoded = fitted["magnitude-phase"].decode(fitted["magnitude-phase"].encode(waveforms))
+    assert decoded.shape == waveforms.shape and decoded.dtype == np.float32
+    # the whole clip, padded ends included: only the log floor and float32 rounding
+    # stand between them (2e-7 measured)
+    error = np.linalg.norm(decoded - waveforms, axis=1) / np.linalg.norm(waveforms, axis=1)
+    assert error.max() < 1e-4
+
+
+def magnitude_convergence(waveforms: np.ndarray, decoded: np.ndarray) -> float:
+    """Spectral convergence of the decoded clips' STFT magnitudes against the originals'."""
+    return spectral_convergence(np.abs(audio.stft(waveforms, N_FFT, HOP_LENGTH)),
+                                np.abs(audio.stft(decoded, N_FFT, HOP_LENGTH)))
+
+
+def test_griffin_lim_decodes_rebuild_the_magnitudes(fitted, waveforms):
+    log_magnitude, magnitude_phase = fitted["log-magnitude"], fitted["magnitude-phase"]
+    from_log_magnitude = log_magnitude.decode(log_magnitude.encode(waveforms))
+    array = magnitude_phase.encode(waveforms)
+    from_magnitude_phase = magnitude_phase.decode(array, phase="griffin-lim")
+    assert from_log_magnitude.shape == from_magnitude_phase.shape == waveforms.shape
+    assert magnitude_convergence(waveforms, from_log_magnitude) < 0.1  # 0.03 measured
+    # the magnitude alone gives what log-magnitude gives; its own phase does far better
+    np.testing.assert_allclose(from_magnitude_phase, from_log_magnitude, atol=1e-6)
+    assert magnitude_convergence(waveforms, magnitude_phase.decode(array)) < 1e-3
+    # the setting chooses the same decoding as the argument
+    griffin_lim_default = get_representation("magnitude-phase", **SETTINGS,
+                                             decode_phase="griffin-lim")
+    griffin_lim_default.scaling = magnitude_phase.scaling
+    np.testing.assert_array_equal(griffin_lim_default.decode(array, n_iter=4),
+                                  magnitude_phase.decode(array, n_iter=4, phase="griffin-lim"))
+
+
+@pytest.mark.parametrize("name", ["log-magnitude", "magnitude-phase"])
+def test_to_dict_and_from_dict_give_identical_encodings(fitted, waveforms, name):
+    data = json.loads(json.dumps(fitted[name].to_dict()))  # as a saved model carries it
+    rebuilt = Representation.from_dict(data)
+    assert type(rebuilt) is REPRESENTATIONS[name] and rebuilt.settings == fitted[name].settings
+    np.testing.assert_array_equal(rebuilt.encode(waveforms), fitted[name].encode(waveforms))
+    unfitted = REPRESENTATIONS[name].from_dict(get_representation(name, **SETTINGS).to_dict())
+    assert not unfitted.is_fitted
+
+
+def test_from_dict_names_damaged_or_mismatched_data(fitted):
+    data = fitted["magnitude-phase"].to_dict()
+    with pytest.raises(DataError, match="not a LogMagnitude"):
+        LogMagnitude.from_dict(data)
+    with pytest.raises(DataError, match="does not fit 129 frequency bins"):
+        Representation.from_dict({**data, "scaling": {"mean": [0.0] * 128, "std": [1.0] * 128}})
+    with pytest.raises(DataError, match="unknown representation"):
+        Representation.from_dict({**data, "name": "mel"})
+    with pytest.raises(DataError, match="settings"):
+        Representation.from_dict({"name": "log-magnitude"})
+
+
+def test_fit_uses_only_the_clips_it_is_given(waveforms):
+    train, test = waveforms[:N_TRAIN], waveforms[N_TRAIN:]
+    on_train = get_representation("log-magnitude", **SETTINGS).fit(train)
+    refitted = get_representation("log-magnitude", **SETTINGS).fit(test).fit(train)
+    on_all = get_representation("log-magnitude", **SETTINGS).fit(waveforms)
+    assert refitted.to_dict() == on_train.to_dict()  # a second fit replaces, never accumulates
+    assert not np.allclose(on_all.scaling.mean, on_train.scaling.mean)
+    expected = audio.Scaling.fit(audio.log_magnitude(audio.stft(train, N_FFT, HOP_LENGTH), 1e-5))
+    np.testing.assert_array_equal(on_train.scaling.mean, expected.mean)
+    np.testing.assert_array_equal(on_train.scaling.std, expected.std)
+
+
+def test_unknown_names_and_bad_settings_are_usage_errors():
+    with pytest.raises(UsageError, match=r"'mel'.*\['log-magnitude', 'magnitude-phase'\]"):
+        get_representation("mel", **SETTINGS)
+    with pytest.raises(UsageError, match="unknown .* setting"):
+        get_representation("log-magnitude", **SETTINGS, decode_phase="own")
+    with pytest.raises(UsageError, match=r"needs the setting\(s\) \['clip_samples'\]"):
+        get_representation("log-magnitude", sample_rate=8000, n_fft=256, hop_length=64)
+    with pytest.raises(UsageError, match="n_fft=255 must be an even"):
+        get_representation("log-magnitude", **{**SETTINGS, "n_fft": 255})
+    with pytest.raises(UsageError, match="log_floor"):
+        get_representation("log-magnitude", **SETTINGS, log_floor=float("nan"))
+    with pytest.raises(UsageError, match="decode_phase='random'"):
+        get_representation("magnitude-phase", **SETTINGS, decode_phase="random")
+    with pytest.raises(UsageError, match="not resolved"):
+        LogMagnitude.from_feature_config(FeatureConfig())
+
+
+def test_encode_and_decode_need_a_fitted_representation_and_the_right_shapes(fitted, waveforms):
+    with pytest.raises(UsageError, match="call fit"):
+        get_representation("log-magnitude", **SETTINGS).encode(waveforms)
+    log_magnitude, magnitude_phase = fitted["log-magnitude"], fitted["magnitude-phase"]
+    one_channel = log_magnitude.encode(waveforms[:2])
+    with pytest.raises(UsageError, match=r"\[clip, 129, 96, 2\], not \[2, 129, 96, 1\]"):
+        magnitude_phase.decode(one_channel)
+    with pytest.raises(UsageError, match=r"\[clip, 129, 96, 1\], not \[2, 129, 96\]"):
+        log_magnitude.decode(one_channel[..., 0])
+    with pytest.raises(UsageError, match=r"not \[129, 96, 1\]"):
+        log_magnitude.decode(one_channel[0])
+    with pytest.raises(UsageError, match="phase='istft'"):
+        magnitude_phase.decode(magnitude_phase.encode(waveforms[:1]), phase="istft")
+    with pytest.raises(UsageError, match=r"\[clip, sample\]"):
+        log_magnitude.encode(waveforms[0])
+
+
+def test_importing_representations_never_imports_tensorflow():
+    code = ("import sys, spokendigits.representations; print(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('tensorflow', 'keras')))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, env={"PYTHONPATH": "codes"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
