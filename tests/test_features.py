@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shutil
 
@@ -278,3 +279,15 @@ def test_too_many_workers_or_too_large_features_fail_before_the_work(tone_folder
     while set(multiprocessing.active_children()) - before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not set(multiprocessing.active_children()) - before
+
+
+def _die_in_a_worker(item):
+    os._exit(1)  # as the out-of-memory killer would end it
+
+
+def test_a_worker_that_dies_is_an_error_not_a_hang():
+    from spokendigits.features import _map, _worker_pool
+
+    with pytest.raises(DataError, match="worker process died while testing"):
+        with _worker_pool(2) as pool:
+            list(_map(_die_in_a_worker, [1, 2, 3], pool, 1, "testing", "item"))

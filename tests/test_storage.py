@@ -110,6 +110,8 @@ def test_arrays_are_written_as_raw_bytes_without_numpy_globals(tmp_path):
         save_pickle(tmp_path / "object.pkl", {"x": np.array([None])})
     with pytest.raises(ValueError, match="set is not plain data"):
         save_pickle(tmp_path / "set.pkl", {1, 2})
+    with pytest.raises(ValueError, match=r"key np.int64\(3\) is a int64, not plain data"):
+        save_pickle(tmp_path / "key.pkl", {np.int64(3): 1})  # it would not load again
     assert sorted(os.listdir(tmp_path)) == ["data.pkl"]
 
 

@@ -25,7 +25,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from multiprocessing.pool import Pool
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -336,23 +337,29 @@ def default_workers() -> int:
 
 
 @contextlib.contextmanager
-def _worker_pool(workers: int) -> Iterator[Pool | None]:
+def _worker_pool(workers: int) -> Iterator[Executor | None]:
     """Worker processes, or None to work inline. Fork (where the platform has it) starts
     workers with this process's imports already done.
 
-    Workers die with this process however it ends (see `_start_worker`), and
-    leaving the block stops them at once, even when it raises (an error, Ctrl-C,
-    or SIGTERM turned into an exception by the script): queued work is dropped.
+    Workers die with this process however it ends (see `_start_worker`). Leaving
+    the block on an error drops the queued work; a worker that dies (out of
+    memory, a crash in a codec) breaks the pool, and `_map` says so, rather than
+    waiting for its work forever as `multiprocessing.Pool` would. SIGTERM and
+    Ctrl-C are the script's to handle: `codes/features.py` stops the workers.
     """
     if workers == 1:
         yield None
         return
     context = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-    # Not concurrent.futures: its pool has no way to stop running workers, and on
-    # Python 3.11 stopping them by hand races with its own bookkeeping.
-    with context.Pool(workers, initializer=_start_worker, initargs=(os.getpid(),)) as pool:
-        yield pool  # leaving `with` calls pool.terminate()
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                               initargs=(os.getpid(),))
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)  # running chunks end within a second
+        raise
+    pool.shutdown()
 
 
 def _start_worker(parent: int) -> None:
@@ -369,7 +376,8 @@ def _start_worker(parent: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
-    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+    if not sys.platform.startswith("linux"):
+        threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
 
 
 def _exit_when_orphaned(parent: int) -> None:
@@ -379,11 +387,19 @@ def _exit_when_orphaned(parent: int) -> None:
     os._exit(1)
 
 
-def _map(function: Callable, items: Sequence, pool: Pool | None, chunksize: int, desc: str,
+def _map(function: Callable, items: Sequence, pool: Executor | None, chunksize: int, desc: str,
          unit: str) -> Iterator:
-    """`map` over `pool` (or in this process), in order, with a progress bar."""
-    results = pool.imap(function, items, chunksize) if pool else map(function, items)
-    return iter(tqdm(results, total=len(items), desc=desc, unit=unit, leave=False))
+    """`map` over `pool` (or in this process), in order, with a progress bar.
+
+    Raises:
+        DataError: a worker process died.
+    """
+    results = pool.map(function, items, chunksize=chunksize) if pool else map(function, items)
+    try:
+        yield from tqdm(results, total=len(items), desc=desc, unit=unit, leave=False)
+    except BrokenProcessPool:
+        raise DataError(f"a worker process died while {desc} (out of memory, or a crash in "
+                        "a codec); run again with --workers 1 to see the error") from None
 
 
 def _read_header(path: Path) -> tuple[int, int, int] | str:

@@ -173,6 +173,9 @@ def _encode(value: Any, where: str, done: dict[int, Any]) -> Any:
     elif isinstance(value, dict):
         if _ARRAY_KEY in value:
             raise ValueError(f"{where}: the key {_ARRAY_KEY!r} is reserved for arrays")
+        keys = [key for key in value if type(key) not in _PLAIN_LEAVES]
+        if keys:
+            raise ValueError(f"{where}: key {keys[0]!r} is a {type(keys[0]).__name__}, not plain data")
         encoded = {key: _encode(item, f"{where}[{key!r}]", done) for key, item in value.items()}
     elif isinstance(value, (list, tuple)):
         items = (_encode(item, f"{where}[{i}]", done) for i, item in enumerate(value))
