@@ -23,12 +23,11 @@ from tqdm import tqdm
 
 from spokendigits import cli
 from spokendigits.classifier import CLASSIFIERS_ROOT, train_classifier
-from spokendigits.config import add_arguments, check_settings, from_arguments
+from spokendigits.config import add_arguments, from_arguments
 from spokendigits.errors import UsageError
 from spokendigits.evaluation import (EvaluationConfig, RealData, evaluate_run, markdown_view,
                                      reference_rows, results_table)
 from spokendigits.runs import add_run_arguments, open_runs
-from spokendigits.synthesis import MAX_ITERATIONS, MAX_TEMPERATURE
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -44,11 +43,6 @@ def parse_arguments() -> argparse.Namespace:
 def main() -> None:
     args = parse_arguments()
     config = from_arguments(EvaluationConfig, args)
-    check_settings("evaluation settings", [  # the bounds inference.py takes
-        (0 <= config.griffin_lim_iterations <= MAX_ITERATIONS,
-         f"griffin_lim_iterations must be in 0..{MAX_ITERATIONS}"),
-        (config.temperature <= MAX_TEMPERATURE, f"temperature must be at most {MAX_TEMPERATURE:g}"),
-    ])
     for option, folder in (("--runs-dir", args.runs_dir),
                            ("--classifiers-dir", args.classifiers_dir)):
         if folder.exists() and not folder.is_dir():

@@ -24,7 +24,7 @@ from spokendigits.latents import DEFAULT_SAMPLER, SAMPLERS
 from spokendigits.runs import Run
 from spokendigits.storage import check_writable_folder
 from spokendigits.synthesis import (DEFAULT_RUN, MAX_ITERATIONS, MAX_TEMPERATURE, MAX_TOKENS,
-                                    Synthesizer, parse_digits)
+                                    Synthesizer, check_sampling, parse_digits)
 
 SPEECH_ROOT = PROJECT_ROOT / "output" / "speech"
 NAME_LENGTH = 64  # longer digit strings are cut in default file names, and a hash added
@@ -76,9 +76,7 @@ def check_out(out: Path) -> None:
 def main() -> None:
     started = time.perf_counter()
     args = parse_arguments()
-    if not 0 <= args.temperature <= MAX_TEMPERATURE:
-        raise UsageError(f"--temperature {args.temperature:g} must not be negative or over "
-                         f"{MAX_TEMPERATURE:g}")
+    check_sampling(args.temperature, args.iterations)
     tokens = parse_digits(args.digits)
     out = args.out or default_out(args.digits)
     check_out(out)

@@ -84,7 +84,7 @@ def test_inference_bad_input_names_the_problem_and_writes_nothing(trained_runs, 
              (["12", "--run", run, "--speaker", "zoe"], "unknown speaker 'zoe'"),
              (["12", "--run", run, "--epoch", "9"], "no checkpoint at epoch 9"),
              (["12", "--run", run, "--out", str(tmp_path / "out.mp3")], "should end in .wav"),
-             (["12", "--run", run, "--temperature", "-1"], "must not be negative")]
+             (["12", "--run", run, "--temperature", "-1"], "temperature -1 must be 0 to 10")]
     for args, message in cases:
         if "--out" not in args:
             args = [*args, "--out", str(out)]

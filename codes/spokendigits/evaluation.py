@@ -34,7 +34,7 @@ from .models import build_condition, condition_dim
 from .runs import Run, labels
 from .errors import UsageError
 from .storage import read_json, write_json
-from .synthesis import Synthesizer
+from .synthesis import Synthesizer, check_sampling
 
 @dataclass(frozen=True)
 class EvaluationConfig:
@@ -55,11 +55,11 @@ class EvaluationConfig:
     def __post_init__(self) -> None:
         check_settings("evaluation settings", [
             (self.draws >= 1, "draws must be at least 1"),
-            (self.temperature >= 0, "temperature must not be negative"),
             (self.neighbours >= 1, "neighbours must be at least 1"),
             (bool(self.samplers) and set(self.samplers) <= set(SAMPLERS),
              f"samplers must be some of {list(SAMPLERS)}"),
         ])
+        check_sampling(self.temperature, self.griffin_lim_iterations)
 
 
 Judged = tuple[np.ndarray, np.ndarray]  # [clip, class] probabilities, [clip, dim] embeddings

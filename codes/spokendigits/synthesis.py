@@ -9,12 +9,14 @@ silence, scaled below full scale and joined with short gaps into one waveform.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import onnxruntime
 
 from . import audio
+from .config import check_settings
 from .errors import DataError, UsageError
 from .latents import DEFAULT_SAMPLER, check_latent_gaussians, sample_latents
 from .models import build_condition, condition_dim
@@ -38,6 +40,17 @@ MAX_TEMPERATURE = 10.0
 # temperature 1 peak anywhere from 0.2 to over 6 (a quarter of 40 ten-digit strings
 # went over 1), so clips louder than this are scaled down to it, quieter ones kept.
 MAX_PEAK = 0.9
+
+
+def check_sampling(temperature: float = 1.0, n_iter: int = 64) -> None:
+    """Raise UsageError unless the latent spread and the Griffin-Lim iterations are in the
+    ranges every caller (inference, evaluation, reports) accepts."""
+    check_settings("sampling settings", [
+        (math.isfinite(temperature) and 0 <= temperature <= MAX_TEMPERATURE,
+         f"temperature {temperature:g} must be 0 to {MAX_TEMPERATURE:g}"),
+        (0 <= n_iter <= MAX_ITERATIONS,
+         f"Griffin-Lim iterations {n_iter} must be 0 to {MAX_ITERATIONS}"),
+    ])
 
 
 def parse_digits(text: str) -> list[int | None]:
@@ -127,6 +140,7 @@ class Synthesizer:
         if self.model.speaker_conditional and speakers[0] is None:  # one voice for the whole string
             speakers = [str(rng.choice(self.labels["speakers"]))] * len(digits)
         self._check_sampler(sampler)
+        check_sampling(temperature)
         z = sample_latents(self.gaussians, digits, speakers, self.model.latent_dim, temperature,
                            rng, sampler)
         return self._decode(z, self._condition(digits, speakers))
@@ -188,6 +202,7 @@ class Synthesizer:
               sampler: str = DEFAULT_SAMPLER) -> np.ndarray:
         """One `[sample]` waveform speaking the digits of `tokens` (None: a pause), each
         digit's clip scaled down to a peak of `MAX_PEAK` where it is louder."""
+        check_sampling(temperature, n_iter)
         digits = [token for token in tokens if token is not None]
         features = self.features(digits, speaker, seed, temperature, sampler)
         clips = iter(self.run.featurizer.decode(features, n_iter=n_iter, seed=seed))
