@@ -123,3 +123,9 @@ def test_write_wav_writes_16_bit_pcm_and_nothing_else(tmp_path):
     assert rate == 8000 and soundfile.info(path).subtype == "PCM_16"
     np.testing.assert_allclose(data, [0, 0.5, 0.99, -0.75], atol=1e-4)
     assert [p.name for p in path.parent.iterdir()] == ["speech.wav"]
+
+
+@pytest.mark.parametrize("n_samples", [6080, 6081, 100])
+def test_stft_shape_is_what_stft_gives(n_samples):
+    spectrogram = audio.stft(np.zeros((1, n_samples), np.float32), 256, 64)
+    assert spectrogram.shape[1:] == audio.stft_shape(256, 64, n_samples)

@@ -63,6 +63,12 @@ def hann_window(n_fft: int) -> np.ndarray:
     return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
 
 
+def stft_shape(n_fft: int, hop_length: int, n_samples: int) -> tuple[int, int]:
+    """`(freq, frame)`: the shape `stft` gives a waveform of `n_samples` (frames are
+    centred, so one more than whole hops)."""
+    return n_fft // 2 + 1, 1 + n_samples // hop_length
+
+
 def stft(waveforms: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
     """Complex STFT with a Hann window; frames are centred, the edges padded with zeros.
 

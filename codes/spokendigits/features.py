@@ -122,12 +122,12 @@ class FeatureConfig:
     @property
     def n_freq(self) -> int:
         """Frequency bins of a spectrogram."""
-        return self.n_fft // 2 + 1
+        return audio.stft_shape(self.n_fft, self.hop_length, self.clip_samples)[0]
 
     @property
     def n_frames(self) -> int:
         """STFT frames of a spectrogram."""
-        return 1 + self.clip_samples // self.hop_length
+        return audio.stft_shape(self.n_fft, self.hop_length, self.clip_samples)[1]
 
     def resolve(self, durations: Sequence[float], sample_rates: Sequence[int],
                 default_split: str) -> "FeatureConfig":

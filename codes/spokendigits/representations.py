@@ -78,12 +78,12 @@ class StftSettings:
     @property
     def n_freq(self) -> int:
         """Frequency bins of a spectrogram."""
-        return self.n_fft // 2 + 1
+        return audio.stft_shape(self.n_fft, self.hop_length, self.clip_samples)[0]
 
     @property
     def n_frames(self) -> int:
-        """STFT frames of one clip (frames are centred, so one more than whole hops)."""
-        return 1 + self.clip_samples // self.hop_length
+        """STFT frames of one clip."""
+        return audio.stft_shape(self.n_fft, self.hop_length, self.clip_samples)[1]
 
 
 @dataclass(frozen=True)
