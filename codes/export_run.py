@@ -14,7 +14,6 @@ import argparse
 from pathlib import Path
 
 from spokendigits import cli
-from spokendigits.errors import UsageError
 from spokendigits.runs import Run, export_inference
 from spokendigits.storage import check_writable_folder
 
@@ -27,11 +26,6 @@ def main() -> None:
     parser.add_argument("--epoch", type=int, help="checkpoint to copy (default: the last)")
     args = parser.parse_args()
     run = Run.open(args.run)
-    if args.destination.exists():
-        raise UsageError(f"{args.destination} exists; remove it or choose a new folder")
-    if args.destination.resolve().is_relative_to(run.folder.resolve()):
-        raise UsageError(f"{args.destination} is inside the run {run.folder} it would copy; "
-                         "choose a folder outside it")
     check_writable_folder(args.destination, "destination")
     destination = export_inference(run, args.destination, args.epoch)
     size = sum(path.stat().st_size for path in destination.rglob("*") if path.is_file())

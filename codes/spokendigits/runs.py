@@ -402,6 +402,9 @@ def export_inference(run: Run, destination: Path, epoch: int | None = None) -> P
     latent Gaussians and losses (no Keras models, no training state)."""
     if destination.exists():
         raise UsageError(f"{destination} exists; remove it or choose another folder")
+    if destination.resolve().is_relative_to(run.folder.resolve()):
+        raise UsageError(f"{destination} is inside the run {run.folder} it would copy; "
+                         "choose a folder outside it")
     checkpoint = run.checkpoint(epoch)
     with atomic_folder(destination) as staging:
         for name in ("config.json", "history.csv", "summary.json"):

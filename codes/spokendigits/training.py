@@ -25,15 +25,14 @@ import pandas as pd
 import tensorflow as tf
 from sklearn.model_selection import train_test_split
 
-from .config import from_dict, to_dict
+from .config import to_dict
 from .errors import DataError, UsageError
 from .features import FeatureSet
 from .latents import fit_latent_gaussians
-from .models import ModelConfig, build_condition, build_model, condition_dim
+from .models import build_condition, build_model, condition_dim
 from .models.vae import VAE, KLWarmUp
-from .runs import (CHECKPOINTS, RUNS_ROOT, Run, RunSpec, TrainConfig, checkpoint_name,
-                   read_history, run_name)
-from .storage import atomic_folder, atomic_write, read_json, try_lock, write_json
+from .runs import CHECKPOINTS, RUNS_ROOT, Run, RunSpec, checkpoint_name, read_history, run_name
+from .storage import atomic_folder, atomic_write, try_lock, write_json
 
 SPLITS = ("train", "validation", "test")
 LOCK = "train.lock"
@@ -217,11 +216,9 @@ def _check_folder_holds(folder: Path) -> None:
     if not path.is_file():
         return
     try:
-        config = read_json(path)
-        spec = RunSpec(from_dict(ModelConfig, config["model"]),
-                       from_dict(TrainConfig, config["training"]))
-        described = run_name(spec, config["feature_set"])
-    except (DataError, LookupError, TypeError, AttributeError, ValueError) as error:
+        run = Run.open(folder)  # checks config.json whole
+        described = run_name(RunSpec(run.model, run.training), run.config["feature_set"])
+    except DataError as error:
         described = f"unreadable settings ({error})"
     if described != folder.name:
         raise DataError(f"{folder} holds another run: its config.json describes {described}; "
