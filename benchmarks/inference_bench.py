@@ -25,12 +25,12 @@ sys.path.insert(0, str(ROOT / "codes"))
 
 def main() -> None:
     from spokendigits.runs import Run
-    from spokendigits.synthesis import DEFAULT_RUN, Synthesizer, parse_digits
+    from spokendigits.synthesis import Synthesizer, bundled_run, parse_digits
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--run", type=Path, default=DEFAULT_RUN)
+    parser.add_argument("--run", type=Path, default=bundled_run())
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:

@@ -1,7 +1,7 @@
 """How often does a listener that never heard FSDD recognise each digit?
 
     python benchmarks/listener_probe.py --run output/runs/cnn-vae-9e35b601 \
-        --run codes/spokendigits/pretrained/default
+        --run codes/spokendigits/pretrained/vae
 
 The project's judge (`evaluate.py`) is a classifier trained on FSDD's training
 split. It hears each digit's mean spectrogram, the model-free floor, as a

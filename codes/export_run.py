@@ -5,7 +5,7 @@
 
 The copy holds the run's config, history and summary, and the checkpoint's ONNX
 decoder, latent Gaussians and losses: a few hundred kB to share or ship.
-This is how codes/spokendigits/pretrained/default was made.
+This is how codes/spokendigits/pretrained/vae was made.
 """
 
 from __future__ import annotations

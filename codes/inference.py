@@ -1,6 +1,7 @@
 """Speak a digit string with a trained model: python codes/inference.py "1234".
 
     python codes/inference.py "0123456789"                 # the bundled default model
+    python codes/inference.py "0123456789" --model cwgan-gp  # another bundled model
     python codes/inference.py "555-0199" --seed 3 --out call.wav
     python codes/inference.py "42" --run output/runs/cnn-vae-1a2b3c4d --speaker theo
 
@@ -23,8 +24,9 @@ from spokendigits.errors import DataError, UsageError
 from spokendigits.latents import DEFAULT_SAMPLER, SAMPLERS
 from spokendigits.runs import Run
 from spokendigits.storage import check_writable_folder
-from spokendigits.synthesis import (DEFAULT_RUN, MAX_ITERATIONS, MAX_TEMPERATURE, MAX_TOKENS,
-                                    Synthesizer, check_sampling, parse_digits)
+from spokendigits.synthesis import (DEFAULT_MODEL, MAX_ITERATIONS, MAX_TEMPERATURE, MAX_TOKENS,
+                                    Synthesizer, bundled_models, bundled_run, check_sampling,
+                                    parse_digits)
 
 SPEECH_ROOT = PROJECT_ROOT / "output" / "speech"
 NAME_LENGTH = 64  # longer digit strings are cut in default file names, and a hash added
@@ -35,8 +37,12 @@ def parse_arguments() -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("digits", help=f"digits to speak; spaces and dashes are pauses "
                                        f"(at most {MAX_TOKENS} in all)")
-    parser.add_argument("--run", type=Path, default=DEFAULT_RUN,
-                        help="run folder from codes/train.py (default: the bundled model)")
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"bundled model to speak with, of {bundled_models()} "
+                             f"(default: {DEFAULT_MODEL})")
+    chosen.add_argument("--run", type=Path,
+                        help="run folder from codes/train.py, instead of a bundled model")
     parser.add_argument("--epoch", type=int, help="checkpoint to use (default: the run's last)")
     parser.add_argument("--out", type=Path, help="wav to write (default: output/speech/<digits>.wav)")
     parser.add_argument("--seed", type=cli.seed, default=0,
@@ -47,10 +53,10 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--iterations", type=cli.int_in(0, MAX_ITERATIONS), default=64,
                         help=f"Griffin-Lim iterations (0..{MAX_ITERATIONS}; default 64)")
     parser.add_argument("--speaker", help="speaker to imitate, for models that know speakers")
-    parser.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER,
+    parser.add_argument("--sampler", choices=SAMPLERS,
                         help="how latent vectors are drawn: each digit's fitted Gaussian (digit), "
                              "a mixture of its speakers' (mixture), or N(0, I) for conditional "
-                             f"models (prior); default {DEFAULT_SAMPLER}")
+                             f"models (prior); default {DEFAULT_SAMPLER} for VAEs, prior for GANs")
     return parser.parse_args()
 
 
@@ -80,7 +86,7 @@ def main() -> None:
     tokens = parse_digits(args.digits)
     out = args.out or default_out(args.digits)
     check_out(out)
-    synthesizer = Synthesizer(Run.open(args.run), args.epoch)
+    synthesizer = Synthesizer(Run.open(args.run or bundled_run(args.model)), args.epoch)
     waveform = synthesizer.speak(tokens, args.speaker, args.seed, args.temperature, args.iterations,
                                  args.sampler)
     try:

@@ -63,11 +63,12 @@ def run_script(name: str, *args: str, env: dict | None = None) -> subprocess.Com
 
 @pytest.fixture(scope="session")
 def fsdd_feature_set(fsdd_dir):
-    """The FSDD feature set with default settings, made once per test session."""
+    """The FSDD feature set with default settings and the phase kept (for the GANs that use
+    it; it changes no feature and no name), made once per test session."""
     from spokendigits.datasets import get_source
-    from spokendigits.features import extract
+    from spokendigits.features import FeatureConfig, extract
 
-    return extract(get_source("fsdd"), fsdd_dir, workers=2)
+    return extract(get_source("fsdd"), fsdd_dir, FeatureConfig(phase=True), workers=2)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT, run_script
 from spokendigits import storage
 from spokendigits.errors import UsageError
-from spokendigits.synthesis import DEFAULT_RUN, MAX_TOKENS
+from spokendigits.synthesis import MAX_TOKENS, bundled_run
 
 CODES = ROOT / "codes"
 
@@ -40,7 +40,7 @@ def infer(monkeypatch, capsys):
 @pytest.fixture
 def run_copy(tmp_path):
     """A copy of the bundled run, free to damage."""
-    return shutil.copytree(DEFAULT_RUN, tmp_path / "run")
+    return shutil.copytree(bundled_run(), tmp_path / "run")
 
 
 def test_a_normal_string_still_speaks(infer, tmp_path):
@@ -135,7 +135,7 @@ def write_text(name, text):
     return damage
 
 
-LATENT = json.loads((DEFAULT_RUN / "config.json").read_text())["model"]["latent_dim"]
+LATENT = json.loads((bundled_run() / "config.json").read_text())["model"]["latent_dim"]
 DAMAGES = {
     "config: not JSON": (write_text("config.json", "{"), "damaged"),
     "config: a list": (write_text("config.json", "[]"), "no JSON object"),

@@ -84,7 +84,9 @@ def test_inference_bad_input_names_the_problem_and_writes_nothing(trained_runs, 
              (["12", "--run", run, "--speaker", "zoe"], "unknown speaker 'zoe'"),
              (["12", "--run", run, "--epoch", "9"], "no checkpoint at epoch 9"),
              (["12", "--run", run, "--out", str(tmp_path / "out.mp3")], "should end in .wav"),
-             (["12", "--run", run, "--temperature", "-1"], "temperature -1 must be 0 to 10")]
+             (["12", "--run", run, "--temperature", "-1"], "temperature -1 must be 0 to 10"),
+             (["12", "--model", "nosuch"], "no bundled model 'nosuch'; choose one of ['vae'"),
+             (["12", "--model", "vae", "--run", run], "not allowed with argument")]
     for args, message in cases:
         if "--out" not in args:
             args = [*args, "--out", str(out)]
@@ -119,10 +121,18 @@ def test_export_run_makes_a_light_copy_inference_can_use(trained_runs, tmp_path)
 
 
 def test_the_bundled_default_model_speaks_all_ten_digits(tmp_path):
+    from spokendigits.synthesis import DEFAULT_MODEL, bundled_models
+
     out = tmp_path / "digits.wav"
     result = run_script("inference.py", "0123456789", "--out", str(out))
     assert result.returncode == 0, result.stderr
+    assert DEFAULT_MODEL in bundled_models()
+    for name in bundled_models():  # each bundled model, by name
+        named = run_script("inference.py", "7", "--model", name, "--out", str(tmp_path / "7.wav"),
+                           "--iterations", "4")
+        assert named.returncode == 0, named.stderr
+        assert f"run {name} " in named.stdout  # spoken by that model
     data, rate = soundfile.read(out)
     assert 10 * 0.2 < len(data) / rate < 10 * 1.0  # ten trimmed digits and nine gaps
     size = sum(path.stat().st_size for path in (ROOT / "codes" / "spokendigits" / "pretrained").rglob("*"))
-    assert size < 5 * 2**20  # "a few MB at most": the decoder and 70 fitted Gaussians in z
+    assert size < 5 * 2**20 * len(bundled_models())  # "a few MB" each

@@ -12,7 +12,7 @@ from conftest import ROOT
 from spokendigits import audio
 from spokendigits.errors import DataError, UsageError
 from spokendigits.runs import Run
-from spokendigits.synthesis import DEFAULT_RUN, MAX_PEAK, MAX_TOKENS, Synthesizer, parse_digits
+from spokendigits.synthesis import MAX_PEAK, MAX_TOKENS, Synthesizer, bundled_run, parse_digits
 
 
 def test_parse_digits_keeps_order_and_pauses():
@@ -34,7 +34,7 @@ def test_parse_digits_refuses_more_than_the_limit_before_reading_it():
 def test_speak_scales_loud_digits_below_full_scale():
     """At temperature 2 the bundled decoder's clips peak far over 1 (up to 3000 measured);
     each digit louder than MAX_PEAK is scaled down to it, so nothing is clipped."""
-    synthesizer = Synthesizer(Run.open(DEFAULT_RUN))
+    synthesizer = Synthesizer(Run.open(bundled_run()))
     for seed in range(3):
         waveform = synthesizer.speak(parse_digits("0123456789"), seed=seed, temperature=2.0,
                                      n_iter=2)

@@ -18,6 +18,7 @@ plain and through Griffin-Lim).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import numpy as np
 from .config import check_settings, config_hash, to_dict
 from .datasets import PROJECT_ROOT
 from .errors import DataError, UsageError
-from .features import FeatureSet, Featurizer
+from .features import FeatureConfig, FeatureSet, Featurizer
 from .metrics import accuracy, per_class_accuracy
 from .storage import read_json
 
@@ -202,6 +203,10 @@ class Judge:
 
     def check_features(self, featurizer: Featurizer) -> None:
         """Refuse to judge features made with other settings than the classifier's."""
-        if Featurizer.from_dict(self.config["featurizer"]).config != featurizer.config:
+        def analysis(config: FeatureConfig) -> FeatureConfig:  # a kept phase changes no feature
+            return dataclasses.replace(config, phase=False)
+
+        if analysis(Featurizer.from_dict(self.config["featurizer"]).config) != \
+                analysis(featurizer.config):
             raise UsageError(f"classifier {self.name} was trained on other feature settings than "
                              "this run; train one on the run's feature set")

@@ -216,9 +216,11 @@ def reconstructions(run: Run, epoch: int | None, feature_set: FeatureSet) -> np.
 
 def samplers_of(run: Run, config: EvaluationConfig) -> list[str]:
     """The configured samplers that can ask `run` for a digit: the prior needs a
-    conditional decoder. A speaker-conditional model is given a speaker for every clip,
+    conditional decoder, and a GAN knows no other. A speaker-conditional model is given a speaker for every clip,
     and draws from that speaker's Gaussian whether asked for "digit" or "mixture": it
     keeps the first of the two, so no two rows hold the same draws."""
+    if run.model.is_gan:  # GANs draw z from the prior alone
+        return ["prior"]
     samplers = [sampler for sampler in config.samplers
                 if sampler != "prior" or run.model.conditional]
     if run.model.speaker_conditional:
@@ -239,13 +241,13 @@ def evaluate_checkpoint(run: Run, epoch: int, judge: Judge, feature_set: Feature
                 if run.model.speaker_conditional else None)
     samples = {}
     for sampler in samplers_of(run, config):
-        features = synthesizer.features(digits.tolist(), speakers, config.seed,
-                                        config.temperature, sampler)
-        judged = judge.run(heard(run.featurizer, features, config.griffin_lim_iterations,
-                                 config.seed))
+        arrays = synthesizer.arrays(digits.tolist(), speakers, config.seed,
+                                    config.temperature, sampler)
+        waveforms = synthesizer.waveforms(arrays, config.griffin_lim_iterations, config.seed)
+        judged = judge.run(run.featurizer.encode(waveforms))
         samples[sampler] = score_draws(judged, digits, _draw_slices(n, config.draws), real, config)
     result = {"epochs": epoch, "samplers": samples,
-              "test_reconstruction": run.losses(epoch)["test"]["reconstruction"],
+              "test_reconstruction": run.losses(epoch).get("test", {}).get("reconstruction"),
               "reconstruction_accuracy": None, "test_spectral_convergence": None}
     decoded = reconstructions(run, epoch, feature_set)
     if decoded is not None:

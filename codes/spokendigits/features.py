@@ -234,8 +234,13 @@ class FeatureSet:
 
     @property
     def name(self) -> str:
-        """`<dataset>-<hash of the resolved config and file list>`: same inputs, same name."""
-        return f"{self.dataset}-{config_hash([self.dataset, to_dict(self.config), self.files])}"
+        """`<dataset>-<hash of the resolved config and file list>`: same inputs, same name.
+
+        Keeping the phase adds an array but changes no feature, so it does not change the
+        name: a set remade with `--phase` still serves the runs and judges of the one without.
+        """
+        analysis = {**to_dict(self.config), "phase": False}
+        return f"{self.dataset}-{config_hash([self.dataset, analysis, self.files])}"
 
     def split_mask(self, split: str) -> np.ndarray:
         """`[clip]` bool mask of the "train" or "test" clips."""

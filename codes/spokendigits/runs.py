@@ -7,14 +7,17 @@ a hash of its settings and feature set, so the same settings land in the same
 folder. It holds:
 
     config.json            model, training and feature settings, label sets, command
-    history.csv            one row per epoch: losses, KL weight, seconds (see `read_history`)
+    history.csv            one row per epoch: losses (the family's), seconds (see `read_history`)
     train.lock             held (flock) by the train.py training the run; gone once it is finished
-    state-eNNN.keras       the full model after epoch NNN, to resume from
+    state-eNNN.keras       the full model after epoch NNN (both optimizers of a GAN), to resume from
+    previews/eNNN.png/.wav GANs: fixed-z samples of each digit every few epochs
     checkpoints/eNNN/      one per swept epoch count, written whole or not at all:
-        decoder.onnx         the decoder, for inference without TensorFlow
-        decoder.keras, encoder.keras
-        latents.json         per-digit latent Gaussians (unconditional models)
-        metrics.json         train / validation / test losses at that epoch
+        generator.onnx       GANs: the generator, for inference without TensorFlow
+        sampler.json         GANs: how to draw z (N(0, I)) and the phase images (phases.npy)
+        decoder.onnx         VAEs: the decoder, for inference without TensorFlow
+        latents.json         VAEs: per-digit (and speaker) latent Gaussians of the training clips
+        generator.keras, or decoder.keras and encoder.keras
+        metrics.json         the losses at that epoch: train and validation (VAEs: test too)
     summary.json           written last: the run is complete
 """
 
@@ -34,9 +37,12 @@ from .datasets import PROJECT_ROOT
 from .errors import DataError, UsageError
 from .features import FEATURES_ROOT, Featurizer, FeatureSet
 from .models import ModelConfig
+from .representations import REPRESENTATIONS, Representation
 from .storage import atomic_folder, read_json
 
 RUNS_ROOT = PROJECT_ROOT / "output" / "runs"
+FAMILY_LABELS = {"mlp-vae": "MLP", "cnn-vae": "CNN", "cwgan-gp": "CWGAN-GP",
+                 "mlp-cwgan-gp": "MLP CWGAN-GP"}
 CHECKPOINTS = "checkpoints"
 MAX_EPOCHS = 999  # checkpoint folders are eNNN
 
@@ -49,7 +55,10 @@ class TrainConfig:
     epochs: tuple[int, ...] = field(default=(10, 30, 60), metadata={
         "help": "epoch counts to keep checkpoints at; training runs to the largest"})
     batch_size: int = field(default=64, metadata={"help": "clips per gradient step"})
-    learning_rate: float = field(default=1e-3, metadata={"help": "Adam's learning rate"})
+    learning_rate: float = field(default=1e-3, metadata={
+        "help": "Adam's learning rate (a GAN's generator's)"})
+    critic_learning_rate: float | None = field(default=None, metadata={
+        "help": "GANs: the critic's learning rate; unset: the same as learning_rate"})
     validation_fraction: float = field(default=0.1, metadata={
         "help": "share of the training split held out for validation (stratified by digit)"})
     seed: int = field(default=0, metadata={
@@ -66,6 +75,8 @@ class TrainConfig:
             (list(self.epochs) == sorted(set(self.epochs)), "epochs must be increasing"),
             (self.batch_size >= 1, "batch_size must be at least 1"),
             (0 < self.learning_rate < float("inf"), "learning_rate must be positive and finite"),
+            (self.critic_learning_rate is None or self.critic_learning_rate > 0,
+             "critic_learning_rate must be positive"),
             (0 < self.validation_fraction < 1, "validation_fraction must be in (0, 1)"),
         ]
         check_settings("training settings", checks)
@@ -203,23 +214,36 @@ class Run:
         return Featurizer.from_dict(self.config["featurizer"])
 
     @property
+    def representation(self) -> Representation:
+        """What turns the generator's arrays into waveforms: log-magnitude, or magnitude and
+        phase (generated, or given as a phase condition)."""
+        name = "magnitude-phase" if self.model.needs_phase else "log-magnitude"
+        featurizer = self.featurizer
+        return REPRESENTATIONS[name].from_feature_config(featurizer.config, featurizer.scaling)
+
+    @property
     def label(self) -> str:
         """A short name for legends: family (and size, where not the family's default),
         conditioning, a learned decoder sigma, "regularized" for dropout, L2 or batch
         norm, and KL warm-up or free bits, e.g. "CNN, digit+speaker", "MLP, unconditional,
-        regularized" or "CNN w16 d4 z32, unconditional, σ per-bin, KL warm-up 20"."""
+        regularized" or "CNN w16 d4 z32, unconditional, σ per-bin, KL warm-up 20"; for
+        GANs the representation and consistency, e.g. "CWGAN-GP, digit, magnitude-phase"."""
         model = self.model
         default = ModelConfig(family=model.family)
-        family = model.family.split("-")[0].upper()
+        family = FAMILY_LABELS[model.family]
         resized = (model.width, model.depth, model.latent_dim, model.residual_blocks) != \
             (default.width, default.depth, default.latent_dim, default.residual_blocks)
         parts = [f"{family} {model.size}" if resized else family,
                  model.conditioning if model.conditioning != "none" else "unconditional"]
+        parts += [model.representation] if model.representation != default.representation else []
+        parts += [f"{model.critic_steps} critic steps"] if \
+            model.critic_steps != default.critic_steps else []
         parts += [f"σ {model.decoder_variance}"] if model.decoder_variance != "fixed" else []
         parts += ["regularized"] if model.dropout or model.l2 or model.batch_norm else []
         parts += [f"KL warm-up {model.kl_warmup_epochs}"] if model.kl_warmup_epochs and not (
             model.dropout or model.l2 or model.batch_norm) else []
         parts += [f"free bits {model.free_bits:g}"] if model.free_bits else []
+        parts += [f"consistency {model.consistency_weight:g}"] if model.consistency_weight else []
         return ", ".join(parts)
 
     @property
@@ -393,7 +417,8 @@ def histories(runs: list[Run]):
                       for run in runs], ignore_index=True)
 
 
-INFERENCE_FILES = ("decoder.onnx", "latents.json", "metrics.json")
+INFERENCE_FILES = ("generator.onnx", "decoder.onnx", "sampler.json", "phases.npy", "latents.json",
+                   "metrics.json")  # see `synthesis`: a GAN's, then a VAE's
 
 
 def export_inference(run: Run, destination: Path, epoch: int | None = None) -> Path:

@@ -28,9 +28,7 @@ from sklearn.model_selection import train_test_split
 from .config import to_dict
 from .errors import DataError, UsageError
 from .features import FeatureSet
-from .latents import fit_latent_gaussians
-from .models import build_condition, build_model, condition_dim
-from .models.vae import VAE, KLWarmUp
+from .models import build_condition, build_model, condition_dim, family_module, model_arrays
 from .runs import CHECKPOINTS, RUNS_ROOT, Run, RunSpec, checkpoint_name, read_history, run_name
 from .storage import atomic_folder, atomic_write, try_lock, write_json
 
@@ -60,7 +58,8 @@ def split_data(feature_set: FeatureSet, spec: RunSpec, labels: dict[str, list]) 
     for name, index in zip(SPLITS, (np.sort(train_index), np.sort(validation_index),
                                     np.flatnonzero(feature_set.is_test))):
         digits, speakers = feature_set.digits[index], feature_set.speakers[index]
-        inputs = {"features": feature_set.features[index]}
+        inputs = model_arrays(spec.model, feature_set.features[index],
+                              None if feature_set.phase is None else feature_set.phase[index])
         if condition_dim(spec.model, labels):
             inputs["condition"] = build_condition(spec.model, labels, digits, speakers)
         splits[name] = SplitData(inputs, digits, speakers)
@@ -68,14 +67,22 @@ def split_data(feature_set: FeatureSet, spec: RunSpec, labels: dict[str, list]) 
 
 
 class EpochLog(keras.callbacks.Callback):
-    """Adds `seconds` (wall time of the epoch) and `kl_weight` to each epoch's logs."""
+    """Adds `seconds` (wall time of the epoch) to each epoch's logs."""
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs["seconds"] = time.perf_counter() - self.started
-        logs["kl_weight"] = float(self.model.kl_weight.numpy())
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training at the first batch with a non-finite loss of any name (Keras's
+    TerminateOnNaN looks at `loss` alone, which a GAN does not have)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if _diverged(logs):
+            self.model.stop_training = True
 
 
 class RunBusy(DataError):
@@ -112,8 +119,8 @@ def _write_history(path: Path, rows: pd.DataFrame) -> None:
 
 
 def _diverged(logs: dict | None) -> bool:
-    """True if the epoch ended on a non-finite loss: nothing of it is worth keeping."""
-    return not np.isfinite((logs or {}).get("loss", np.nan))
+    """True if the logs hold a non-finite value (or none): nothing of it is worth keeping."""
+    return not logs or not np.isfinite([float(value) for value in logs.values()]).all()
 
 
 class SaveState(keras.callbacks.Callback):
@@ -136,42 +143,28 @@ class SaveState(keras.callbacks.Callback):
 
 
 class SaveCheckpoints(keras.callbacks.Callback):
-    """At each swept epoch count: encoder, decoder (Keras and ONNX), the latent Gaussians
-    of the training clips (every model) and the losses of every split, as one folder."""
+    """At each swept epoch count, one folder of what the family saves (`save_checkpoint`:
+    the generator as ONNX, how to sample it, the losses), written whole or not at all."""
 
     def __init__(self, folder: Path, epochs: tuple[int, ...], data: dict[str, SplitData],
-                 batch_size: int):
+                 batch_size: int, family: Any):
         super().__init__()
         self.folder, self.epochs, self.data, self.batch_size = folder, set(epochs), data, batch_size
+        self.family = family
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         count = epoch + 1
         if count not in self.epochs or _diverged(logs):
             return
-        model: VAE = self.model
         destination = self.folder / CHECKPOINTS / checkpoint_name(count)
         if destination.exists():  # left by a run killed before it saved this epoch's state
             shutil.rmtree(destination)
         with atomic_folder(destination) as staging:
-            model.encoder.save(staging / "encoder.keras")
-            model.decoder.save(staging / "decoder.keras")
-            model.decoder.export(str(staging / "decoder.onnx"), format="onnx", verbose=False)
-            test = model.evaluate(self.data["test"].inputs, batch_size=self.batch_size, verbose=0,
-                                  return_dict=True)
-            losses = {"train": {key: float(logs[key]) for key in ("loss", "reconstruction", "kl")},
-                      "validation": {key: float(logs[f"val_{key}"])
-                                     for key in ("loss", "reconstruction", "kl")},
-                      "test": {key: float(value) for key, value in test.items()}}
-            write_json(staging / "metrics.json", {"epoch": count, **losses})
-            train = self.data["train"]
-            z_mean, z_log_var = model.encoder.predict(
-                [train.inputs["features"], *model._condition(train.inputs)],
-                batch_size=self.batch_size, verbose=0)
-            write_json(staging / "latents.json",
-                       fit_latent_gaussians(z_mean, z_log_var, train.digits, train.speakers))
+            self.family.save_checkpoint(self.model, staging, count, logs, self.data,
+                                        self.batch_size)
 
 
-def _resume(folder: Path) -> tuple[VAE | None, int, pd.DataFrame]:
+def _resume(folder: Path) -> tuple[keras.Model | None, int, pd.DataFrame]:
     """The model saved after the last finished epoch, that epoch count and the history of
     those epochs (or None, 0 and no rows)."""
     for leftover in folder.glob(".state-*"):  # a save cut short by the interruption
@@ -290,25 +283,31 @@ def _train(folder: Path, spec: RunSpec, feature_set: FeatureSet, tensorboard: bo
     keras.utils.set_random_seed(spec.training.seed)
     if spec.training.deterministic:
         tf.config.experimental.enable_op_determinism()
+    family = family_module(spec.model)
     model, initial_epoch, history = _resume(folder)
     if model is None:
         (folder / "history.csv").unlink(missing_ok=True)
-        model = build_model(spec.model, feature_set.features.shape[1:],
-                            condition_dim(spec.model, labels), spec.training.seed)
-        model.compile(optimizer=keras.optimizers.Adam(spec.training.learning_rate))
-    callbacks = [keras.callbacks.TerminateOnNaN(), EpochLog(),
-                 KLWarmUp(spec.model.beta, spec.model.kl_warmup_epochs),
-                 SaveCheckpoints(folder, spec.training.epochs, data, spec.training.batch_size),
+        model = family.build(spec.model, data["train"].inputs["features"].shape[1:],
+                             condition_dim(spec.model, labels), spec.training.seed,
+                             spec.training, feature_set.featurizer)
+    callbacks = [StopOnNonFinite(), EpochLog(),
+                 *family.callbacks(spec.model, folder, data, tensorboard, feature_set.featurizer,
+                                   Run.open(folder).representation),
+                 SaveCheckpoints(folder, spec.training.epochs, data, spec.training.batch_size,
+                                 family),
                  HistoryLog(folder / "history.csv", history),
                  SaveState(folder)]
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(folder / "tensorboard")))
-    model.fit(data["train"].inputs, validation_data=(data["validation"].inputs,),
-              epochs=max(spec.training.epochs), initial_epoch=initial_epoch,
-              batch_size=spec.training.batch_size, shuffle=True, callbacks=callbacks,
-              verbose=verbose)
+    train, fit_options = family.fit_data(spec.model, data["train"].inputs,
+                                         spec.training.batch_size, spec.training.seed)
+    validation, _ = family.fit_data(spec.model, data["validation"].inputs,
+                                    spec.training.batch_size, spec.training.seed, training=False)
+    fitted = model.fit(train, validation_data=validation, epochs=max(spec.training.epochs),
+                       initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose,
+                       **fit_options)
 
-    if model.stop_training:  # TerminateOnNaN: the loss diverged
+    if model.stop_training:  # StopOnNonFinite: the loss diverged
         raise DataError(f"run {folder.name} diverged (loss NaN in epoch "
                         f"{len(read_history(folder / 'history.csv')[0])}); lower the learning "
                         "rate or regularize, then train it again")
@@ -317,19 +316,24 @@ def _train(folder: Path, spec: RunSpec, feature_set: FeatureSet, tensorboard: bo
     write_json(folder / "summary.json", {
         "run": run.name, "family": spec.model.family, "conditioning": spec.model.conditioning,
         "regularization": spec.model.regularization, "latent_dim": spec.model.latent_dim,
-        "parameters": int(model.encoder.count_params() + model.decoder.count_params()),
-        "decoder_parameters": int(model.decoder.count_params()),
+        "representation": spec.model.representation, **family.summary(model),
         "seconds_per_epoch": float(history["seconds"].median()),
-        "checkpoints": [summary_row(run, epoch, history) for epoch in run.checkpoints]})
+        # a GAN's step is one generator update (and critic_steps critic updates); with the
+        # epoch's validation and callbacks
+        "seconds_per_step": float(history["seconds"].median()) / fitted.params["steps"],
+        "checkpoints": [summary_row(run, epoch, history, family.LOSSES)
+                        for epoch in run.checkpoints]})
     for state in folder.glob("state-e*.keras"):  # the checkpoints hold what inference needs
         state.unlink()
     return run, "resumed" if initial_epoch else "trained"
 
 
-def summary_row(run: Run, epoch: int, history: pd.DataFrame) -> dict[str, Any]:
-    """The losses and timing of one checkpoint, as a row of the sweep's table."""
+def summary_row(run: Run, epoch: int, history: pd.DataFrame, losses: tuple[str, ...]
+                ) -> dict[str, Any]:
+    """The losses (those named in `losses`, of every split the checkpoint has) and the
+    timing of one checkpoint, as a row of the sweep's table."""
     metrics = run.losses(epoch)
     return {"epochs": epoch,
-            **{f"{split}_{key}": metrics[split][key] for split in ("train", "validation", "test")
-               for key in ("loss", "reconstruction", "kl")},
+            **{f"{split}_{key}": metrics[split][key] for split in SPLITS if split in metrics
+               for key in losses if key in metrics[split]},
             "seconds": float(history.loc[history["epoch"] < epoch, "seconds"].sum())}

@@ -1,7 +1,16 @@
 """Model families, built from a `ModelConfig` by one registry.
 
+A family is a module with the same few functions (`build`, `callbacks`,
+`save_checkpoint`, `summary`, `LOSSES`); `FAMILIES` maps each family name to
+its module, so generic training code calls the family and knows nothing of
+KL terms, encoders or critics:
+
+- `mlp-vae`, `cnn-vae` (`vae`): variational autoencoders on log-magnitudes.
+- `cwgan-gp`, `mlp-cwgan-gp` (`gan`): conditional Wasserstein GANs with a
+  gradient penalty, convolutional (SpecGAN-like) or the small MLP reference.
+
 This module imports no Keras, so a run's settings can be read where only
-inference runs; `build_model` imports the family's module when called.
+inference runs; `family_module` imports the family's module when called.
 """
 
 from __future__ import annotations
@@ -14,10 +23,22 @@ import numpy as np
 from ..config import check_settings
 from ..errors import UsageError
 
-FAMILIES = ("mlp-vae", "cnn-vae")
+FAMILIES = {"mlp-vae": "vae", "cnn-vae": "vae", "cwgan-gp": "gan", "mlp-cwgan-gp": "gan"}
 DECODER_VARIANCES = ("fixed", "shared", "per-bin")
-# Sizes measured on FSDD features (129 x 96) to train in about 1.5-2.5 s an epoch on 2 cores.
-FAMILY_DEFAULTS = {"mlp-vae": {"width": 256, "depth": 2}, "cnn-vae": {"width": 8, "depth": 4}}
+# What a model generates (see `representations`): one channel of log-magnitude, or two of
+# log-magnitude and phase.
+REPRESENTATIONS = ("log-magnitude", "magnitude-phase")
+GAN_LOSSES = ("wasserstein", "hinge")
+# VAE sizes measured on FSDD features (129 x 96) to train in about 1.5-2.5 s an epoch on
+# 2 cores; the conv GAN's to take 2.3 s per generator step (5 critic steps of 64 clips)
+# there (benchmarks/gan_step_bench.py; width 16 took 5.4 s).
+FAMILY_DEFAULTS = {"mlp-vae": {"width": 256, "depth": 2}, "cnn-vae": {"width": 8, "depth": 4},
+                   "cwgan-gp": {"width": 8, "depth": 4}, "mlp-cwgan-gp": {"width": 128, "depth": 3}}
+# Settings of one kind of family, which the other must leave at these defaults.
+VAE_DEFAULTS = {"beta": 1.0, "kl_warmup_epochs": 0, "free_bits": 0.0, "decoder_variance": "fixed"}
+GAN_DEFAULTS = {"representation": "log-magnitude", "phase_conditional": False,
+                "consistency_weight": 0.0, "critic_steps": 5, "gradient_penalty": 10.0,
+                "loss": "wasserstein", "spectral_norm": False, "ema": 0.0, "augment": False}
 
 
 @dataclass(frozen=True)
@@ -25,7 +46,7 @@ class ModelConfig:
     """One model variant: family, conditioning, size and regularization."""
 
     family: str = field(default="cnn-vae", metadata={
-        "help": "model family", "choices": FAMILIES})
+        "help": "model family", "choices": tuple(FAMILIES)})
     latent_dim: int = field(default=16, metadata={"help": "size of the latent vector z"})
     conditional: bool = field(default=False, metadata={
         "help": "condition encoder and decoder on the digit"})
@@ -53,10 +74,36 @@ class ModelConfig:
     residual_blocks: int = field(default=0, metadata={
         "help": "CNN: residual blocks (two 3x3 convolutions and a skip) after each resolution "
                 "change, on each side"})
+    representation: str = field(default="log-magnitude", metadata={
+        "help": "GANs: what the generator makes: the log-magnitude, or log-magnitude and phase "
+                "as two channels (decoded with their own phase)", "choices": REPRESENTATIONS})
+    phase_conditional: bool = field(default=False, metadata={
+        "help": "GANs: also condition generator and critic on a phase image (the clip's own in "
+                "training, a training clip's of the digit at inference); decoded with it"})
+    consistency_weight: float = field(default=0.0, metadata={
+        "help": "GANs with a phase condition: weight of the STFT consistency of the generated "
+                "magnitude with the given phase, ||STFT(iSTFT(M e^(i phi))) - M e^(i phi)||^2 / "
+                "||M||^2"})
+    critic_steps: int = field(default=5, metadata={
+        "help": "GANs: critic updates per generator update, each on its own real batch"})
+    gradient_penalty: float = field(default=10.0, metadata={
+        "help": "GANs: weight lambda of the critic's gradient penalty (0: none)"})
+    loss: str = field(default="wasserstein", metadata={
+        "help": "GANs: the adversarial loss: wasserstein (WGAN) or hinge (SNGAN, BigGAN)",
+        "choices": GAN_LOSSES})
+    spectral_norm: bool = field(default=False, metadata={
+        "help": "GANs: spectral normalization of every critic layer (Miyato et al. 2018)"})
+    ema: float = field(default=0.0, metadata={
+        "help": "GANs: decay of an exponential moving average of the generator's weights, "
+                "which is then the one saved (e.g. 0.999; 0: off)"})
+    augment: bool = field(default=False, metadata={
+        "help": "GANs: differentiable augmentation of every clip the critic sees, real or "
+                "generated (random time shift and cutout, Zhao et al. 2020), for small data"})
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise UsageError(f"unknown model family '{self.family}'; choose one of {list(FAMILIES)}")
+        gan = self.is_gan
         for name, default in FAMILY_DEFAULTS[self.family].items():  # saved configs are explicit
             if getattr(self, name) is None:
                 object.__setattr__(self, name, default)
@@ -77,8 +124,32 @@ class ModelConfig:
             (self.residual_blocks >= 0, "residual_blocks must not be negative"),
             (self.family == "cnn-vae" or not self.residual_blocks,
              "residual_blocks is for cnn-vae only"),
+            (not gan or all(getattr(self, name) == value for name, value in VAE_DEFAULTS.items()),
+             f"{', '.join(VAE_DEFAULTS)} are for VAEs only"),
+            (self.representation in REPRESENTATIONS,
+             f"representation must be one of {list(REPRESENTATIONS)}"),
+            (not self.phase_conditional or self.representation == "log-magnitude",
+             "phase_conditional needs representation log-magnitude: the phase is given"),
+            (self.consistency_weight == 0 or self.phase_conditional,
+             "consistency_weight needs phase_conditional: it ties magnitude to the given phase"),
+            (self.consistency_weight >= 0, "consistency_weight must not be negative"),
+            (self.critic_steps >= 1, "critic_steps must be at least 1"),
+            (self.gradient_penalty >= 0, "gradient_penalty must not be negative"),
+            (self.loss in GAN_LOSSES, f"loss must be one of {list(GAN_LOSSES)}"),
+            (0 <= self.ema < 1, "ema must be in [0, 1)"),
+            (gan or all(getattr(self, name) == value for name, value in GAN_DEFAULTS.items()),
+             f"{', '.join(GAN_DEFAULTS)} are for GANs only"),
         ]
         check_settings(f"model settings for {self.family}", checks)
+
+    @property
+    def is_gan(self) -> bool:
+        return FAMILIES[self.family] == "gan"
+
+    @property
+    def needs_phase(self) -> bool:
+        """True if training needs the feature set's phase."""
+        return self.representation == "magnitude-phase" or self.phase_conditional
 
     @property
     def regularization(self) -> str:
@@ -87,12 +158,21 @@ class ModelConfig:
                  f"L2 {self.l2:g}" if self.l2 else "",
                  "batch norm" if self.batch_norm else "",
                  f"KL warm-up {self.kl_warmup_epochs}" if self.kl_warmup_epochs else "",
-                 f"free bits {self.free_bits:g}" if self.free_bits else ""]
+                 f"free bits {self.free_bits:g}" if self.free_bits else "",
+                f"consistency {self.consistency_weight:g}" if self.consistency_weight else ""]
         return ", ".join(part for part in parts if part) or "none"
 
     @property
     def likelihood(self) -> str:
-        """The decoder's likelihood, in words: "fixed variance, beta 1", "sigma per-bin"."""
+        """The decoder's likelihood, in words: "fixed variance, beta 1", "sigma per-bin"; for
+        GANs the loss: "WGAN-GP, 5 critic steps"."""
+        if self.is_gan:
+            parts = ["WGAN" if self.loss == "wasserstein" else "hinge"]
+            parts += [f"GP {self.gradient_penalty:g}"] if self.gradient_penalty else []
+            parts += ["SN"] if self.spectral_norm else []
+            parts += [f"EMA {self.ema:g}"] if self.ema else []
+            parts += ["DiffAugment"] if self.augment else []
+            return ", ".join(parts) + f", {self.critic_steps} critic steps"
         if self.decoder_variance == "fixed":
             return f"fixed variance, beta {self.beta:g}"
         return f"sigma {self.decoder_variance}" + (f", beta {self.beta:g}" if self.beta != 1 else "")
@@ -105,18 +185,49 @@ class ModelConfig:
 
     @property
     def conditioning(self) -> str:
-        """What the model is conditioned on: "none", "digit", "digit+speaker" or "speaker"."""
+        """What the model is conditioned on: "none", "digit", "digit+speaker", "digit+phase"."""
         parts = [name for name, wanted in (("digit", self.conditional),
-                                           ("speaker", self.speaker_conditional)) if wanted]
+                                           ("speaker", self.speaker_conditional),
+                                           ("phase", self.phase_conditional)) if wanted]
         return "+".join(parts) or "none"
 
 
-def build_model(config: ModelConfig, feature_shape: tuple[int, int], condition_dim: int,
-                seed: int) -> Any:
-    """A compiled-ready `vae.VAE` of `config.family` for `[freq, frame]` features."""
-    from . import vae
+def family_module(config: ModelConfig) -> Any:
+    """The module of `config.family` (`vae` or `gan`); imports Keras."""
+    import importlib
 
-    return vae.VAE(config, feature_shape, condition_dim, seed)
+    return importlib.import_module(f"{__name__}.{FAMILIES[config.family]}")
+
+
+def build_model(config: ModelConfig, feature_shape: tuple[int, ...], condition_dim: int,
+                seed: int) -> Any:
+    """An uncompiled model of `config.family` for arrays of `feature_shape` (`[freq, frame]`
+    for VAEs, `[freq, frame, channel]` for GANs)."""
+    return family_module(config).build(config, feature_shape, condition_dim, seed)
+
+
+def model_arrays(config: ModelConfig, features: np.ndarray, phase: np.ndarray | None
+                 ) -> dict[str, np.ndarray]:
+    """What the model trains on, from a feature set's `[clip, freq, frame]` scaled
+    log-magnitudes and phases in radians: `{"features": ...}` (VAEs `[clip, freq, frame]`,
+    GANs channels-last, with the phase / pi as a second channel for magnitude-phase) and, for
+    a phase-conditional model, `{"phase": [clip, freq, frame, 1]}` phase / pi.
+
+    Raises:
+        UsageError: the model needs the phase and the feature set has none.
+    """
+    if not config.is_gan:
+        return {"features": features}
+    if config.needs_phase and phase is None:
+        raise UsageError(f"a {config.family} model with representation {config.representation}"
+                         f"{' and a phase condition' if config.phase_conditional else ''} needs "
+                         "the STFT phase: make the feature set again with codes/features.py "
+                         "--phase (the name stays the same)")
+    scaled_phase = None if phase is None else (phase / np.pi).astype(np.float32)[..., None]
+    if config.representation == "magnitude-phase":
+        return {"features": np.concatenate([features[..., None], scaled_phase], axis=-1)}
+    arrays = {"features": features[..., None]}
+    return {**arrays, "phase": scaled_phase} if config.phase_conditional else arrays
 
 
 def condition_dim(config: ModelConfig, labels: dict[str, list]) -> int:

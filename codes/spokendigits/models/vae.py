@@ -30,15 +30,21 @@ regularization.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
+from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
 from . import ModelConfig, cnn, mlp
 from ..config import from_dict
+from ..latents import fit_latent_gaussians
+from ..storage import write_json
 
 BODIES = {"mlp-vae": mlp, "cnn-vae": cnn}
+LOSSES = ("loss", "reconstruction", "kl")
 LOG_VARIANCE_BOUND = 8.0  # posterior standard deviations between e^-4 and e^4
 # The decoder's sigma stays above e^-5 (0.7% of a standardised bin's spread): a floor
 # the data never reaches, so that a bin of constant value cannot drive it to 0.
@@ -188,7 +194,8 @@ class VAE(keras.Model):
 
 
 class KLWarmUp(keras.callbacks.Callback):
-    """Raise the model's KL weight linearly from beta/epochs to beta over the warm-up epochs."""
+    """Raise the model's KL weight linearly from beta/epochs to beta over the warm-up epochs,
+    and log it (`kl_weight`) with each epoch."""
 
     def __init__(self, beta: float, epochs: int):
         super().__init__()
@@ -197,3 +204,55 @@ class KLWarmUp(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         weight = self.beta * min(1.0, (epoch + 1) / self.epochs) if self.epochs else self.beta
         self.model.kl_weight.assign(weight)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs["kl_weight"] = float(self.model.kl_weight.numpy())
+
+
+# The family's interface (see `models`).
+
+def build(config: ModelConfig, feature_shape: tuple[int, ...], condition_dim: int, seed: int,
+          training: Any = None, featurizer: Any = None) -> VAE:
+    """A `VAE` compiled with Adam at `training.learning_rate` (default 1e-3)."""
+    model = VAE(config, feature_shape, condition_dim, seed)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3 if training is None
+                                                  else training.learning_rate))
+    return model
+
+
+def fit_data(config: ModelConfig, inputs: dict[str, np.ndarray], batch_size: int, seed: int,
+             training: bool = True) -> tuple[Any, dict[str, Any]]:
+    """What `fit` takes for `inputs`, and its options: the arrays, shuffled by Keras."""
+    if not training:
+        return (inputs,), {}
+    return inputs, {"batch_size": batch_size, "shuffle": True}
+
+
+def callbacks(config: ModelConfig, folder: Path, data: dict, tensorboard: bool,
+              featurizer: Any, representation: Any) -> list[keras.callbacks.Callback]:
+    return [KLWarmUp(config.beta, config.kl_warmup_epochs)]
+
+
+def save_checkpoint(model: VAE, staging: Path, epoch: int, logs: dict, data: dict,
+                    batch_size: int) -> None:
+    """Encoder and decoder (Keras and ONNX), the latent Gaussians of the training clips
+    (`latents.json`, every model) and the losses of every split (`metrics.json`)."""
+    model.encoder.save(staging / "encoder.keras")
+    model.decoder.save(staging / "decoder.keras")
+    model.decoder.export(str(staging / "decoder.onnx"), format="onnx", verbose=False)
+    test = model.evaluate(data["test"].inputs, batch_size=batch_size, verbose=0, return_dict=True)
+    write_json(staging / "metrics.json", {
+        "epoch": epoch, "train": {key: float(logs[key]) for key in LOSSES},
+        "validation": {key: float(logs[f"val_{key}"]) for key in LOSSES},
+        "test": {key: float(value) for key, value in test.items()}})
+    train = data["train"]
+    z_mean, z_log_var = model.encoder.predict(
+        [train.inputs["features"], *model._condition(train.inputs)], batch_size=batch_size,
+        verbose=0)
+    write_json(staging / "latents.json",
+               fit_latent_gaussians(z_mean, z_log_var, train.digits, train.speakers))
+
+
+def summary(model: VAE) -> dict[str, Any]:
+    return {"parameters": int(model.encoder.count_params() + model.decoder.count_params()),
+            "decoder_parameters": int(model.decoder.count_params())}

@@ -1,0 +1,96 @@
+"""Seconds per generator step of GAN variants, on arrays of FSDD's shape (no data needed).
+
+    python benchmarks/gan_step_bench.py                          # the default sizes
+    python benchmarks/gan_step_bench.py --widths 8 16 --steps 10
+
+A generator step is `critic_steps` critic updates (each with its gradient
+penalty) and one generator update, at batch size 64 per update: the unit the
+GAN experiments' budgets are given in. Compiled as `fit` compiles it; the first
+(tracing) step is left out of the timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "codes"))
+
+import numpy as np  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--families", nargs="+", default=["cwgan-gp"])
+    parser.add_argument("--widths", nargs="+", type=int, default=[8, 16])
+    parser.add_argument("--depth", type=int, default=4)
+    parser.add_argument("--critic-steps", type=int, default=5)
+    parser.add_argument("--representations", nargs="+", default=["log-magnitude"])
+    parser.add_argument("--phase-conditional", action="store_true")
+    parser.add_argument("--consistency-weight", type=float, default=0.0)
+    parser.add_argument("--loss", default="wasserstein", choices=["wasserstein", "hinge"])
+    parser.add_argument("--gradient-penalty", type=float, default=10.0)
+    parser.add_argument("--spectral-norm", action="store_true")
+    parser.add_argument("--ema", type=float, default=0.0)
+    parser.add_argument("--augment", action="store_true")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=5, help="timed generator steps")
+    parser.add_argument("--shape", nargs=2, type=int, default=[129, 96], help="freq, frame")
+    args = parser.parse_args()
+
+    import keras
+    import tensorflow as tf
+
+    from spokendigits.audio import Scaling
+    from spokendigits.features import FeatureConfig, Featurizer
+    from spokendigits.models import ModelConfig
+    from spokendigits.models.gan import build, fit_data
+
+    featurizer = Featurizer(FeatureConfig(sample_rate=8000, clip_seconds=0.76, n_fft=256,
+                                          hop_length=64, split="takes"),
+                            Scaling(np.zeros(args.shape[0], np.float32),
+                                    np.ones(args.shape[0], np.float32)))
+    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, batch {args.batch_size}")
+    print("family, width, representation, generator parameters, critic parameters, "
+          "seconds per generator step")
+    rng = np.random.default_rng(0)
+    for family in args.families:
+        for representation in args.representations:
+            for width in args.widths:
+                config = ModelConfig(family=family, width=width, depth=args.depth,
+                                     conditional=True, latent_dim=64,
+                                     critic_steps=args.critic_steps, representation=representation,
+                                     phase_conditional=args.phase_conditional,
+                                     consistency_weight=args.consistency_weight,
+                                     loss=args.loss, gradient_penalty=args.gradient_penalty,
+                                     spectral_norm=args.spectral_norm, ema=args.ema,
+                                     augment=args.augment)
+                channels = 2 if representation == "magnitude-phase" else 1
+                clips = args.batch_size * args.critic_steps * (args.steps + 1)
+                inputs = {"features": rng.standard_normal((clips, *args.shape, channels),
+                                                          dtype=np.float32),
+                          "condition": np.eye(10, dtype=np.float32)[rng.integers(0, 10, clips)]}
+                if args.phase_conditional:
+                    inputs["phase"] = rng.uniform(-1, 1, (clips, *args.shape, 1)).astype(np.float32)
+                keras.utils.set_random_seed(0)
+                model = build(config, (*args.shape, channels), 10, 0, featurizer=featurizer)
+                dataset, _ = fit_data(config, inputs, args.batch_size, 0)
+                batches = iter(dataset)
+                step = model.make_train_function() or model.train_function
+                step(batches)  # traces
+                started = time.perf_counter()
+                for _ in range(args.steps):
+                    logs = step(batches)
+                float(logs["critic_loss"])  # waits for the last step
+                seconds = (time.perf_counter() - started) / args.steps
+                print(f"{family}, {width}, {representation}, {model.generator.count_params()}, "
+                      f"{model.critic.count_params()}, {seconds:.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

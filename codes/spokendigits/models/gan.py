@@ -1,0 +1,525 @@
+"""Conditional Wasserstein GANs with a gradient penalty (WGAN-GP) on spectrogram images.
+
+Two bodies share one training step:
+
+- `cwgan-gp` (SpecGAN-like): the generator maps `z` and a one-hot condition
+  through a dense layer to a small image, then doubles it `depth` times with
+  5x5 stride-2 transposed convolutions; the critic mirrors it with 5x5
+  stride-2 convolutions and leaky ReLUs, without batch normalization (the
+  gradient penalty is per sample). Bins beyond a multiple of `2**depth` (FSDD's
+  Nyquist bin) are cropped on the way in and padded back on the way out.
+- `mlp-cwgan-gp`: the small fully connected generator and critic of the
+  reference the study reproduces (audio-digits-generator): the generator
+  widens through `depth` leaky-ReLU layers (width 128, depth 3: 128, 256, 512),
+  the critic has two layers of the widest size. The reference's batch
+  normalization in the generator, dropout in the critic and concatenated label
+  embeddings are left out: the label goes through the projection below, as for
+  the convolutional body.
+
+The critic sees the label through a projection (Miyato & Koyama 2018): its
+output is `dense(h) + <h, embed(condition)>` for its last hidden vector `h`.
+A projection costs one matrix product, asks the critic "is this a real clip
+of that digit" at the level of the whole clip, and has worked better for
+class-conditional GANs than label channels concatenated to the input.
+
+A phase-conditional generator also reads a phase image (phase / pi): small
+stride-2 convolutions bring it down to every resolution of the generator,
+where it is concatenated (a U-Net's skips); the critic takes it as a second
+input channel beside the magnitude, so it judges the pair.
+
+Training follows Gulrajani et al. 2017, Algorithm 1: each step takes
+`critic_steps` real batches, updates the critic once on each (loss
+D(fake) - D(real) + lambda * (||grad D(mix)|| - 1)^2 on random mixes of real and
+fake), then the generator once (loss -D(fake)). Adam with beta1 0.5 and
+beta2 0.9, one optimizer per network; both are saved with the model, so a
+run resumes where it stopped.
+
+Options for what trains best in little time (see the README's results):
+the hinge loss, max(0, 1 - D(real)) + max(0, 1 + D(fake)), with a spectrally
+normalized critic and no penalty (SNGAN), which needs no second backward
+pass; a moving average of the generator's weights (EMA), which is the
+generator a checkpoint keeps; and DiffAugment of everything the critic sees.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+from . import ModelConfig
+from ..config import from_dict
+from ..storage import atomic_write, write_json
+
+KERNEL = 5
+LEAK = 0.2
+ADAM = {"beta_1": 0.5, "beta_2": 0.9}
+LOSSES = ("critic_loss", "generator_loss", "wasserstein", "gradient_penalty")
+PHASE_BANK = 8            # phase images kept per digit for inference (phase-conditional models)
+PREVIEW_EVERY = 5         # epochs between previews
+# Spread of generated clips of one digit over that of real ones (and the same for the
+# spread between digits) under which training warns of mode collapse.
+COLLAPSE_RATIO = 0.25
+COLLAPSE_AFTER = 10       # epochs: a generator starts from near-constant output
+
+
+def _crop(shape: tuple[int, ...], depth: int) -> tuple[int, int]:
+    factor = 2**depth
+    return shape[0] % factor, shape[1] % factor
+
+
+def _channels(config: ModelConfig) -> list[int]:
+    """Narrowest first: e.g. width 16, depth 4 -> [16, 32, 64, 128]."""
+    return [config.width * 2**i for i in range(config.depth)]
+
+
+def _phase_pyramid(phase: keras.KerasTensor, config: ModelConfig) -> list[keras.KerasTensor]:
+    """Features of the `[freq, frame, 1]` phase image at each halving, finest first."""
+    crop = _crop(tuple(phase.shape[1:]), config.depth)
+    image = layers.Cropping2D(((0, crop[0]), (0, crop[1])))(phase)
+    pyramid = []
+    for channels in _channels(config):
+        image = layers.Conv2D(channels, KERNEL, strides=2, padding="same")(image)
+        image = layers.LeakyReLU(LEAK)(image)
+        pyramid.append(image)
+    return pyramid
+
+
+def build_generator(config: ModelConfig, shape: tuple[int, int, int],
+                    condition_dim: int) -> keras.Model:
+    """`z [batch, latent]` (+ `condition [batch, C]`, + `phase [batch, freq, frame, 1]`) ->
+    `[batch, freq, frame, channel]` arrays of the representation (linear output)."""
+    z = keras.Input((config.latent_dim,), name="z")
+    inputs, hidden = [z], z
+    if condition_dim:
+        condition = keras.Input((condition_dim,), name="condition")
+        inputs.append(condition)
+        hidden = layers.Concatenate()([z, condition])
+    pyramid = []
+    if config.phase_conditional:
+        phase = keras.Input((*shape[:2], 1), name="phase")
+        inputs.append(phase)
+        pyramid = _phase_pyramid(phase, config)
+    if config.family == "mlp-cwgan-gp":
+        for units in [config.width * 2**i for i in range(config.depth)]:  # e.g. 128, 256, 512
+            hidden = layers.LeakyReLU(LEAK)(layers.Dense(units)(hidden))
+        output = layers.Reshape(shape)(layers.Dense(math.prod(shape))(hidden))
+        return keras.Model(inputs, output, name="generator")
+    crop = _crop(shape, config.depth)
+    factor = 2**config.depth
+    small = ((shape[0] - crop[0]) // factor, (shape[1] - crop[1]) // factor)
+    channels = _channels(config)
+    hidden = layers.Dense(small[0] * small[1] * channels[-1], activation="relu")(hidden)
+    image = layers.Reshape((*small, channels[-1]))(hidden)
+    for level in reversed(range(config.depth)):
+        if pyramid:
+            image = layers.Concatenate()([image, pyramid[level]])
+        last = level == 0
+        image = layers.Conv2DTranspose(shape[2] if last else channels[level - 1], KERNEL,
+                                       strides=2, padding="same",
+                                       activation=None if last else "relu")(image)
+    image = layers.ZeroPadding2D(((0, crop[0]), (0, crop[1])))(image)
+    return keras.Model(inputs, image, name="generator")
+
+
+def _normalized(layer: layers.Layer, config: ModelConfig) -> layers.Layer:
+    """`layer`, spectrally normalized where the config asks (one power iteration a step)."""
+    return layers.SpectralNormalization(layer) if config.spectral_norm else layer
+
+
+def build_critic(config: ModelConfig, shape: tuple[int, int, int],
+                 condition_dim: int) -> keras.Model:
+    """`features [batch, freq, frame, channel]` (+ `condition`, + `phase`) -> `[batch, 1]`
+    scores: higher is "more real"."""
+    features = keras.Input(shape, name="features")
+    inputs, image = [features], features
+    if config.phase_conditional:
+        phase = keras.Input((*shape[:2], 1), name="phase")
+        inputs.append(phase)
+        image = layers.Concatenate()([features, phase])
+    if config.family == "mlp-cwgan-gp":
+        hidden = layers.Flatten()(image)
+        for _ in range(2):  # two layers as wide as the generator's widest, e.g. 512, 512
+            hidden = _normalized(layers.Dense(config.width * 2**(config.depth - 1)), config)(hidden)
+            hidden = layers.LeakyReLU(LEAK)(hidden)
+    else:
+        crop = _crop(shape, config.depth)
+        image = layers.Cropping2D(((0, crop[0]), (0, crop[1])))(image)
+        for channels in _channels(config):
+            image = _normalized(layers.Conv2D(channels, KERNEL, strides=2, padding="same"),
+                                config)(image)
+            image = layers.LeakyReLU(LEAK)(image)
+        hidden = layers.Flatten()(image)
+    score = _normalized(layers.Dense(1), config)(hidden)
+    if condition_dim:
+        condition = keras.Input((condition_dim,), name="condition")
+        inputs.insert(1, condition)
+        embedded = _normalized(layers.Dense(hidden.shape[-1], use_bias=False, name="projection"),
+                               config)(condition)
+        score = layers.Add()([score, layers.Dot(axes=1)([hidden, embedded])])
+    return keras.Model(inputs, score, name="critic")
+
+
+def augment(images, seed_generator):
+    """DiffAugment for spectrograms (Zhao et al. 2020): each `[batch, freq, frame, channel]`
+    image is shifted in time by up to an eighth of its frames (filled with 0, the scaled
+    mean) and has a random quarter of its area (half its bins by half its frames) set to 0.
+    Differentiable in `images`, so it applies to generated clips as to real ones."""
+    shape = ops.shape(images)
+    batch, n_freq, n_frames = shape[0], shape[1], shape[2]
+    max_shift = n_frames // 8
+    shift = keras.random.randint((batch, 1), -max_shift, max_shift + 1, seed=seed_generator)
+    source = ops.arange(n_frames)[None, :] - shift                        # [batch, frame]
+    inside = ops.cast((source >= 0) & (source < n_frames), images.dtype)
+    shifted = tf.gather(images, ops.clip(source, 0, n_frames - 1), axis=2, batch_dims=1)
+    shifted = shifted * inside[:, None, :, None]
+    corner_freq = keras.random.randint((batch, 1), 0, n_freq - n_freq // 2 + 1, seed=seed_generator)
+    corner_time = keras.random.randint((batch, 1), 0, n_frames - n_frames // 2 + 1,
+                                       seed=seed_generator)
+    freq = ops.arange(n_freq)[None, :] - corner_freq
+    time = ops.arange(n_frames)[None, :] - corner_time
+    cut = ((freq >= 0) & (freq < n_freq // 2))[:, :, None] & \
+        ((time >= 0) & (time < n_frames // 2))[:, None, :]
+    return shifted * ops.cast(~cut, images.dtype)[..., None]
+
+
+def _frames(signal, n_fft: int, hop_length: int):
+    """TensorFlow twin of `audio.stft`: `[batch, sample]` -> `[batch, freq, frame]` complex."""
+    padded = tf.pad(signal, [[0, 0], [n_fft // 2, n_fft // 2]])
+    frames = tf.signal.frame(padded, n_fft, hop_length) * tf.signal.hann_window(n_fft, periodic=True)
+    return tf.transpose(tf.signal.rfft(frames), [0, 2, 1])
+
+
+def _inverse(spectrogram, n_fft: int, hop_length: int, length: int):
+    """TensorFlow twin of `audio.inverse_stft`: `[batch, freq, frame]` -> `[batch, length]`."""
+    window = tf.signal.hann_window(n_fft, periodic=True)
+    frames = tf.signal.irfft(tf.transpose(spectrogram, [0, 2, 1]), [n_fft]) * window
+    signal = tf.signal.overlap_and_add(frames, hop_length)
+    window_sum = tf.signal.overlap_and_add(
+        tf.broadcast_to(tf.square(window), tf.shape(frames)[1:]), hop_length)
+    signal = signal / tf.where(window_sum > 1e-8, window_sum, tf.ones_like(window_sum))
+    return signal[:, n_fft // 2:n_fft // 2 + length]
+
+
+def stft_inconsistency(log_magnitude, phase, stft: dict[str, Any]):
+    """`||STFT(iSTFT(S)) - S||^2 / ||S||^2` per clip, `S = M e^(i pi phase)`, for scaled
+    `[batch, freq, frame, 1]` log-magnitudes (M after undoing the scaling) and phase / pi.
+    0 for a spectrogram some waveform has; the mean over the batch."""
+    mean = tf.constant(stft["mean"], tf.float32)[:, None]
+    std = tf.constant(stft["std"], tf.float32)[:, None]
+    magnitude = tf.exp(log_magnitude[..., 0] * std + mean)
+    angle = np.pi * phase[..., 0]
+    spectrogram = tf.complex(magnitude * tf.cos(angle), magnitude * tf.sin(angle))
+    n_fft, hop_length = 2 * (stft["n_freq"] - 1), stft["hop_length"]
+    again = _frames(_inverse(spectrogram, n_fft, hop_length, stft["clip_samples"]), n_fft,
+                    hop_length)
+    error = tf.reduce_sum(tf.square(tf.abs(again - spectrogram)), axis=[1, 2])
+    return tf.reduce_mean(error / tf.reduce_sum(tf.square(magnitude), axis=[1, 2]))
+
+
+@keras.saving.register_keras_serializable(package="spokendigits")
+class ConditionalWGAN(keras.Model):
+    """Generator and critic with a WGAN-GP `train_step`; inputs are dicts of batches:
+    `{"features": [batch * critic_steps, freq, frame, channel], "condition", "phase"}`.
+
+    `stft` (mean, std, n_freq, hop_length, clip_samples) is needed only for the
+    consistency term.
+    """
+
+    def __init__(self, config: ModelConfig, feature_shape: tuple[int, ...], condition_dim: int,
+                 seed: int, learning_rates: tuple[float, float] = (1e-4, 1e-4),
+                 stft: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.feature_shape = tuple(feature_shape)
+        self.condition_dim = condition_dim
+        self.seed = seed
+        self.learning_rates = tuple(learning_rates)
+        self.stft = stft
+        self.generator = build_generator(config, self.feature_shape, condition_dim)
+        self.critic = build_critic(config, self.feature_shape, condition_dim)
+        # The average of the generator's weights, which is what a checkpoint saves.
+        self.ema_generator = None
+        if config.ema:
+            self.ema_generator = build_generator(config, self.feature_shape, condition_dim)
+            self.ema_generator.set_weights(self.generator.get_weights())
+        self.generator_optimizer = keras.optimizers.Adam(learning_rates[0], **ADAM)
+        self.critic_optimizer = keras.optimizers.Adam(learning_rates[1], **ADAM)
+        # Built now, so that a saved model's optimizer state loads back into them.
+        self.generator_optimizer.build(self.generator.trainable_variables)
+        self.critic_optimizer.build(self.critic.trainable_variables)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in
+                         (*LOSSES, *(("consistency",) if config.consistency_weight else ()))}
+        self.built = True
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return list(self.trackers.values())
+
+    @property
+    def saved_generator(self) -> keras.Model:
+        """The generator a checkpoint keeps: the weights' moving average, where kept."""
+        return self.ema_generator or self.generator
+
+    def _conditions(self, batch: dict) -> list:
+        return [batch["condition"]] if self.condition_dim else []
+
+    def _phase(self, batch: dict) -> list:
+        return [batch["phase"]] if self.config.phase_conditional else []
+
+    def generate(self, batch: dict, training: bool = False):
+        """Generated arrays for the conditions of `batch`, from fresh noise."""
+        size = ops.shape(batch["features"])[0]
+        z = keras.random.normal((size, self.config.latent_dim), seed=self.seed_generator)
+        return self.generator([z, *self._conditions(batch), *self._phase(batch)],
+                              training=training)
+
+    def score(self, features, batch: dict, training: bool = False):
+        """The critic's `[batch, 1]` scores of `features` under the conditions of `batch`
+        (augmented first, in training, where the config asks)."""
+        if self.config.augment and training:
+            features = augment(features, self.seed_generator)
+        return self.critic([features, *self._conditions(batch), *self._phase(batch)],
+                           training=training)
+
+    def _critic_terms(self, batch: dict, training: bool):
+        """Critic loss, Wasserstein estimate (mean real score minus mean generated one) and
+        gradient penalty (0 where its weight is) on one batch."""
+        real = batch["features"]
+        fake = self.generate(batch, training=training)
+        real_score = self.score(real, batch, training=training)
+        fake_score = self.score(fake, batch, training=training)
+        wasserstein = ops.mean(real_score) - ops.mean(fake_score)
+        if self.config.loss == "hinge":
+            loss = ops.mean(ops.relu(1.0 - real_score)) + ops.mean(ops.relu(1.0 + fake_score))
+        else:
+            loss = -wasserstein
+        penalty = ops.zeros(())
+        if self.config.gradient_penalty:
+            mix = keras.random.uniform((ops.shape(real)[0], 1, 1, 1), seed=self.seed_generator)
+            mixed = mix * real + (1 - mix) * fake
+            with tf.GradientTape() as tape:
+                tape.watch(mixed)
+                mixed_score = self.score(mixed, batch, training=training)
+            gradient = tape.gradient(mixed_score, mixed)
+            norm = ops.sqrt(ops.sum(ops.square(gradient), axis=(1, 2, 3)) + 1e-12)
+            penalty = ops.mean(ops.square(norm - 1.0))
+        return loss + self.config.gradient_penalty * penalty, wasserstein, penalty
+
+    def _generator_terms(self, batch: dict, training: bool):
+        fake = self.generate(batch, training=training)
+        loss = -ops.mean(self.score(fake, batch, training=training))  # WGAN and hinge alike
+        consistency = stft_inconsistency(fake, batch["phase"], self.stft) \
+            if self.config.consistency_weight else ops.zeros(())
+        return loss + self.config.consistency_weight * consistency, consistency
+
+    def train_step(self, data):
+        batch = data[0] if isinstance(data, tuple) else data
+        chunks = [dict(zip(batch, parts)) for parts in
+                  zip(*(ops.split(value, self.config.critic_steps) for value in batch.values()))]
+        for chunk in chunks:
+            with tf.GradientTape() as tape:
+                critic_loss, wasserstein, penalty = self._critic_terms(chunk, training=True)
+            gradients = tape.gradient(critic_loss, self.critic.trainable_variables)
+            self.critic_optimizer.apply(gradients, self.critic.trainable_variables)
+        with tf.GradientTape() as tape:
+            generator_loss, consistency = self._generator_terms(chunks[0], training=True)
+        gradients = tape.gradient(generator_loss, self.generator.trainable_variables)
+        self.generator_optimizer.apply(gradients, self.generator.trainable_variables)
+        if self.ema_generator is not None:
+            for average, weight in zip(self.ema_generator.weights, self.generator.weights):
+                average.assign(self.config.ema * average + (1 - self.config.ema) * weight)
+        return self._track(critic_loss, generator_loss, wasserstein, penalty, consistency)
+
+    def test_step(self, data):
+        batch = data[0] if isinstance(data, tuple) else data
+        critic_loss, wasserstein, penalty = self._critic_terms(batch, training=False)
+        generator_loss, consistency = self._generator_terms(batch, training=False)
+        return self._track(critic_loss, generator_loss, wasserstein, penalty, consistency)
+
+    def _track(self, critic_loss, generator_loss, wasserstein, penalty, consistency) -> dict:
+        values = dict(zip(LOSSES, (critic_loss, generator_loss, wasserstein, penalty)))
+        if self.config.consistency_weight:
+            values["consistency"] = consistency
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "config": dataclasses.asdict(self.config),
+                "feature_shape": list(self.feature_shape), "condition_dim": self.condition_dim,
+                "seed": self.seed, "learning_rates": list(self.learning_rates), "stft": self.stft}
+
+    def compile_from_config(self, config: dict) -> None:
+        """Compiled again on loading, with no optimizer of Keras's own: the model holds one
+        per network, whose state loads with the rest of it."""
+        self.compile(optimizer=None)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "ConditionalWGAN":
+        config = dict(config)
+        model_config = from_dict(ModelConfig, config.pop("config"))
+        return cls(model_config, tuple(config.pop("feature_shape")), config.pop("condition_dim"),
+                   config.pop("seed"), tuple(config.pop("learning_rates")), config.pop("stft"),
+                   **config)
+
+
+# The family's interface (see `models`).
+
+def build(config: ModelConfig, feature_shape: tuple[int, ...], condition_dim: int, seed: int,
+          training: Any = None, featurizer: Any = None) -> ConditionalWGAN:
+    """A compiled `ConditionalWGAN`; `training` (a `TrainConfig`) gives the generator's
+    learning rate and the critic's, `featurizer` the STFT of the consistency term."""
+    rates = (1e-4, 1e-4) if training is None else \
+        (training.learning_rate, training.critic_learning_rate or training.learning_rate)
+    stft = None
+    if config.consistency_weight:
+        stft = {"mean": featurizer.scaling.mean.tolist(), "std": featurizer.scaling.std.tolist(),
+                "n_freq": featurizer.config.n_freq, "hop_length": featurizer.config.hop_length,
+                "clip_samples": featurizer.config.clip_samples}
+    model = ConditionalWGAN(config, feature_shape, condition_dim, seed, rates, stft)
+    model.compile(optimizer=None)  # the model holds one optimizer per network
+    return model
+
+
+def fit_data(config: ModelConfig, inputs: dict[str, np.ndarray], batch_size: int, seed: int,
+             training: bool = True) -> tuple[tf.data.Dataset, dict[str, Any]]:
+    """A `tf.data` pipeline of `inputs`: for training, shuffled (seeded) in whole steps of
+    `critic_steps` batches (a step needs them all); for validation, plain batches."""
+    dataset = tf.data.Dataset.from_tensor_slices(inputs)
+    if training:
+        dataset = dataset.shuffle(len(inputs["features"]), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(batch_size * config.critic_steps, drop_remainder=True)
+    else:
+        dataset = dataset.batch(batch_size)
+    return dataset.prefetch(tf.data.AUTOTUNE), {"shuffle": False}  # shuffled above
+
+
+def callbacks(config: ModelConfig, folder: Path, data: dict, tensorboard: bool,
+              featurizer: Any, representation: Any) -> list[keras.callbacks.Callback]:
+    return [CollapseWatch(data["train"], config),
+            Preview(folder, data, tensorboard, featurizer, representation, config)]
+
+
+def _fixed_inputs(data, config: ModelConfig, per_digit: int, seed: int) -> dict:
+    """Generator inputs for `per_digit` clips of each digit, fixed by `seed`: z, the
+    condition of a training clip of that digit (and its phase)."""
+    rng = np.random.default_rng(seed)
+    index = np.concatenate([rng.choice(np.flatnonzero(data.digits == digit), per_digit)
+                            for digit in range(10)])
+    inputs = [rng.standard_normal((len(index), config.latent_dim)).astype(np.float32)]
+    inputs += [data.inputs["condition"][index]] if "condition" in data.inputs else []
+    inputs += [data.inputs["phase"][index]] if config.phase_conditional else []
+    return {"inputs": inputs, "index": index}
+
+
+def _spreads(arrays: np.ndarray, digits: np.ndarray) -> tuple[float, float]:
+    """Mean spread of one digit's clips (std over clips, averaged over bins) and spread of
+    the digits' mean arrays, of `[clip, ...]` arrays."""
+    within = np.mean([arrays[digits == digit].std(axis=0).mean() for digit in range(10)])
+    between = np.stack([arrays[digits == digit].mean(axis=0) for digit in range(10)]).std(axis=0)
+    return float(within), float(between.mean())
+
+
+class CollapseWatch(keras.callbacks.Callback):
+    """Logs `spread` and `digit_spread`: the spread of generated clips of one digit, and
+    between digits, each over that of real training clips; warns of mode collapse (all
+    clips alike, e.g. one tone or one noise) and of digits that do not differ."""
+
+    def __init__(self, train, config: ModelConfig):
+        super().__init__()
+        self.fixed = _fixed_inputs(train, config, per_digit=16, seed=1)
+        real = train.inputs["features"][self.fixed["index"]][..., 0]
+        self.digits = train.digits[self.fixed["index"]]
+        self.real = _spreads(real, self.digits)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        generated = self.model.saved_generator.predict(self.fixed["inputs"], verbose=0)[..., 0]
+        within, between = _spreads(generated, self.digits)
+        logs["spread"], logs["digit_spread"] = within / self.real[0], between / self.real[1]
+        for name, what in (("spread", "clips of one digit are nearly alike (mode collapse)"),
+                           ("digit_spread", "the digits hardly differ from one another")):
+            if logs[name] < COLLAPSE_RATIO and epoch + 1 >= COLLAPSE_AFTER:
+                warnings.warn(f"epoch {epoch + 1}: {what}: generated {name} is "
+                              f"{logs[name]:.2f} of the real one", stacklevel=1)
+
+
+class Preview(keras.callbacks.Callback):
+    """Every `PREVIEW_EVERY` epochs: a spectrogram grid of one fixed-z sample of each
+    digit (`previews/eNNN.png`) and those ten clips as one wav (`previews/eNNN.wav`),
+    and the grid in TensorBoard where it is written."""
+
+    def __init__(self, folder: Path, data: dict, tensorboard: bool, featurizer: Any,
+                 representation: Any, config: ModelConfig):
+        super().__init__()
+        self.folder, self.featurizer = folder / "previews", featurizer
+        self.fixed = _fixed_inputs(data["train"], config, per_digit=1, seed=0)
+        self.representation = representation
+        self.phase = self.fixed["inputs"][-1] if config.phase_conditional else None
+        self.writer = tf.summary.create_file_writer(str(folder / "tensorboard" / "preview")) \
+            if tensorboard else None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if (epoch + 1) % PREVIEW_EVERY:
+            return
+        from .. import plots
+        from ..audio import write_wav
+
+        arrays = self.model.saved_generator.predict(self.fixed["inputs"], verbose=0)
+        if self.phase is not None:
+            arrays = np.concatenate([arrays, self.phase], axis=-1)
+        if not np.isfinite(arrays).all():
+            return
+        self.folder.mkdir(exist_ok=True)
+        stem = self.folder / f"e{epoch + 1:03d}"
+        figure = plots.spectrogram_grid(arrays[None, ..., 0], self.featurizer,
+                                        f"Epoch {epoch + 1}: one sample of each digit",
+                                        column_titles=[str(digit) for digit in range(10)])
+        if self.writer is not None:  # before `save` closes the figure
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format="png", dpi=60)
+            with self.writer.as_default():
+                tf.summary.image("preview", tf.image.decode_png(buffer.getvalue())[None],
+                                 step=epoch + 1)
+        plots.save(figure, stem.with_suffix(".png"))
+        clips = self.representation.decode(arrays, n_iter=32)
+        clips *= 0.9 / max(float(np.abs(clips).max()), 1e-6)
+        write_wav(stem.with_suffix(".wav"), clips.reshape(-1),
+                  self.representation.settings.sample_rate)
+
+
+def save_checkpoint(model: ConditionalWGAN, staging: Path, epoch: int, logs: dict, data: dict,
+                    batch: int) -> None:
+    """`generator.keras`, `generator.onnx`, `sampler.json` (z from N(0, I); with a phase
+    bank `phases.npy` for phase-conditional models) and `metrics.json`."""
+    model.saved_generator.save(staging / "generator.keras")
+    model.saved_generator.export(str(staging / "generator.onnx"), format="onnx", verbose=False)
+    sampler = {"z": "normal", "latent_dim": model.config.latent_dim, "phase_bank": None}
+    if model.config.phase_conditional:
+        train = data["train"]
+        rng = np.random.default_rng(model.seed)
+        index = np.concatenate([rng.choice(np.flatnonzero(train.digits == digit), PHASE_BANK,
+                                           replace=False) for digit in range(10)])
+        with atomic_write(staging / "phases.npy", "wb") as file:
+            np.save(file, train.inputs["phase"][index].astype(np.float16), allow_pickle=False)
+        sampler["phase_bank"] = {"file": "phases.npy", "digits": train.digits[index].tolist()}
+    write_json(staging / "sampler.json", sampler)
+    names = [name for name in logs if not name.startswith("val_") and f"val_{name}" in logs]
+    write_json(staging / "metrics.json", {
+        "epoch": epoch,
+        "train": {name: float(logs[name]) for name in names},
+        "validation": {name: float(logs[f"val_{name}"]) for name in names}})
+
+
+def summary(model: ConditionalWGAN) -> dict[str, Any]:
+    return {"parameters": int(model.generator.count_params() + model.critic.count_params()),
+            "generator_parameters": int(model.generator.count_params())}

@@ -1,0 +1,199 @@
+"""The GAN family: its settings, losses and layers, and short runs of each variant that
+train, resume, are judged and speak through the same path as the VAEs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_script
+from spokendigits.errors import UsageError
+from spokendigits.models import ModelConfig, model_arrays
+from spokendigits.runs import Run, RunSpec, TrainConfig, export_inference
+from spokendigits.synthesis import Synthesizer
+
+# 4 clips a critic step, 2 critic steps a generator step: 300 training clips give 37 steps
+TINY_GAN = {"epochs": (1, 2), "batch_size": 4, "learning_rate": 1e-4}
+VARIANTS = {
+    "magnitude": ModelConfig(family="cwgan-gp", conditional=True, width=2, critic_steps=2),
+    "magnitude-phase": ModelConfig(family="cwgan-gp", conditional=True, width=2, critic_steps=2,
+                                   representation="magnitude-phase"),
+    "phase-conditional": ModelConfig(family="cwgan-gp", conditional=True, width=2,
+                                     critic_steps=2, phase_conditional=True,
+                                     consistency_weight=1.0),
+    "mlp, digit+speaker, hinge": ModelConfig(
+        family="mlp-cwgan-gp", conditional=True, speaker_conditional=True, width=8, depth=2,
+        critic_steps=1, loss="hinge", gradient_penalty=0.0, spectral_norm=True, ema=0.9,
+        augment=True),
+}
+
+
+@pytest.fixture(scope="module")
+def gan_runs(small_feature_set, tmp_path_factory):
+    from spokendigits.training import train_run
+
+    root = tmp_path_factory.mktemp("gan-runs")
+    return {key: train_run(RunSpec(config, TrainConfig(**TINY_GAN)), small_feature_set, root,
+                           verbose=0)[0]
+            for key, config in VARIANTS.items()}
+
+
+def test_settings_of_one_kind_of_family_are_refused_by_the_other():
+    with pytest.raises(UsageError, match="for VAEs only"):
+        ModelConfig(family="cwgan-gp", beta=2.0)
+    with pytest.raises(UsageError, match="for GANs only"):
+        ModelConfig(family="cnn-vae", critic_steps=1)
+    with pytest.raises(UsageError, match="consistency_weight needs phase_conditional"):
+        ModelConfig(family="cwgan-gp", consistency_weight=1.0)
+    with pytest.raises(UsageError, match="phase_conditional needs representation"):
+        ModelConfig(family="cwgan-gp", phase_conditional=True, representation="magnitude-phase")
+    assert ModelConfig(family="cwgan-gp").width == 8
+    assert ModelConfig(family="cwgan-gp", loss="hinge", gradient_penalty=0, spectral_norm=True,
+                       critic_steps=1).likelihood == "hinge, SN, 1 critic steps"
+
+
+def test_model_arrays_put_the_phase_where_the_config_asks():
+    features = np.zeros((3, 5, 4), np.float32)
+    phase = np.full((3, 5, 4), np.pi / 2, np.float32)
+    two = model_arrays(VARIANTS["magnitude-phase"], features, phase)
+    assert two["features"].shape == (3, 5, 4, 2) and np.allclose(two["features"][..., 1], 0.5)
+    given = model_arrays(VARIANTS["phase-conditional"], features, phase)
+    assert given["features"].shape == (3, 5, 4, 1) and given["phase"].shape == (3, 5, 4, 1)
+    assert set(model_arrays(VARIANTS["magnitude"], features, None)) == {"features"}
+    with pytest.raises(UsageError, match="--phase"):
+        model_arrays(VARIANTS["magnitude-phase"], features, None)
+
+
+def test_a_real_spectrogram_is_consistent_and_a_random_phase_is_not(small_feature_set):
+    from spokendigits.models.gan import stft_inconsistency
+
+    featurizer = small_feature_set.featurizer
+    stft = {"mean": featurizer.scaling.mean.tolist(), "std": featurizer.scaling.std.tolist(),
+            "n_freq": featurizer.config.n_freq, "hop_length": featurizer.config.hop_length,
+            "clip_samples": featurizer.config.clip_samples}
+    loud = np.argsort(small_feature_set.features.mean(axis=(1, 2)))[-4:]  # little log floor
+    magnitude = small_feature_set.features[loud][..., None]
+    phase = (small_feature_set.phase[loud] / np.pi)[..., None]
+    real = float(stft_inconsistency(magnitude, phase, stft))
+    scrambled = float(stft_inconsistency(
+        magnitude, np.random.default_rng(0).uniform(-1, 1, phase.shape).astype(np.float32), stft))
+    assert real < 0.01 and scrambled > 0.3, (real, scrambled)
+
+
+def test_augmentation_shifts_and_cuts_and_passes_gradients():
+    import keras
+    import tensorflow as tf
+
+    from spokendigits.models.gan import augment
+
+    images = tf.random.normal((8, 32, 24, 1), seed=1)
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        augmented = augment(images, keras.random.SeedGenerator(0))
+        total = tf.reduce_sum(augmented)
+    zeros = np.mean(augmented.numpy() == 0, axis=(1, 2, 3))
+    assert augmented.shape == images.shape
+    assert np.all(zeros >= 0.25 - 1e-6) and np.all(zeros <= 0.25 + 3 / 24 + 1e-6)  # cut, shifted
+    gradient = tape.gradient(total, images).numpy()
+    assert set(np.unique(gradient)) <= {0.0, 1.0} and gradient.sum() == augmented.numpy().size - \
+        (augmented.numpy() == 0).sum()  # each kept value comes from one input value
+
+
+def test_each_variant_trains_and_speaks(gan_runs, small_feature_set):
+    for key, run in gan_runs.items():
+        history = pd.read_csv(run.folder / "history.csv")
+        assert history["epoch"].tolist() == [0, 1], key
+        assert {"critic_loss", "generator_loss", "wasserstein", "gradient_penalty", "spread",
+                "digit_spread", "val_wasserstein", "seconds"} <= set(history), key
+        assert np.isfinite(history.drop(columns="epoch").to_numpy()).all(), key
+        assert run.checkpoints == [1, 2] and run.summary["seconds_per_step"] > 0
+        files = {path.name for path in run.checkpoint().iterdir()}
+        assert {"generator.onnx", "sampler.json", "metrics.json"} <= files, key
+        assert ("phases.npy" in files) == run.model.phase_conditional
+        synthesizer = Synthesizer(run)
+        arrays = synthesizer.arrays([3, 7], seed=1)
+        assert arrays.shape == (2, *run.representation.shape) and np.isfinite(arrays).all()
+        assert np.array_equal(arrays, synthesizer.arrays([3, 7], seed=1))  # seeded
+        waveform = synthesizer.speak([3, None, 7], n_iter=2)
+        assert np.isfinite(waveform).all() and np.abs(waveform).max() <= 0.9 + 1e-6
+        with pytest.raises(UsageError, match="GAN"):
+            synthesizer.arrays([1], sampler="mixture")
+
+
+def test_the_phase_conditional_model_speaks_with_training_phases(gan_runs, small_feature_set):
+    run = gan_runs["phase-conditional"]
+    arrays = Synthesizer(run).arrays([4, 4, 4], seed=0)
+    train_phases = (small_feature_set.phase[~small_feature_set.is_test] / np.pi)
+    for clip in arrays[..., 1]:  # the phase channel is one of digit 4's training clips
+        matches = np.abs(train_phases - clip).max(axis=(1, 2)) < 1e-3  # float16 in the bank
+        assert matches.any()
+        assert set(small_feature_set.digits[~small_feature_set.is_test][matches]) == {4}
+
+
+def test_the_moving_average_follows_the_generator_and_is_what_is_saved():
+    from spokendigits.models.gan import build
+
+    config = ModelConfig(family="mlp-cwgan-gp", conditional=True, width=4, depth=1, ema=0.9,
+                         critic_steps=1, loss="hinge", gradient_penalty=0.0)
+    model = build(config, (6, 4, 1), 10, seed=0)
+    before = [weight.numpy() for weight in model.generator.weights]
+    rng = np.random.default_rng(0)
+    model.train_on_batch({"features": rng.standard_normal((8, 6, 4, 1)).astype(np.float32),
+                          "condition": np.eye(10, dtype=np.float32)[rng.integers(0, 10, 8)]})
+    after = [weight.numpy() for weight in model.generator.weights]
+    assert not np.allclose(before[0], after[0])  # the generator moved
+    for average, old, new in zip(model.ema_generator.weights, before, after):
+        np.testing.assert_allclose(average.numpy(), 0.9 * old + 0.1 * new, rtol=1e-5, atol=1e-6)
+    assert model.saved_generator is model.ema_generator
+
+
+def test_a_gan_resumes_with_both_optimizers(small_feature_set, tmp_path, monkeypatch):
+    import keras
+
+    from spokendigits import training
+
+    spec = RunSpec(VARIANTS["magnitude"], TrainConfig(**{**TINY_GAN, "epochs": (1, 2)}))
+    save = training.SaveState.on_epoch_end
+    iterations = {}
+
+    def killed_after_epoch_one(self, epoch, logs=None):
+        save(self, epoch, logs)
+        state = keras.saving.load_model(next(self.folder.glob("state-*.keras")))
+        iterations["saved"] = (int(state.generator_optimizer.iterations.numpy()),
+                               int(state.critic_optimizer.iterations.numpy()))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.SaveState, "on_epoch_end", killed_after_epoch_one)
+    with pytest.raises(KeyboardInterrupt):
+        training.train_run(spec, small_feature_set, tmp_path, verbose=0)
+    steps = 270 // (4 * 2)  # the 300 training clips less validation, in whole steps
+    assert iterations["saved"] == (steps, 2 * steps)
+    monkeypatch.undo()
+    run, status = training.train_run(spec, small_feature_set, tmp_path, verbose=0)
+    assert status == "resumed" and run.checkpoints == [1, 2]
+    assert pd.read_csv(run.folder / "history.csv")["epoch"].tolist() == [0, 1]
+
+
+def test_gans_are_judged_and_speak_through_the_scripts(gan_runs, small_feature_set, small_judge,
+                                                        tmp_path):
+    from spokendigits.evaluation import EvaluationConfig, RealData, evaluate_run
+
+    config = EvaluationConfig(draws=1, griffin_lim_iterations=2, samplers=("mixture", "prior"))
+    real = RealData.judge(small_feature_set, small_judge, config)
+    for key in ("magnitude-phase", "phase-conditional"):
+        run = gan_runs[key]
+        results, _ = evaluate_run(run, small_judge, small_feature_set, real, config)
+        scores = results["checkpoints"]["2"]["samplers"]
+        assert list(scores) == ["prior"] and 0 <= scores["prior"]["accuracy"] <= 1, key
+    exported = export_inference(gan_runs["phase-conditional"], tmp_path / "exported")
+    out = tmp_path / "speech.wav"
+    result = run_script("inference.py", "12 3", "--run", str(exported), "--out", str(out),
+                        "--iterations", "2")
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_size > 1000
+    result = run_script("inference.py", "1", "--run", str(exported), "--sampler", "digit",
+                        "--out", str(out))
+    assert result.returncode == 2 and "N(0, I) only" in result.stderr
