@@ -14,7 +14,8 @@ FSDD's 8 kHz recordings even when they are real. Read its accuracies as a
 ranking, next to the real clips' row.
 
 Each row is 30 clips per digit, as in `reports/results.md`, made as
-`inference.py` makes them (latent sample, ONNX decoder, Griffin-Lim, trimmed):
+`inference.py` makes them (latent sample, ONNX generator, the representation's
+decoding, trimmed):
 the real test clips, the real test clips through magnitude-only Griffin-Lim,
 the floor (each digit's mean training spectrogram through Griffin-Lim), then
 each `--run`. Nothing here trains or selects a model.
@@ -82,7 +83,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path,
                         help="the dataset's folder, for the real recordings (default: as features.py)")
     parser.add_argument("--run", type=Path, action="append", default=[], help="a run folder; repeatable")
-    parser.add_argument("--sampler", choices=SAMPLERS, default="mixture")
+    parser.add_argument("--sampler", choices=SAMPLERS,
+                        help="how z is drawn (default: the model's, mixture for VAEs, prior for GANs)")
     parser.add_argument("--temperature", type=float, default=1.0, help="spread of latent samples")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models-only", action="store_true", help="skip the reference rows")
@@ -105,11 +107,11 @@ def main() -> None:
         sets.clear()
     for folder in args.run:
         synthesizer = Synthesizer(Run.open(folder))
-        features = synthesizer.features(asked.tolist(), seed=args.seed, sampler=args.sampler,
-                                        temperature=args.temperature)
-        sets[f"{synthesizer.run.name} ({synthesizer.checkpoint.name}, {args.sampler}, "
-             f"T {args.temperature:g})"] = (
-            synthesizer.run.featurizer.decode(features, seed=args.seed), asked)
+        sampler = args.sampler or synthesizer.default_sampler
+        arrays = synthesizer.arrays(asked.tolist(), seed=args.seed, sampler=sampler,
+                                    temperature=args.temperature)
+        sets[f"{synthesizer.run.name} ({synthesizer.checkpoint.name}, {sampler}, "
+             f"T {args.temperature:g})"] = (synthesizer.waveforms(arrays, seed=args.seed), asked)
 
     listener, rows = Listener(), []
     for name, (waveforms, digits) in sets.items():

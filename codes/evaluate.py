@@ -3,6 +3,7 @@
     python codes/evaluate.py                          # every run under output/runs
     python codes/evaluate.py output/runs/cnn-vae-1a2b3c4d --draws 3
     python codes/evaluate.py --samplers prior digit mixture   # compare latent samplers
+    python codes/evaluate.py output/runs/cwgan-gp-* --table reports/gan_experiments_table.md
 
 The first call trains the classifier for the feature set (output/classifiers/,
 reused after). Each run gets <run>/metrics.json, skipped next time if the
@@ -28,6 +29,7 @@ from spokendigits.errors import UsageError
 from spokendigits.evaluation import (EvaluationConfig, RealData, evaluate_run, markdown_view,
                                      reference_rows, results_table)
 from spokendigits.runs import add_run_arguments, open_runs
+from spokendigits.storage import atomic_write, check_writable_folder
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -36,6 +38,8 @@ def parse_arguments() -> argparse.Namespace:
     add_run_arguments(parser)
     parser.add_argument("--classifiers-dir", type=Path, default=CLASSIFIERS_ROOT,
                         help="where judges are kept (default: output/classifiers)")
+    parser.add_argument("--table", type=Path,
+                        help="also write the table printed, as markdown, to this file")
     add_arguments(parser, EvaluationConfig)
     return parser.parse_args()
 
@@ -47,6 +51,8 @@ def main() -> None:
                            ("--classifiers-dir", args.classifiers_dir)):
         if folder.exists() and not folder.is_dir():
             raise UsageError(f"{option} {folder} is a file; give a folder")
+    if args.table is not None:
+        check_writable_folder(args.table.parent, "--table")
     runs, feature_set = open_runs(args)
 
     judge = train_classifier(feature_set, root=args.classifiers_dir)
@@ -66,7 +72,12 @@ def main() -> None:
                                for sampler, scores in last.items())
         tqdm.write(f"{run.name}: {'reused' if reused else 'evaluated'}, accuracy {accuracies} "
                    f"at {run.checkpoints[-1]} epochs")
-    print(markdown_view(results_table(references, evaluated)).to_string(index=False))
+    table = markdown_view(results_table(references, evaluated))
+    print(table.to_string(index=False))
+    if args.table is not None:
+        with atomic_write(args.table, "w") as file:
+            file.write(table.to_markdown(index=False) + "\n")
+        print(f"table -> {args.table}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""Train the VAE study: a sweep of MLP and CNN VAEs, or one variant given by flags.
+"""Train a sweep of models (VAEs, GANs), or one variant given by flags.
 
-    python codes/train.py                                   # the sweep in configs/vae_study.json
+    python codes/train.py                                   # the VAE study, configs/vae_study.json
     python codes/train.py --config configs/vae_smoke.json   # a 2-epoch sweep, for a quick look
+    python codes/train.py --config configs/cwgan_experiments.json   # the four GAN experiments
     python codes/train.py --family cnn-vae --conditional --epochs 10 30
 
 Each run lands in output/runs/<family>-<hash>/ (see README); finished runs are
@@ -89,9 +90,10 @@ def main() -> None:
     names, failures, busy = [], [], []
     for number, spec in enumerate(specs, 1):
         started = time.perf_counter()
-        print(f"[{number}/{len(specs)}] {spec.model.family}, conditioning {spec.model.conditioning}, "
-              f"regularization {spec.model.regularization}, epochs {list(spec.training.epochs)}",
-              flush=True)
+        model = spec.model
+        print(f"[{number}/{len(specs)}] {model.family} {model.size}, {model.representation}, "
+              f"conditioning {model.conditioning}, {model.likelihood}, regularization "
+              f"{model.regularization}, epochs {list(spec.training.epochs)}", flush=True)
         try:
             run, status = train_run(spec, feature_set, args.runs_dir, args.tensorboard, command,
                                     verbose="auto" if sys.stdout.isatty() else 2)  # a line an epoch in logs

@@ -11,7 +11,7 @@ from spokendigits.config import (add_arguments, config_hash, from_arguments, fro
                                  load_json_config, to_dict)
 from spokendigits.errors import UsageError
 from spokendigits.features import FeatureConfig
-from spokendigits.runs import TrainConfig
+from spokendigits.runs import Run, RunSpec, TrainConfig, run_name
 
 
 def parse(*argv):
@@ -126,3 +126,15 @@ def test_run_names_hash_only_the_settings_that_differ_from_their_defaults():
     assert run_name(plain, "fsdd-1") != run_name(RunSpec(ModelConfig(free_bits=0.5), TrainConfig()),
                                                   "fsdd-1")
     assert run_name(plain, "fsdd-1") != run_name(plain, "fsdd-2")
+
+
+def test_runs_of_earlier_versions_keep_their_names():
+    """The bundled model's config.json was written before the GAN settings existed: it
+    still opens, and its settings still hash to the name of the run it was exported from,
+    since a hash covers only settings that differ from their defaults."""
+    from spokendigits.synthesis import bundled_run
+
+    run = Run.open(bundled_run("vae"))
+    assert "critic_steps" not in run.config["model"]  # older than the GAN settings
+    assert run_name(RunSpec(run.model, run.training), run.config["feature_set"]) == \
+        run.summary["run"] == "cnn-vae-9e35b601"

@@ -95,8 +95,11 @@ def test_evaluate_script_end_to_end(trained_runs, small_feature_set, tmp_path):
     features = small_feature_set.save(tmp_path / "features")
     result = run_script("evaluate.py", str(trained_runs["cnn"].folder), "--features", str(features),
                         "--draws", "1", "--griffin-lim-iterations", "2",
-                        "--classifiers-dir", str(tmp_path / "classifiers"))
+                        "--classifiers-dir", str(tmp_path / "classifiers"),
+                        "--table", str(tmp_path / "tables" / "results.md"))
     assert result.returncode == 0, result.stderr
+    written = (tmp_path / "tables" / "results.md").read_text().splitlines()
+    assert written[0].startswith("| model") and len(written) == 2 + 4 + 2  # header, rule, rows
     assert "classifier digits-" in result.stdout and "chosen on validation" in result.stdout
     evaluation = json.loads((trained_runs["cnn"].folder / "metrics.json").read_text())
     assert evaluation["settings"]["evaluation"]["draws"] == 1

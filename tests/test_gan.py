@@ -110,6 +110,10 @@ def test_each_variant_trains_and_speaks(gan_runs, small_feature_set):
                 "digit_spread", "val_wasserstein", "seconds"} <= set(history), key
         assert np.isfinite(history.drop(columns="epoch").to_numpy()).all(), key
         assert run.checkpoints == [1, 2] and run.summary["seconds_per_step"] > 0
+        steps = pd.read_csv(run.folder / "steps.csv")  # each step's own losses
+        assert steps.groupby("epoch").size().tolist() == [270 // (4 * run.model.critic_steps)] * 2
+        np.testing.assert_allclose(steps.groupby("epoch")["critic_loss"].mean(),
+                                   history["critic_loss"], rtol=1e-3, atol=1e-4)
         files = {path.name for path in run.checkpoint().iterdir()}
         assert {"generator.onnx", "sampler.json", "metrics.json"} <= files, key
         assert ("phases.npy" in files) == run.model.phase_conditional
@@ -145,8 +149,10 @@ def test_the_moving_average_follows_the_generator_and_is_what_is_saved():
                           "condition": np.eye(10, dtype=np.float32)[rng.integers(0, 10, 8)]})
     after = [weight.numpy() for weight in model.generator.weights]
     assert not np.allclose(before[0], after[0])  # the generator moved
+    decay = min(0.9, 2 / 11)  # warming up: (1 + t) / (10 + t) after the first update
     for average, old, new in zip(model.ema_generator.weights, before, after):
-        np.testing.assert_allclose(average.numpy(), 0.9 * old + 0.1 * new, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(average.numpy(), decay * old + (1 - decay) * new, rtol=1e-5,
+                                   atol=1e-6)
     assert model.saved_generator is model.ema_generator
 
 
@@ -175,6 +181,8 @@ def test_a_gan_resumes_with_both_optimizers(small_feature_set, tmp_path, monkeyp
     run, status = training.train_run(spec, small_feature_set, tmp_path, verbose=0)
     assert status == "resumed" and run.checkpoints == [1, 2]
     assert pd.read_csv(run.folder / "history.csv")["epoch"].tolist() == [0, 1]
+    assert pd.read_csv(run.folder / "steps.csv")["epoch"].value_counts().sort_index().tolist() \
+        == [steps, steps]  # the first epoch's steps kept once
 
 
 def test_gans_are_judged_and_speak_through_the_scripts(gan_runs, small_feature_set, small_judge,

@@ -244,12 +244,15 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
                 synthesizer.digit_grid(grid_rows, seed), run.featurizer,
                 f"{label}: generated, {epoch} epochs", [f"digit {d}" for d in range(10)]),
                 figures / f"samples-{run.name}.png")
-            views = LatentViews.of(run, feature_set, "test", epoch, seed)
-            plots.save(plots.latent_projections(
-                views.projections, views.digits, views.speakers,
-                f"{label}: test clips in latent space, {epoch} epochs"),
-                figures / f"latents-{run.name}.png")
-            separations.append({"model": label, **views.separation})
+            latent_figure = ""
+            if not run.model.is_gan:  # a GAN has no encoder to place clips in its z
+                views = LatentViews.of(run, feature_set, "test", epoch, seed)
+                plots.save(plots.latent_projections(
+                    views.projections, views.digits, views.speakers,
+                    f"{label}: test clips in latent space, {epoch} epochs"),
+                    figures / f"latents-{run.name}.png")
+                separations.append({"model": label, **views.separation})
+                latent_figure = f"\n![{label}: latent space](figures/latents-{run.name}.png)\n"
             links = []
             for wav_seed in wav_seeds:
                 name = f"{run.name}-{SPOKEN}-seed{wav_seed}.wav"
@@ -258,13 +261,14 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
                 links.append(f"[seed {wav_seed}](audio/{name})")
             sections.append(
                 f"### {label} (`{run.name}`)\n\n"
-                f"{run.model.family}, conditioning {run.model.conditioning}, regularization "
+                f"{run.model.family}, {run.model.representation}, conditioning "
+                f"{run.model.conditioning}, {run.model.likelihood}, regularization "
                 f"{run.model.regularization}, latent size {run.model.latent_dim}; checkpoint "
                 f"of {epoch} epochs.\n\nListen to it say {SPOKEN}: {' · '.join(links)}.\n\n"
-                f"![{label}: generated spectrograms](figures/samples-{run.name}.png)\n\n"
-                f"![{label}: latent space](figures/latents-{run.name}.png)\n")
+                f"![{label}: generated spectrograms](figures/samples-{run.name}.png)\n"
+                + latent_figure)
 
-        separation = pd.DataFrame(separations)
+        separation = pd.DataFrame(separations, columns=["model", "digit", "speaker"])
         text = _report_text(runs, feature_set, judge.name, judged, command, last, separation,
                             grid_rows, len(wav_seeds), sections)
         with atomic_write(folder / "README.md", "w") as file:

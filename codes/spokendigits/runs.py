@@ -227,7 +227,8 @@ class Run:
         conditioning, a learned decoder sigma, "regularized" for dropout, L2 or batch
         norm, and KL warm-up or free bits, e.g. "CNN, digit+speaker", "MLP, unconditional,
         regularized" or "CNN w16 d4 z32, unconditional, σ per-bin, KL warm-up 20"; for
-        GANs the representation and consistency, e.g. "CWGAN-GP, digit, magnitude-phase"."""
+        GANs the representation, the loss where it is not the default WGAN-GP, batch norm
+        and consistency, e.g. "CWGAN-GP, digit, magnitude-phase"."""
         model = self.model
         default = ModelConfig(family=model.family)
         family = FAMILY_LABELS[model.family]
@@ -236,10 +237,12 @@ class Run:
         parts = [f"{family} {model.size}" if resized else family,
                  model.conditioning if model.conditioning != "none" else "unconditional"]
         parts += [model.representation] if model.representation != default.representation else []
-        parts += [f"{model.critic_steps} critic steps"] if \
-            model.critic_steps != default.critic_steps else []
+        parts += [model.likelihood] if model.is_gan and model.likelihood != default.likelihood \
+            else []
+        parts += ["BN"] if model.is_gan and model.batch_norm else []
         parts += [f"σ {model.decoder_variance}"] if model.decoder_variance != "fixed" else []
-        parts += ["regularized"] if model.dropout or model.l2 or model.batch_norm else []
+        parts += ["regularized"] if not model.is_gan and (
+            model.dropout or model.l2 or model.batch_norm) else []
         parts += [f"KL warm-up {model.kl_warmup_epochs}"] if model.kl_warmup_epochs and not (
             model.dropout or model.l2 or model.batch_norm) else []
         parts += [f"free bits {model.free_bits:g}"] if model.free_bits else []

@@ -1,4 +1,5 @@
-"""The regularized block every network body is made of."""
+"""The pieces every network is made of: the regularized block, residual blocks, and
+the inputs every generator (or decoder) takes."""
 
 from __future__ import annotations
 
@@ -32,3 +33,14 @@ def residual_block(image: keras.KerasTensor, config: ModelConfig) -> keras.Keras
                                  kernel_regularizer=regularizer(config)), image, config)
     hidden = layers.Conv2D(channels, 3, padding="same", kernel_regularizer=regularizer(config))(hidden)
     return layers.Activation("relu")(layers.Add()([image, hidden]))
+
+
+def latent_inputs(config: ModelConfig, condition_dim: int
+                  ) -> tuple[list[keras.KerasTensor], keras.KerasTensor]:
+    """A generator's (or decoder's) inputs, `z [batch, latent]` and, where `condition_dim`,
+    a one-hot `condition [batch, C]`, and the vector of both side by side."""
+    z = keras.Input((config.latent_dim,), name="z")
+    if not condition_dim:
+        return [z], z
+    condition = keras.Input((condition_dim,), name="condition")
+    return [z, condition], layers.Concatenate()([z, condition])

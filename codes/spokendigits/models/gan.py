@@ -4,7 +4,8 @@ Two bodies share one training step:
 
 - `cwgan-gp` (SpecGAN-like): the generator maps `z` and a one-hot condition
   through a dense layer to a small image, then doubles it `depth` times with
-  5x5 stride-2 transposed convolutions; the critic mirrors it with 5x5
+  5x5 stride-2 transposed convolutions (with `batch_norm`, each hidden layer
+  batch-normalized before its ReLU, as in DCGAN and SNGAN generators); the critic mirrors it with 5x5
   stride-2 convolutions and leaky ReLUs, without batch normalization (the
   gradient penalty is per sample). Bins beyond a multiple of `2**depth` (FSDD's
   Nyquist bin) are cropped on the way in and padded back on the way out.
@@ -56,6 +57,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from . import ModelConfig
+from .blocks import latent_inputs
 from ..config import from_dict
 from ..storage import atomic_write, write_json
 
@@ -93,16 +95,24 @@ def _phase_pyramid(phase: keras.KerasTensor, config: ModelConfig) -> list[keras.
     return pyramid
 
 
+def _activation(config: ModelConfig) -> str | None:
+    """A hidden generator layer's own activation: ReLU, or none where batch normalization
+    comes between it and its ReLU (`_normalized_relu`)."""
+    return None if config.batch_norm else "relu"
+
+
+def _normalized_relu(hidden: keras.KerasTensor, config: ModelConfig) -> keras.KerasTensor:
+    """Batch normalization and ReLU after a layer, where the config asks for batch norm."""
+    if not config.batch_norm:
+        return hidden
+    return layers.Activation("relu")(layers.BatchNormalization()(hidden))
+
+
 def build_generator(config: ModelConfig, shape: tuple[int, int, int],
                     condition_dim: int) -> keras.Model:
     """`z [batch, latent]` (+ `condition [batch, C]`, + `phase [batch, freq, frame, 1]`) ->
     `[batch, freq, frame, channel]` arrays of the representation (linear output)."""
-    z = keras.Input((config.latent_dim,), name="z")
-    inputs, hidden = [z], z
-    if condition_dim:
-        condition = keras.Input((condition_dim,), name="condition")
-        inputs.append(condition)
-        hidden = layers.Concatenate()([z, condition])
+    inputs, hidden = latent_inputs(config, condition_dim)
     pyramid = []
     if config.phase_conditional:
         phase = keras.Input((*shape[:2], 1), name="phase")
@@ -110,22 +120,28 @@ def build_generator(config: ModelConfig, shape: tuple[int, int, int],
         pyramid = _phase_pyramid(phase, config)
     if config.family == "mlp-cwgan-gp":
         for units in [config.width * 2**i for i in range(config.depth)]:  # e.g. 128, 256, 512
-            hidden = layers.LeakyReLU(LEAK)(layers.Dense(units)(hidden))
+            hidden = layers.Dense(units)(hidden)
+            if config.batch_norm:
+                hidden = layers.BatchNormalization()(hidden)
+            hidden = layers.LeakyReLU(LEAK)(hidden)
         output = layers.Reshape(shape)(layers.Dense(math.prod(shape))(hidden))
         return keras.Model(inputs, output, name="generator")
     crop = _crop(shape, config.depth)
     factor = 2**config.depth
     small = ((shape[0] - crop[0]) // factor, (shape[1] - crop[1]) // factor)
     channels = _channels(config)
-    hidden = layers.Dense(small[0] * small[1] * channels[-1], activation="relu")(hidden)
+    hidden = _normalized_relu(layers.Dense(small[0] * small[1] * channels[-1],
+                                           activation=_activation(config))(hidden), config)
     image = layers.Reshape((*small, channels[-1]))(hidden)
     for level in reversed(range(config.depth)):
         if pyramid:
             image = layers.Concatenate()([image, pyramid[level]])
-        last = level == 0
-        image = layers.Conv2DTranspose(shape[2] if last else channels[level - 1], KERNEL,
-                                       strides=2, padding="same",
-                                       activation=None if last else "relu")(image)
+        if level == 0:
+            image = layers.Conv2DTranspose(shape[2], KERNEL, strides=2, padding="same")(image)
+        else:
+            image = _normalized_relu(layers.Conv2DTranspose(
+                channels[level - 1], KERNEL, strides=2, padding="same",
+                activation=_activation(config))(image), config)
     image = layers.ZeroPadding2D(((0, crop[0]), (0, crop[1])))(image)
     return keras.Model(inputs, image, name="generator")
 
@@ -336,8 +352,13 @@ class ConditionalWGAN(keras.Model):
         gradients = tape.gradient(generator_loss, self.generator.trainable_variables)
         self.generator_optimizer.apply(gradients, self.generator.trainable_variables)
         if self.ema_generator is not None:
+            # The decay warms up, (1 + t) / (10 + t) at update t, as TensorFlow's moving
+            # averages do: at 0.999 from the start, the average of a run of a few hundred
+            # steps would still be mostly the initial weights.
+            steps = ops.cast(self.generator_optimizer.iterations, "float32")
+            decay = ops.minimum(self.config.ema, (1.0 + steps) / (10.0 + steps))
             for average, weight in zip(self.ema_generator.weights, self.generator.weights):
-                average.assign(self.config.ema * average + (1 - self.config.ema) * weight)
+                average.assign(decay * average + (1 - decay) * weight)
         return self._track(critic_loss, generator_loss, wasserstein, penalty, consistency)
 
     def test_step(self, data):
@@ -406,8 +427,44 @@ def fit_data(config: ModelConfig, inputs: dict[str, np.ndarray], batch_size: int
 
 def callbacks(config: ModelConfig, folder: Path, data: dict, tensorboard: bool,
               featurizer: Any, representation: Any) -> list[keras.callbacks.Callback]:
-    return [CollapseWatch(data["train"], config),
+    return [StepLog(folder / "steps.csv"), CollapseWatch(data["train"], config),
             Preview(folder, data, tensorboard, featurizer, representation, config)]
+
+
+class StepLog(keras.callbacks.Callback):
+    """Writes `steps.csv` after every epoch, whole and atomically: one row per generator
+    step (`epoch`, `step` within it) with that step's own losses. Keras logs running means
+    over the epoch; the step's value is recovered from two of them,
+    `t * mean_t - (t - 1) * mean_(t-1)`. A resumed run keeps the rows of its saved epochs."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path, self.rows, self.means = path, [], {}
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        import pandas as pd
+
+        if self.path.is_file():  # steps of the epochs a resumed run has kept
+            first = self.model.generator_optimizer.iterations.numpy() // max(
+                self.params.get("steps") or 1, 1)
+            kept = pd.read_csv(self.path)
+            self.rows = kept[kept["epoch"] < first].to_dict("records")
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch, self.means = epoch, {}
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        means = {name: float(value) for name, value in (logs or {}).items()}
+        self.rows.append({"epoch": self.epoch, "step": batch, **{
+            name: (batch + 1) * mean - batch * self.means.get(name, 0.0)
+            for name, mean in means.items()}})
+        self.means = means
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        import pandas as pd
+
+        with atomic_write(self.path, "w") as file:
+            pd.DataFrame(self.rows).to_csv(file, index=False, na_rep="nan")
 
 
 def _fixed_inputs(data, config: ModelConfig, per_digit: int, seed: int) -> dict:

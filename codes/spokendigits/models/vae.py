@@ -39,6 +39,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from . import ModelConfig, cnn, mlp
+from .blocks import latent_inputs
 from ..config import from_dict
 from ..latents import fit_latent_gaussians
 from ..storage import write_json
@@ -73,12 +74,7 @@ def build_encoder(config: ModelConfig, feature_shape: tuple[int, int],
 def build_decoder(config: ModelConfig, feature_shape: tuple[int, int],
                   condition_dim: int) -> keras.Model:
     """`z [batch, latent]` (+ `condition`) -> features `[batch, freq, frame]`."""
-    z = keras.Input((config.latent_dim,), name="z")
-    inputs, hidden = [z], z
-    if condition_dim:
-        condition = keras.Input((condition_dim,), name="condition")
-        inputs.append(condition)
-        hidden = layers.Concatenate()([z, condition])
+    inputs, hidden = latent_inputs(config, condition_dim)
     features = BODIES[config.family].decoder_body(hidden, config, feature_shape)
     return keras.Model(inputs, features, name="decoder")
 
