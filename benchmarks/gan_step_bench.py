@@ -2,6 +2,9 @@
 
     python benchmarks/gan_step_bench.py                          # the default sizes
     python benchmarks/gan_step_bench.py --widths 8 16 --steps 10
+    python benchmarks/gan_step_bench.py --widths 8 --phase-conditional --consistency-weight 10
+    python benchmarks/gan_step_bench.py --widths 8 --loss hinge --gradient-penalty 0 \
+        --spectral-norm --critic-steps 1 --ema 0.999 --augment --batch-norm   # cwgan_fast.json
 
 A generator step is `critic_steps` critic updates (each with its gradient
 penalty) and one generator update, at batch size 64 per update: the unit the
@@ -38,6 +41,7 @@ def main() -> None:
     parser.add_argument("--spectral-norm", action="store_true")
     parser.add_argument("--ema", type=float, default=0.0)
     parser.add_argument("--augment", action="store_true")
+    parser.add_argument("--batch-norm", action="store_true", help="in the generator")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=5, help="timed generator steps")
     parser.add_argument("--shape", nargs=2, type=int, default=[129, 96], help="freq, frame")
@@ -69,7 +73,7 @@ def main() -> None:
                                      consistency_weight=args.consistency_weight,
                                      loss=args.loss, gradient_penalty=args.gradient_penalty,
                                      spectral_norm=args.spectral_norm, ema=args.ema,
-                                     augment=args.augment)
+                                     augment=args.augment, batch_norm=args.batch_norm)
                 channels = 2 if representation == "magnitude-phase" else 1
                 clips = args.batch_size * args.critic_steps * (args.steps + 1)
                 inputs = {"features": rng.standard_normal((clips, *args.shape, channels),

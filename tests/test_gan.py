@@ -205,3 +205,15 @@ def test_gans_are_judged_and_speak_through_the_scripts(gan_runs, small_feature_s
     result = run_script("inference.py", "1", "--run", str(exported), "--sampler", "digit",
                         "--out", str(out))
     assert result.returncode == 2 and "N(0, I) only" in result.stderr
+
+
+def test_the_report_leaves_gan_runs_out_and_says_so(gan_runs, small_feature_set, tmp_path):
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(gan_runs["magnitude"].folder, runs / gan_runs["magnitude"].name)
+    features = small_feature_set.save(tmp_path / "features")
+    result = run_script("report.py", "--runs-dir", str(runs), "--features", str(features),
+                        "--out", str(tmp_path / "reports"))
+    assert result.returncode == 2 and "no VAE run to report on" in result.stderr
+    assert "left out 1 GAN runs" in result.stdout and not (tmp_path / "reports").exists()

@@ -284,7 +284,7 @@ class ConditionalWGAN(keras.Model):
     @property
     def saved_generator(self) -> keras.Model:
         """The generator a checkpoint keeps: the weights' moving average, where kept."""
-        return self.ema_generator or self.generator
+        return self.generator if self.ema_generator is None else self.ema_generator
 
     def _conditions(self, batch: dict) -> list:
         return [batch["condition"]] if self.condition_dim else []
