@@ -104,7 +104,8 @@ def test_evaluate_script_end_to_end(trained_runs, small_feature_set, tmp_path):
     evaluation = json.loads((trained_runs["cnn"].folder / "metrics.json").read_text())
     assert evaluation["settings"]["evaluation"]["draws"] == 1
     lines = result.stdout.splitlines()
-    table = lines[lines.index(next(line for line in lines if line.lstrip().startswith("model"))):]
+    assert lines[-1] == f"table -> {tmp_path / 'tables' / 'results.md'}"
+    table = lines[lines.index(next(line for line in lines if line.lstrip().startswith("model"))):-1]
     assert "real test clips" in table[1] and "Griffin-Lim" in table[2] and "floor" in table[4]
     assert len(table) == 1 + 4 + 2
     assert [p.name[:7] for p in (tmp_path / "classifiers").iterdir()] == ["digits-"]
