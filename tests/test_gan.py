@@ -68,12 +68,9 @@ def test_model_arrays_put_the_phase_where_the_config_asks():
 
 
 def test_a_real_spectrogram_is_consistent_and_a_random_phase_is_not(small_feature_set):
-    from spokendigits.models.gan import stft_inconsistency
+    from spokendigits.models.gan import stft_inconsistency, stft_settings
 
-    featurizer = small_feature_set.featurizer
-    stft = {"mean": featurizer.scaling.mean.tolist(), "std": featurizer.scaling.std.tolist(),
-            "n_freq": featurizer.config.n_freq, "hop_length": featurizer.config.hop_length,
-            "clip_samples": featurizer.config.clip_samples}
+    stft = stft_settings(small_feature_set.featurizer)
     loud = np.argsort(small_feature_set.features.mean(axis=(1, 2)))[-4:]  # little log floor
     magnitude = small_feature_set.features[loud][..., None]
     phase = (small_feature_set.phase[loud] / np.pi)[..., None]

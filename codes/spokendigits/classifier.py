@@ -18,7 +18,6 @@ plain and through Griffin-Lim).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import numpy as np
 from .config import check_settings, config_hash, to_dict
 from .datasets import PROJECT_ROOT
 from .errors import DataError, UsageError
-from .features import FeatureConfig, FeatureSet, Featurizer
+from .features import FeatureSet, Featurizer
 from .metrics import accuracy, per_class_accuracy
 from .storage import read_json
 
@@ -203,10 +202,7 @@ class Judge:
 
     def check_features(self, featurizer: Featurizer) -> None:
         """Refuse to judge features made with other settings than the classifier's."""
-        def analysis(config: FeatureConfig) -> FeatureConfig:  # a kept phase changes no feature
-            return dataclasses.replace(config, phase=False)
-
-        if analysis(Featurizer.from_dict(self.config["featurizer"]).config) != \
-                analysis(featurizer.config):
+        if Featurizer.from_dict(self.config["featurizer"]).config.analysis != \
+                featurizer.config.analysis:
             raise UsageError(f"classifier {self.name} was trained on other feature settings than "
                              "this run; train one on the run's feature set")

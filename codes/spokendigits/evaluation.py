@@ -215,14 +215,14 @@ def reconstructions(run: Run, epoch: int | None, feature_set: FeatureSet) -> np.
 
 
 def samplers_of(run: Run, config: EvaluationConfig) -> list[str]:
-    """The configured samplers that can ask `run` for a digit: the prior needs a
-    conditional decoder, and a GAN knows no other. A speaker-conditional model is given a speaker for every clip,
-    and draws from that speaker's Gaussian whether asked for "digit" or "mixture": it
-    keeps the first of the two, so no two rows hold the same draws."""
-    if run.model.is_gan:  # GANs draw z from the prior alone
-        return ["prior"]
-    samplers = [sampler for sampler in config.samplers
-                if sampler != "prior" or run.model.conditional]
+    """The configured samplers that can ask `run` for a digit (`ModelConfig.samplers`); a GAN,
+    which knows only the prior, is judged with it whatever is configured. A
+    speaker-conditional model is given a speaker for every clip, and draws from that
+    speaker's Gaussian whether asked for "digit" or "mixture": it keeps the first of the
+    two, so no two rows hold the same draws."""
+    if run.model.is_gan:
+        return list(run.model.samplers)
+    samplers = [sampler for sampler in config.samplers if sampler in run.model.samplers]
     if run.model.speaker_conditional:
         fitted = [sampler for sampler in samplers if sampler != "prior"]
         samplers = [sampler for sampler in samplers if sampler == "prior" or sampler == fitted[0]]

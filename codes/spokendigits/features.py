@@ -110,6 +110,12 @@ class FeatureConfig:
         check_settings("feature settings", checks)
 
     @property
+    def analysis(self) -> "FeatureConfig":
+        """These settings with `phase` off: what makes the features themselves. Keeping the
+        phase adds an array and changes no feature, so feature sets and judges compare by it."""
+        return dataclasses.replace(self, phase=False)
+
+    @property
     def is_resolved(self) -> bool:
         return None not in (self.sample_rate, self.clip_seconds, self.n_fft, self.hop_length,
                             self.split)
@@ -236,10 +242,10 @@ class FeatureSet:
     def name(self) -> str:
         """`<dataset>-<hash of the resolved config and file list>`: same inputs, same name.
 
-        Keeping the phase adds an array but changes no feature, so it does not change the
-        name: a set remade with `--phase` still serves the runs and judges of the one without.
+        The hash covers `FeatureConfig.analysis`: a set remade with `--phase` keeps the name,
+        and still serves the runs and judges of the one without.
         """
-        analysis = {**to_dict(self.config), "phase": False}
+        analysis = to_dict(self.config.analysis)
         return f"{self.dataset}-{config_hash([self.dataset, analysis, self.files])}"
 
     def split_mask(self, split: str) -> np.ndarray:

@@ -289,8 +289,7 @@ def _diagnosis_grid(run: Run, feature_set: FeatureSet, seed: int):
         rows["reconstruction"] = decoded[[int(np.sum(test[:index])) for index in picked]]
     synthesizer = Synthesizer(run)
     for sampler in SAMPLERS:
-        if (sampler != "prior" or run.model.conditional) and \
-                (sampler == "prior" or not run.model.is_gan):
+        if sampler in run.model.samplers:
             rows[f"sample, {sampler}"] = synthesizer.features(list(range(10)), seed=seed,
                                                               sampler=sampler)
     return plots.spectrogram_grid(np.stack(list(rows.values())), run.featurizer,

@@ -266,12 +266,11 @@ class Synthesizer:
     def _check_sampler(self, sampler: str | None) -> str:
         """`sampler`, or the default where None, once it is one this run can use."""
         sampler = self.default_sampler if sampler is None else sampler
-        if self.model.is_gan and sampler != "prior":
-            raise UsageError(f"run {self.run.name} is a GAN: it draws z from N(0, I) only; use "
-                             "--sampler prior (its default)")
-        if sampler == "prior" and not self.model.conditional:
-            raise UsageError(f"run {self.run.name} is unconditional: the prior says nothing of "
-                             "the digit; use --sampler digit or mixture")
+        if sampler not in self.model.samplers:
+            why = ("is a GAN: it draws z from N(0, I) only; use --sampler prior (its default)"
+                   if self.model.is_gan else "is unconditional: the prior says nothing of the "
+                   "digit; use --sampler digit or mixture")
+            raise UsageError(f"run {self.run.name} {why}")
         return sampler
 
     def _condition(self, digits: list[int], speakers: list[str | None]) -> np.ndarray | None:

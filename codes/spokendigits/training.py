@@ -287,9 +287,9 @@ def _train(folder: Path, spec: RunSpec, feature_set: FeatureSet, tensorboard: bo
     model, initial_epoch, history = _resume(folder)
     if model is None:
         (folder / "history.csv").unlink(missing_ok=True)
-        model = family.build(spec.model, data["train"].inputs["features"].shape[1:],
-                             condition_dim(spec.model, labels), spec.training.seed,
-                             spec.training, feature_set.featurizer)
+        model = build_model(spec.model, data["train"].inputs["features"].shape[1:],
+                            condition_dim(spec.model, labels), spec.training.seed,
+                            spec.training, feature_set.featurizer)
     callbacks = [StopOnNonFinite(), EpochLog(),
                  *family.callbacks(spec.model, folder, data, tensorboard, feature_set.featurizer,
                                    Run.open(folder).representation),

@@ -147,6 +147,15 @@ class ModelConfig:
         return FAMILIES[self.family] == "gan"
 
     @property
+    def samplers(self) -> tuple[str, ...]:
+        """The latent samplers (`latents.SAMPLERS`) that can ask this model for a digit: a
+        GAN draws from the prior alone; a VAE from its fitted densities, and from the prior
+        where the digit is its condition."""
+        if self.is_gan:
+            return ("prior",)
+        return (("prior",) if self.conditional else ()) + ("digit", "mixture")
+
+    @property
     def needs_phase(self) -> bool:
         """True if training needs the feature set's phase."""
         return self.representation == "magnitude-phase" or self.phase_conditional
@@ -200,10 +209,12 @@ def family_module(config: ModelConfig) -> Any:
 
 
 def build_model(config: ModelConfig, feature_shape: tuple[int, ...], condition_dim: int,
-                seed: int) -> Any:
-    """An uncompiled model of `config.family` for arrays of `feature_shape` (`[freq, frame]`
-    for VAEs, `[freq, frame, channel]` for GANs)."""
-    return family_module(config).build(config, feature_shape, condition_dim, seed)
+                seed: int, training: Any = None, featurizer: Any = None) -> Any:
+    """A compiled model of `config.family` for arrays of `feature_shape` (`[freq, frame]`
+    for VAEs, `[freq, frame, channel]` for GANs); `training` (a `TrainConfig`) gives the
+    learning rates, `featurizer` what a family needs of the features (see its `build`)."""
+    return family_module(config).build(config, feature_shape, condition_dim, seed, training,
+                                       featurizer)
 
 
 def model_arrays(config: ModelConfig, features: np.ndarray, phase: np.ndarray | None

@@ -225,6 +225,14 @@ def _inverse(spectrogram, n_fft: int, hop_length: int, length: int):
     return signal[:, n_fft // 2:n_fft // 2 + length]
 
 
+def stft_settings(featurizer: Any) -> dict[str, Any]:
+    """What `stft_inconsistency` needs of a `Featurizer`, as plain (saveable) data: the
+    scaling statistics, and the STFT's bins, hop and clip length."""
+    return {"mean": featurizer.scaling.mean.tolist(), "std": featurizer.scaling.std.tolist(),
+            "n_freq": featurizer.config.n_freq, "hop_length": featurizer.config.hop_length,
+            "clip_samples": featurizer.config.clip_samples}
+
+
 def stft_inconsistency(log_magnitude, phase, stft: dict[str, Any]):
     """`||STFT(iSTFT(S)) - S||^2 / ||S||^2` per clip, `S = M e^(i pi phase)`, for scaled
     `[batch, freq, frame, 1]` log-magnitudes (M after undoing the scaling) and phase / pi.
@@ -402,11 +410,7 @@ def build(config: ModelConfig, feature_shape: tuple[int, ...], condition_dim: in
     learning rate and the critic's, `featurizer` the STFT of the consistency term."""
     rates = (1e-4, 1e-4) if training is None else \
         (training.learning_rate, training.critic_learning_rate or training.learning_rate)
-    stft = None
-    if config.consistency_weight:
-        stft = {"mean": featurizer.scaling.mean.tolist(), "std": featurizer.scaling.std.tolist(),
-                "n_freq": featurizer.config.n_freq, "hop_length": featurizer.config.hop_length,
-                "clip_samples": featurizer.config.clip_samples}
+    stft = stft_settings(featurizer) if config.consistency_weight else None
     model = ConditionalWGAN(config, feature_shape, condition_dim, seed, rates, stft)
     model.compile(optimizer=None)  # the model holds one optimizer per network
     return model
