@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "codes"))
 
 def main() -> None:
     from spokendigits.runs import Run
-    from spokendigits.synthesis import Synthesizer, bundled_run, parse_digits
+    from spokendigits.synthesis import Synthesizer, bundled_run, realtime_factor
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,19 +49,9 @@ def main() -> None:
           + ", ".join(f"{t:.2f}" for t in times)
           + f"; median {statistics.median(times):.2f}, max {max(times):.2f}")
 
-    synthesizer = Synthesizer(Run.open(args.run))
-    tokens = parse_digits("0123456789")
-    synthesizer.speak(tokens)  # warm-up
-    durations, audio_seconds = [], 0.0
-    for seed in range(args.repeats):
-        started = time.perf_counter()
-        waveform = synthesizer.speak(tokens, seed=seed)
-        durations.append(time.perf_counter() - started)
-        audio_seconds = len(waveform) / synthesizer.sample_rate
-    compute = statistics.median(durations)
-    print(f"synthesis of 10 digits ({audio_seconds:.2f} s of audio, 64 Griffin-Lim iterations): "
-          f"median {compute:.3f} s, {audio_seconds / compute:.0f}x real time")
-
+    factor, speech = realtime_factor(Synthesizer(Run.open(args.run)), repeats=args.repeats)
+    print(f"synthesis of 10 digits ({speech:.2f} s of audio, 64 Griffin-Lim iterations): "
+          f"median {speech / factor:.3f} s, {factor:.0f}x real time")
 
 if __name__ == "__main__":
     main()

@@ -1,8 +1,10 @@
-"""Write reports/ from the runs: tables, figures and audio that render on GitHub.
+"""Write reports/ from the runs of any family: tables, figures and audio that render on GitHub.
 
     python codes/train.py && python codes/evaluate.py   # runs, then their judged metrics
     python codes/report.py                              # every finished run -> reports/
     python codes/report.py output/runs/cnn-vae-1a2b3c4d --out /tmp/report
+    python codes/report.py codes/spokendigits/pretrained/vae output/runs/cwgan-gp-* \
+        --out reports/families                          # VAEs and GANs in one comparison
 
 Reads the runs (output/runs), their feature set (dataset/features) and their
 evaluation (each run's metrics.json, and the judge in output/classifiers); it
@@ -61,14 +63,6 @@ def main() -> None:
         if unfinished:
             print(f"left out {len(unfinished)} unfinished runs (no summary.json yet): "
                   f"{', '.join(unfinished)}", flush=True)
-    gans = [run.name for run in runs if run.model.is_gan]
-    if gans:  # the report's tables and curves are the VAE study's
-        runs = [run for run in runs if not run.model.is_gan]
-        print(f"left out {len(gans)} GAN runs, which this report does not cover yet (their "
-              f"table: codes/evaluate.py RUNS --table FILE): {', '.join(gans)}", flush=True)
-        if not runs:
-            raise UsageError("no VAE run to report on; the report covers VAE runs, and "
-                             "codes/evaluate.py RUNS --table FILE tabulates GANs")
     test_digits = feature_set.digits[feature_set.split_mask("test")].tolist()
     fewest = min(test_digits.count(digit) for digit in range(10))
     if args.grid_rows > fewest:  # the grid of real clips shows that many of each digit

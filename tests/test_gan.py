@@ -3,6 +3,7 @@ train, resume, are judged and speak through the same path as the VAEs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -27,7 +28,7 @@ VARIANTS = {
     "mlp, digit+speaker, hinge": ModelConfig(
         family="mlp-cwgan-gp", conditional=True, speaker_conditional=True, width=8, depth=2,
         critic_steps=1, loss="hinge", gradient_penalty=0.0, spectral_norm=True, ema=0.9,
-        augment=True),
+        augment=True, auxiliary_weight=1.0),
 }
 
 
@@ -50,6 +51,8 @@ def test_settings_of_one_kind_of_family_are_refused_by_the_other():
         ModelConfig(family="cwgan-gp", consistency_weight=1.0)
     with pytest.raises(UsageError, match="phase_conditional needs representation"):
         ModelConfig(family="cwgan-gp", phase_conditional=True, representation="magnitude-phase")
+    with pytest.raises(UsageError, match="auxiliary_weight needs conditional"):
+        ModelConfig(family="cwgan-gp", auxiliary_weight=1.0)
     assert ModelConfig(family="cwgan-gp").width == 8
     assert ModelConfig(family="cwgan-gp", loss="hinge", gradient_penalty=0, spectral_norm=True,
                        critic_steps=1).likelihood == "hinge, SN, 1 critic steps"
@@ -97,6 +100,28 @@ def test_augmentation_shifts_and_cuts_and_passes_gradients():
     gradient = tape.gradient(total, images).numpy()
     assert set(np.unique(gradient)) <= {0.0, 1.0} and gradient.sum() == augmented.numpy().size - \
         (augmented.numpy() == 0).sum()  # each kept value comes from one input value
+
+
+def test_the_auxiliary_classifier_is_scored_on_the_labels_of_the_condition():
+    import keras
+
+    from spokendigits.models.gan import build
+
+    shape, rng = (8, 4, 1), np.random.default_rng(0)
+    features = rng.standard_normal((2, *shape)).astype(np.float32)
+    condition = np.array([[1, 0, 0, 1], [0, 1, 1, 0]], np.float32)  # 2 digits, then 2 speakers
+    config = ModelConfig(family="mlp-cwgan-gp", conditional=True, speaker_conditional=True,
+                         width=4, depth=1, auxiliary_weight=1.0)
+    model = build(config, shape, 4, seed=0)
+    score, loss = model.score(features, {"condition": condition})
+    logits = keras.ops.convert_to_numpy(model.critic([features, condition])[1])
+    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected = -(condition / 2 * log_softmax).sum(axis=1).mean()  # half on each label
+    assert score.shape == (2, 1)
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    plain = build(dataclasses.replace(config, auxiliary_weight=0.0), shape, 4, seed=0)
+    assert float(plain.score(features, {"condition": condition})[1]) == 0.0
+    assert len(plain.critic.outputs) == 1  # no classifier head without the option
 
 
 def test_each_variant_trains_and_speaks(gan_runs, small_feature_set):
@@ -204,13 +229,35 @@ def test_gans_are_judged_and_speak_through_the_scripts(gan_runs, small_feature_s
     assert result.returncode == 2 and "N(0, I) only" in result.stderr
 
 
-def test_the_report_leaves_gan_runs_out_and_says_so(gan_runs, small_feature_set, tmp_path):
+def test_one_report_compares_gans_with_vaes(gan_runs, tiny_study, small_feature_set,
+                                           small_judge, tmp_path):
+    import re
     import shutil
 
-    runs = tmp_path / "runs"
-    shutil.copytree(gan_runs["magnitude"].folder, runs / gan_runs["magnitude"].name)
-    features = small_feature_set.save(tmp_path / "features")
-    result = run_script("report.py", "--runs-dir", str(runs), "--features", str(features),
-                        "--out", str(tmp_path / "reports"))
-    assert result.returncode == 2 and "no VAE run to report on" in result.stderr
-    assert "left out 1 GAN runs" in result.stdout and not (tmp_path / "reports").exists()
+    from spokendigits.evaluation import EvaluationConfig, RealData, evaluate_run
+
+    runs = shutil.copytree(tiny_study.runs_dir, tmp_path / "runs")
+    gan = Run.open(shutil.copytree(gan_runs["magnitude"].folder, runs / gan_runs["magnitude"].name))
+    (gan.folder / "metrics.json").unlink(missing_ok=True)
+    config = EvaluationConfig(draws=1, griffin_lim_iterations=2)  # as the tiny study's
+    evaluate_run(gan, small_judge, small_feature_set,
+                 RealData.judge(small_feature_set, small_judge, config), config)
+    out = tmp_path / "reports"
+    result = run_script("report.py", "--runs-dir", str(runs), "--classifiers-dir",
+                        str(tiny_study.classifiers_dir), "--features",
+                        str(next(tiny_study.features_dir.glob("*.pkl"))), "--out", str(out),
+                        "--grid-rows", "2")
+    assert result.returncode == 0, result.stderr
+    results = pd.read_csv(out / "results.csv")
+    assert results.loc[results["run"] == gan.name, "sampler"].tolist() == ["prior", "prior"]
+    assert pd.read_csv(out / "gan_study.csv")["run"].tolist() == [gan.name] * 2
+    assert gan.name not in pd.read_csv(out / "vae_study.csv")["run"].tolist()
+    text = (out / "README.md").read_text()
+    assert text.startswith("# Spoken digits with VAEs and GANs") and "## GAN losses" in text
+    assert f"(`{gan.name}`)" in text
+    for image in re.findall(r"!\[[^\]]+\]\(([^)]+)\)", text):
+        assert (out / image).is_file(), image
+    table = text[text.index("| model"):].split("\n\n")[0].splitlines()
+    header = [cell.strip() for cell in table[0].split("|")]
+    speeds = [row.split("|")[header.index("x real time")].strip() for row in table[2:]]
+    assert sum(float(speed) > 0 for speed in speeds if speed) == 3  # every model, no reference

@@ -402,10 +402,12 @@ def load_results(runs: list[Run], feature_set: FeatureSet, classifiers_dir: Path
 
 
 def checkpoint_rows(results, summaries):
-    """The model rows of a results table, with each checkpoint's test loss and its run's
-    seconds per epoch from `runs.collect_summaries`."""
+    """The model rows of a results table, with each checkpoint's test loss (VAEs) and its
+    run's seconds per epoch and per step from `runs.collect_summaries` (empty where a run
+    has none: a GAN's test loss, an older run's seconds per step)."""
     return results[is_model(results)].astype({"epochs": int}).merge(
-        summaries[["run", "epochs", "test_loss", "seconds_per_epoch"]], on=["run", "epochs"])
+        summaries.reindex(columns=["run", "epochs", "test_loss", "seconds_per_epoch",
+                                   "seconds_per_step"]), on=["run", "epochs"])
 
 
 def last_checkpoints(results, summaries):

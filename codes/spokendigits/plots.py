@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from .features import Featurizer
+from .models import COLLAPSE_RATIO
 from .storage import atomic_write
 
 DB_RANGE = 80.0  # spectrograms show the loudest 80 dB of a figure
@@ -134,6 +135,28 @@ def loss_curves(histories: pd.DataFrame) -> Figure:
     axes[0].set_ylabel("squared error per clip (log scale)")
     axes[1].legend(title="run")
     figure.suptitle("Reconstruction error curves")
+    return figure
+
+
+def gan_loss_curves(histories: pd.DataFrame) -> Figure:
+    """Per epoch of every GAN run (`runs.histories`): the critic's loss and the Wasserstein
+    estimate (training solid, validation dashed, one colour per run), and the spread of
+    generated clips of one digit relative to real ones, with the collapse warning's line."""
+    figure, axes = plt.subplots(1, 3, figsize=(16, 4.2), layout="constrained")
+    panels = (("critic_loss", "critic loss"), ("wasserstein", "Wasserstein estimate"),
+              ("digit_spread", "spread within a digit, generated / real"))
+    for ax, (column, title) in zip(axes, panels):
+        for (label, history), colour in zip(histories.groupby("label", sort=False),
+                                            plt.rcParams["axes.prop_cycle"].by_key()["color"] * 9):
+            ax.plot(history["epochs"], history[column], color=colour, label=label)
+            if f"val_{column}" in history:
+                ax.plot(history["epochs"], history[f"val_{column}"], color=colour,
+                        linestyle="--")
+        ax.set(title=title, xlabel="epoch")
+        ax.grid(True, alpha=0.3)
+    axes[2].axhline(COLLAPSE_RATIO, color="black", linestyle=":", label="collapse warning")
+    axes[2].legend(title="run", fontsize="small")
+    figure.suptitle("GAN losses and spread")
     return figure
 
 

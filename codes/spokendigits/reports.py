@@ -2,9 +2,10 @@
 
 `write_report` reads what `train.py` and `evaluate.py` produced and writes a
 folder that renders on GitHub: `README.md` (the report, with every figure by
-relative path and every wav linked), `vae_study.md/.csv` (losses and training
-time of every checkpoint), `results.md/.csv` (the judge's metrics, real-data
-rows first), `figures/*.png` and `audio/*.wav`. The folder is built aside and
+relative path and every wav linked), `vae_study.md/.csv` and `gan_study.md/.csv`
+(each family's losses and training time at every checkpoint, where the report has
+runs of it), `results.md/.csv` (the judge's metrics for every family, real-data rows
+first), `figures/*.png` and `audio/*.wav`. The folder is built aside and
 swapped in whole, so an interrupted report leaves the previous one intact.
 
 The stage is a folder `.<name>.<8 random characters>/` beside the report (`.reports.*` for
@@ -36,13 +37,18 @@ from .features import FeatureSet
 from .latents import LatentViews
 from .runs import Run, collect_summaries, histories, labels
 from .storage import atomic_folder, atomic_write, try_lock
-from .synthesis import Synthesizer, parse_digits
+from .synthesis import Synthesizer, parse_digits, realtime_factor
 
 STUDY_COLUMNS = {
     "run": "run", "label": "model", "epochs": "epochs", "parameters": "params",
     "train_loss": "train loss", "validation_loss": "val loss", "test_loss": "test loss",
     "test_reconstruction": "test recon.", "test_kl": "test KL",
     "seconds_per_epoch": "s/epoch", "seconds": "total s"}
+GAN_COLUMNS = {
+    "run": "run", "label": "model", "epochs": "epochs", "parameters": "params",
+    "train_critic_loss": "critic loss", "train_generator_loss": "generator loss",
+    "train_wasserstein": "W estimate", "validation_wasserstein": "val W estimate",
+    "seconds_per_step": "s/step", "seconds_per_epoch": "s/epoch", "seconds": "total s"}
 SPOKEN = "0123456789"  # what every model says in the report's wavs
 # Written into every report folder: only a folder holding it (or an empty one) is replaced.
 MARKER = ".spokendigits-report"
@@ -78,7 +84,9 @@ def _summary_table(rows: pd.DataFrame) -> str:
 
     return markdown_view(rows).assign(**{
         "test loss": formatted("test_loss", "{:.1f}"),
-        "s/epoch": formatted("seconds_per_epoch", "{:.1f}")}).to_markdown(index=False)
+        "s/epoch": formatted("seconds_per_epoch", "{:.1f}"),
+        "s/step": formatted("seconds_per_step", "{:.2f}"),
+        "x real time": formatted("realtime_factor", "{:.0f}")}).to_markdown(index=False)
 
 
 def results_intro(command: str, evaluation, judge_name: str, judged: dict, draws: int) -> str:
@@ -106,7 +114,8 @@ def results_intro(command: str, evaluation, judge_name: str, judged: dict, draws
             "among generated ones (coverage). Recall replaces the earlier diversity score.\n"
             "- **Sampler.** How z was drawn: `digit` from each digit's Gaussian fitted to the "
             "encoded training clips, `mixture` from its per-speaker Gaussians, `prior` from "
-            "N(0, I) with the digit as the decoder's condition.\n"
+            "N(0, I) with the digit as the decoder's (or generator's) condition. A GAN has "
+            "no encoder, so it is judged with `prior` only.\n"
             "- **recon. accuracy, test SC.** The judge's accuracy on the VAE's reconstructions "
             "of the test clips (through Griffin-Lim), and their spectral convergence: what the "
             "decoder can say when the latent vector is right.")
@@ -183,30 +192,51 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
                          "report replaces its folder whole, so choose an empty or new folder")
     results, judge, evaluation = load_results(runs, feature_set, classifiers_dir)
     summaries = collect_summaries(runs)
+    vaes = [run for run in runs if not run.model.is_gan]
+    gans = [run for run in runs if run.model.is_gan]
+
+    def rows_of(chosen: list[Run], columns: dict[str, str]) -> pd.DataFrame:
+        return summaries[summaries["run"].isin([run.name for run in chosen])].reindex(
+            columns=list(columns))
+
     config = feature_set.config
     judged = judge.metrics
     with atomic_folder(destination, replace=True) as folder:
         figures, sounds = folder / "figures", folder / "audio"
-        write_table(folder / "vae_study", summaries[list(STUDY_COLUMNS)], "VAE study: losses and time",
-                    f"Made by `{command}`, from each run's summary.json.\n\nLosses are per clip: "
-                    "the decoder's negative log-likelihood plus beta x KL. For a fixed-variance "
-                    f"decoder that is the squared error summed over the {config.n_freq} x "
-                    f"{config.n_frames} scaled bins; a σ-VAE's includes log σ per bin and goes "
-                    "below zero. Compare runs by test recon. (the squared error, for every "
-                    "model). Seconds are wall time on the machine that trained them.",
-                    floatfmt=".1f", columns=STUDY_COLUMNS)
+        if vaes:
+            write_table(folder / "vae_study", rows_of(vaes, STUDY_COLUMNS),
+                        "VAE study: losses and time",
+                        f"Made by `{command}`, from each run's summary.json.\n\nLosses are per "
+                        "clip: the decoder's negative log-likelihood plus beta x KL. For a "
+                        f"fixed-variance decoder that is the squared error summed over the "
+                        f"{config.n_freq} x {config.n_frames} scaled bins; a σ-VAE's includes "
+                        "log σ per bin and goes below zero. Compare runs by test recon. (the "
+                        "squared error, for every model). Seconds are wall time on the machine "
+                        "that trained them.", floatfmt=".1f", columns=STUDY_COLUMNS)
+            plots.save(plots.loss_curves(histories(vaes)), figures / "loss_curves.png")
+        if gans:
+            write_table(folder / "gan_study", rows_of(gans, GAN_COLUMNS),
+                        "GANs: losses and time",
+                        f"Made by `{command}`, from each run's summary.json.\n\nThe losses "
+                        "of the last epoch before each checkpoint: the critic's and the "
+                        "generator's (their scales depend on the loss, WGAN or hinge), and "
+                        "the Wasserstein estimate, the critic's mean score of real clips "
+                        "minus that of generated ones, on training and validation clips. A "
+                        "step is one generator update with its critic updates; seconds are "
+                        "wall time on the machine that trained the runs, with each epoch's "
+                        "validation and callbacks.", floatfmt=".3g", columns=GAN_COLUMNS)
+            plots.save(plots.gan_loss_curves(histories(gans)), figures / "gan_losses.png")
         write_table(folder / "results", results[list(TABLE_COLUMNS)], "Results",
                     results_intro(command, evaluation, judge.name, judged,
                                   int(results["draws"].max())),
                     floatfmt=".3g", shown=markdown_view(results))
 
-        plots.save(plots.loss_curves(histories(runs)), figures / "loss_curves.png")
         plots.save(plots.training_time(summaries), figures / "training_time.png")
         by_epochs = checkpoint_rows(results, summaries)
         if by_epochs["sampler"].nunique() > 1:
             by_epochs = by_epochs.assign(label=by_epochs["label"] + ", " + by_epochs["sampler"])
         plots.save(plots.metrics_by_epochs(
-            by_epochs, {"test_reconstruction": "test squared error per clip",
+            by_epochs, {**({"test_reconstruction": "test squared error per clip"} if vaes else {}),
                         "accuracy": "judge accuracy",
                         "kid": "KID against the test split", "recall": "recall"},
             "Checkpoints: loss and judged quality against epochs trained",
@@ -216,10 +246,12 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
         last = last_checkpoints(results, summaries)
         models = checkpoint_rows(results, summaries)
         order = {run: position for position, run in enumerate(last["run"])}
-        final = models[models["epochs"] == models.groupby("run")["epochs"].transform("max")]
-        plots.save(plots.reconstructions_against_samples(
-            final.sort_values("run", key=lambda column: column.map(order), kind="stable")),
-            figures / "reconstructions_and_samples.png")
+        final = models[(models["epochs"] == models.groupby("run")["epochs"].transform("max"))
+                       & models["run"].isin([run.name for run in vaes])]
+        if vaes:  # reconstructions need an encoder
+            plots.save(plots.reconstructions_against_samples(
+                final.sort_values("run", key=lambda column: column.map(order), kind="stable")),
+                figures / "reconstructions_and_samples.png")
         best = next(run for run in runs if run.name == last.loc[is_model(last), "run"].iloc[0])
         plots.save(_diagnosis_grid(best, feature_set, seed), figures / "diagnosis.png")
         plots.save(plots.per_digit_heatmap(accuracy_per_digit(last),
@@ -232,13 +264,14 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
             feature_set.featurizer, "Real test clips", [f"digit {d}" for d in range(10)]),
             figures / "real.png")
 
-        sections, separations = [], []
+        sections, separations, speeds = [], [], {}
         by_name = {run.name: run for run in runs}
         ranked = [by_name[name] for name in last.loc[is_model(last), "run"]]
         named = labels(runs)
         for run in tqdm(ranked, desc="report", unit="run"):
             label = named[run.name]
             synthesizer = Synthesizer(run)
+            speeds[run.name] = realtime_factor(synthesizer)[0]
             epoch = run.checkpoints[-1]
             plots.save(plots.spectrogram_grid(
                 synthesizer.digit_grid(grid_rows, seed), run.featurizer,
@@ -269,6 +302,7 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
                 + latent_figure)
 
         separation = pd.DataFrame(separations, columns=["model", "digit", "speaker"])
+        last["realtime_factor"] = last["run"].map(speeds)
         text = _report_text(runs, feature_set, judge.name, judged, command, last, separation,
                             grid_rows, len(wav_seeds), sections)
         with atomic_write(folder / "README.md", "w") as file:
@@ -300,12 +334,19 @@ def _diagnosis_grid(run: Run, feature_set: FeatureSet, seed: int):
 def _report_text(runs: list[Run], feature_set: FeatureSet, judge_name: str, judged: dict,
                  command: str, last: pd.DataFrame, separation: pd.DataFrame, grid_rows: int,
                  wavs: int, sections: list[str]) -> str:
-    """The report's markdown: its settings, findings, figures and one section per model."""
+    """The report's markdown: its settings, findings, figures and one section per model.
+    Sections about one kind of family (losses, reconstructions, latent spaces) appear
+    where the report has runs of it."""
     config, summary = feature_set.config, feature_set.summary
     real = last[last["family"] == "real"].iloc[0]
     best = last[is_model(last)].iloc[0]  # sorted by accuracy
-    speaker_first = int((separation["speaker"] > separation["digit"]).sum())
-    return f"""# Spoken digits with VAEs: the study report
+    vaes = any(not run.model.is_gan for run in runs)
+    gans = any(run.model.is_gan for run in runs)
+    kinds = " and ".join(kind for kind, present in (("VAEs", vaes), ("GANs", gans)) if present)
+    tables = ["[results.md](results.md) (judged quality)"]
+    tables += ["[vae_study.md](vae_study.md) (VAE losses and training time)"] if vaes else []
+    tables += ["[gan_study.md](gan_study.md) (GAN losses and training time)"] if gans else []
+    parts = [f"""# Spoken digits with {kinds}: the study report
 
 Made by `{command}` from {len(runs)} runs, trained by `python codes/train.py` and judged by
 `python codes/evaluate.py`.
@@ -315,20 +356,25 @@ Made by `{command}` from {len(runs)} runs, trained by `python codes/train.py` an
   {config.n_freq} x {config.n_frames} STFT bins (n_fft {config.n_fft}, hop {config.hop_length}).
 - Judge `{judge_name}`: test accuracy {judged['plain']['accuracy']:.1%}, and
   {judged['griffin_lim']['accuracy']:.1%} through Griffin-Lim.
-- Every checkpoint in tables: [results.md](results.md) (judged quality) and
-  [vae_study.md](vae_study.md) (losses and training time), with CSV copies beside them.
+- Every checkpoint in tables: {", ".join(tables)}, with CSV copies beside them.
 
 ## Results at each run's last checkpoint
 
 Accuracy is the share of generated clips the judge hears as the digit asked for; the real
 test clips score {real['accuracy']:.1%}. The best last checkpoint by accuracy is **{best['label']}**,
-at {best['accuracy']:.1%}; [results.md](results.md) has the earlier checkpoints too.
+at {best['accuracy']:.1%}; [results.md](results.md) has the earlier checkpoints too. s/step is
+the median wall time of a training step (a VAE's batch, a GAN's generator update with its
+critic updates) on the machine that trained the run; x real time is seconds of speech made
+per second of compute when the model says {SPOKEN} as `inference.py` does (ONNX generator
+and the representation's decoding, Griffin-Lim or the inverse STFT), measured here.
 
 {_summary_table(last)}
-
+"""]
+    if vaes:
+        parts.append("""
 ## Reconstruction error curves
 
-![Training and validation reconstruction error per epoch of every run](figures/loss_curves.png)
+![Training and validation reconstruction error per epoch of every VAE](figures/loss_curves.png)
 
 Training and validation reconstruction error (squared error summed over a clip's scaled
 bins) at every epoch, log scale. It is the one term every decoder likelihood shares: a
@@ -337,7 +383,20 @@ fixed-variance loss. Training error is averaged over an epoch while the model st
 improves, and with dropout on in the regularized runs, so it can sit above the
 validation error; where a validation curve flattens while its training curve keeps
 falling, that run has begun to overfit.
+""")
+    if gans:
+        parts.append("""
+## GAN losses
 
+![Critic loss, Wasserstein estimate and spread of generated clips per epoch of every GAN](figures/gan_losses.png)
+
+Per epoch: the critic's loss, the Wasserstein estimate (mean critic score of real clips
+minus that of generated ones; solid training, dashed validation) and the spread of generated
+clips of one digit relative to real ones (1: as varied as real clips; training warns of mode
+collapse under 0.25). A GAN's losses do not fall as a VAE's do: a steady estimate with a
+spread near 1 is what a healthy run looks like, and only the judged quality ranks them.
+""")
+    parts.append("""
 ## Training time
 
 ![Seconds per epoch and total training seconds of every run](figures/training_time.png)
@@ -346,26 +405,29 @@ Wall-clock time on the machine that trained the runs: the median epoch, and the 
 
 ## Epochs and regularization
 
-![Test reconstruction error, judge accuracy, KID and recall against epochs trained](figures/checkpoints.png)
+![Judge accuracy, KID and recall (and a VAE's test reconstruction error) against epochs trained](figures/checkpoints.png)
 
-Each run's checkpoints: test reconstruction error (squared error per clip), judge accuracy,
-KID and recall against the test split. The horizontal lines are the real test clips, real
-training clips and the floor. The floor's recall is near 0 by construction (one spectrogram
-per digit), so beating it there shows only that a model varies.
-
+Each run's checkpoints: judge accuracy, KID and recall against the test split (and, for
+VAEs, the test reconstruction error, squared error per clip). The horizontal lines are the
+real test clips, real training clips and the floor. The floor's recall is near 0 by
+construction (one spectrogram per digit), so beating it there shows only that a model varies.
+""")
+    if vaes:
+        parts.append("""
 ## Decoder or sampling?
 
-![Judge accuracy of each model's reconstructions and samples](figures/reconstructions_and_samples.png)
+![Judge accuracy of each VAE's reconstructions and samples](figures/reconstructions_and_samples.png)
 
-The judge's accuracy on each model's reconstructions of the test clips (the decoder fed the
+The judge's accuracy on each VAE's reconstructions of the test clips (the decoder fed the
 right latent vector) beside its accuracy on samples, one bar per latent sampler, at each
 run's last checkpoint. Where reconstructions score well and samples do not, the decoder can
 say the digit and the sampling loses it; where both score low, the decoder blurs.
-
+""")
+    parts.append(f"""
 ![Test clips, reconstructions and samples of the best model](figures/diagnosis.png)
 
-The best model's reconstruction of one test clip per digit, and a sample of each digit by each
-sampler.
+The best model's one test clip per digit, its reconstruction where it has an encoder, and
+a sample of each digit by each sampler it can use.
 
 ![Judge accuracy per digit and model](figures/accuracy_per_digit.png)
 
@@ -376,20 +438,25 @@ Which digits each model's last checkpoint gets across, against the real test cli
 ![Spectrograms of real test clips, one column per digit](figures/real.png)
 
 {grid_rows} real test clips per digit, for comparison with the generated grids below.
-
+""")
+    if len(separation):
+        speaker_first = int((separation["speaker"] > separation["digit"]).sum())
+        parts.append(f"""
 ## Latent spaces
 
-Silhouette scores of the test clips' latent means (from -1, mixed, to 1, apart), grouped by
-digit and by speaker; the figures below show the same points by PCA and t-SNE. Speakers
-score higher than digits in {speaker_first} of {len(separation)} models. Scores near 0 mean
-the groups overlap; conditional models are given their labels beside z, so z need not
-encode them.
+Silhouette scores of the VAEs' test clips' latent means (from -1, mixed, to 1, apart),
+grouped by digit and by speaker; the figures below show the same points by PCA and t-SNE.
+Speakers score higher than digits in {speaker_first} of {len(separation)} models. Scores near 0
+mean the groups overlap; conditional models are given their labels beside z, so z need not
+encode them. A GAN has no encoder to place clips in its z.
 
 {separation.to_markdown(index=False, floatfmt=".3f")}
-
+""")
+    parts.append(f"""
 ## Models
 
 Best accuracy first. Each model: {grid_rows} generated clips per digit (one column per
-digit), its test clips' latent space, and {wavs} wavs of it saying {SPOKEN}.
+digit), for a VAE its test clips' latent space, and {wavs} wavs of it saying {SPOKEN}.
 
-""" + "\n".join(sections)
+""")
+    return "".join(parts) + "\n".join(sections)

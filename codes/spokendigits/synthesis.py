@@ -318,6 +318,25 @@ class Synthesizer:
         return np.concatenate(pieces[:-1] if tokens[-1] is not None else pieces)
 
 
+def realtime_factor(synthesizer: Synthesizer, text: str = "0123456789", repeats: int = 3
+                    ) -> tuple[float, float]:
+    """Seconds of speech made per second of compute when `synthesizer` says `text` as
+    `inference.py` does (the median of `repeats` seeds, after a warm-up), and the seconds
+    of speech."""
+    import statistics
+    import time
+
+    tokens = parse_digits(text)
+    synthesizer.speak(tokens)  # warm-up: the ONNX session's first run
+    durations, speech = [], 0.0
+    for seed in range(repeats):
+        started = time.perf_counter()
+        waveform = synthesizer.speak(tokens, seed=seed)
+        durations.append(time.perf_counter() - started)
+        speech = len(waveform) / synthesizer.sample_rate
+    return speech / statistics.median(durations), speech
+
+
 def _below_full_scale(clip: np.ndarray) -> np.ndarray:
     """`clip` scaled down to a peak of `MAX_PEAK` if it is louder (NaN stays NaN, for
     `audio.write_wav` to refuse)."""

@@ -34,11 +34,15 @@ GAN_LOSSES = ("wasserstein", "hinge")
 # there (benchmarks/gan_step_bench.py; width 16 took 5.4 s).
 FAMILY_DEFAULTS = {"mlp-vae": {"width": 256, "depth": 2}, "cnn-vae": {"width": 8, "depth": 4},
                    "cwgan-gp": {"width": 8, "depth": 4}, "mlp-cwgan-gp": {"width": 128, "depth": 3}}
+# Spread of a GAN's generated clips of one digit over that of real ones (and the same for
+# the spread between digits) under which training warns of mode collapse.
+COLLAPSE_RATIO = 0.25
 # Settings of one kind of family, which the other must leave at these defaults.
 VAE_DEFAULTS = {"beta": 1.0, "kl_warmup_epochs": 0, "free_bits": 0.0, "decoder_variance": "fixed"}
 GAN_DEFAULTS = {"representation": "log-magnitude", "phase_conditional": False,
                 "consistency_weight": 0.0, "critic_steps": 5, "gradient_penalty": 10.0,
-                "loss": "wasserstein", "spectral_norm": False, "ema": 0.0, "augment": False}
+                "loss": "wasserstein", "spectral_norm": False, "ema": 0.0, "augment": False,
+                "auxiliary_weight": 0.0}
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,10 @@ class ModelConfig:
     augment: bool = field(default=False, metadata={
         "help": "GANs: differentiable augmentation of every clip the critic sees, real or "
                 "generated (random time shift and cutout, Zhao et al. 2020), for small data"})
+    auxiliary_weight: float = field(default=0.0, metadata={
+        "help": "GANs: weight of an auxiliary classifier on the critic (AC-GAN, Odena et al. "
+                "2017): the critic also learns to name the condition of real clips, and the "
+                "generator to make clips it names as asked (0: off)"})
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -137,6 +145,9 @@ class ModelConfig:
             (self.gradient_penalty >= 0, "gradient_penalty must not be negative"),
             (self.loss in GAN_LOSSES, f"loss must be one of {list(GAN_LOSSES)}"),
             (0 <= self.ema < 1, "ema must be in [0, 1)"),
+            (self.auxiliary_weight >= 0, "auxiliary_weight must not be negative"),
+            (self.auxiliary_weight == 0 or self.conditional,
+             "auxiliary_weight needs conditional: the classifier names the condition"),
             (gan or all(getattr(self, name) == value for name, value in GAN_DEFAULTS.items()),
              f"{', '.join(GAN_DEFAULTS)} are for GANs only"),
         ]
@@ -181,6 +192,7 @@ class ModelConfig:
             parts += ["SN"] if self.spectral_norm else []
             parts += [f"EMA {self.ema:g}"] if self.ema else []
             parts += ["DiffAugment"] if self.augment else []
+            parts += [f"AC {self.auxiliary_weight:g}"] if self.auxiliary_weight else []
             return ", ".join(parts) + f", {self.critic_steps} critic steps"
         if self.decoder_variance == "fixed":
             return f"fixed variance, beta {self.beta:g}"

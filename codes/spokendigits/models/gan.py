@@ -39,7 +39,14 @@ Options for what trains best in little time (see the README's results):
 the hinge loss, max(0, 1 - D(real)) + max(0, 1 + D(fake)), with a spectrally
 normalized critic and no penalty (SNGAN), which needs no second backward
 pass; a moving average of the generator's weights (EMA), which is the
-generator a checkpoint keeps; and DiffAugment of everything the critic sees.
+generator a checkpoint keeps; DiffAugment of everything the critic sees; and an
+auxiliary classifier on the critic (AC-GAN, Odena et al. 2017): a second head
+on the critic's last hidden vector learns to name the labels of real clips
+(cross-entropy against the condition, normalized to sum 1), and the generator
+is also trained to make clips that head names as asked. It is the critic's own
+head, learnt with it from the training clips; the judge never enters training.
+The projection asks "is this a real clip of that digit"; the classifier adds
+"which digit is this", a dense signal from the first steps.
 """
 
 from __future__ import annotations
@@ -56,7 +63,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from . import ModelConfig
+from . import COLLAPSE_RATIO, ModelConfig
 from .blocks import latent_inputs
 from ..config import from_dict
 from ..storage import atomic_write, write_json
@@ -67,9 +74,6 @@ ADAM = {"beta_1": 0.5, "beta_2": 0.9}
 LOSSES = ("critic_loss", "generator_loss", "wasserstein", "gradient_penalty")
 PHASE_BANK = 8            # phase images kept per digit for inference (phase-conditional models)
 PREVIEW_EVERY = 5         # epochs between previews
-# Spread of generated clips of one digit over that of real ones (and the same for the
-# spread between digits) under which training warns of mode collapse.
-COLLAPSE_RATIO = 0.25
 COLLAPSE_AFTER = 10       # epochs: a generator starts from near-constant output
 
 
@@ -154,7 +158,8 @@ def _normalized(layer: layers.Layer, config: ModelConfig) -> layers.Layer:
 def build_critic(config: ModelConfig, shape: tuple[int, int, int],
                  condition_dim: int) -> keras.Model:
     """`features [batch, freq, frame, channel]` (+ `condition`, + `phase`) -> `[batch, 1]`
-    scores: higher is "more real"."""
+    scores: higher is "more real" (and, with an auxiliary classifier, `[batch, condition]`
+    logits: which labels the critic hears)."""
     features = keras.Input(shape, name="features")
     inputs, image = [features], features
     if config.phase_conditional:
@@ -181,6 +186,9 @@ def build_critic(config: ModelConfig, shape: tuple[int, int, int],
         embedded = _normalized(layers.Dense(hidden.shape[-1], use_bias=False, name="projection"),
                                config)(condition)
         score = layers.Add()([score, layers.Dot(axes=1)([hidden, embedded])])
+    if config.auxiliary_weight:  # AC-GAN: logits of the labels in the condition
+        return keras.Model(inputs, [score, layers.Dense(condition_dim, name="classifier")(hidden)],
+                           name="critic")
     return keras.Model(inputs, score, name="critic")
 
 
@@ -282,7 +290,8 @@ class ConditionalWGAN(keras.Model):
         self.critic_optimizer.build(self.critic.trainable_variables)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in
-                         (*LOSSES, *(("consistency",) if config.consistency_weight else ()))}
+                         (*LOSSES, *(("consistency",) if config.consistency_weight else ()),
+                          *(("classification",) if config.auxiliary_weight else ()))}
         self.built = True
 
     @property
@@ -309,19 +318,26 @@ class ConditionalWGAN(keras.Model):
 
     def score(self, features, batch: dict, training: bool = False):
         """The critic's `[batch, 1]` scores of `features` under the conditions of `batch`
-        (augmented first, in training, where the config asks)."""
+        (augmented first, in training, where the config asks), and its auxiliary
+        classifier's loss on them (0 without one)."""
         if self.config.augment and training:
             features = augment(features, self.seed_generator)
-        return self.critic([features, *self._conditions(batch), *self._phase(batch)],
-                           training=training)
+        outputs = self.critic([features, *self._conditions(batch), *self._phase(batch)],
+                              training=training)
+        if not self.config.auxiliary_weight:
+            return outputs, ops.zeros(())
+        score, logits = outputs
+        condition = batch["condition"]  # one label (the digit), or two (and the speaker)
+        target = condition / ops.sum(condition, axis=-1, keepdims=True)
+        return score, ops.mean(ops.categorical_crossentropy(target, logits, from_logits=True))
 
     def _critic_terms(self, batch: dict, training: bool):
         """Critic loss, Wasserstein estimate (mean real score minus mean generated one) and
         gradient penalty (0 where its weight is) on one batch."""
         real = batch["features"]
         fake = self.generate(batch, training=training)
-        real_score = self.score(real, batch, training=training)
-        fake_score = self.score(fake, batch, training=training)
+        real_score, classification = self.score(real, batch, training=training)
+        fake_score, _ = self.score(fake, batch, training=training)  # classifies real clips only
         wasserstein = ops.mean(real_score) - ops.mean(fake_score)
         if self.config.loss == "hinge":
             loss = ops.mean(ops.relu(1.0 - real_score)) + ops.mean(ops.relu(1.0 + fake_score))
@@ -333,18 +349,23 @@ class ConditionalWGAN(keras.Model):
             mixed = mix * real + (1 - mix) * fake
             with tf.GradientTape() as tape:
                 tape.watch(mixed)
-                mixed_score = self.score(mixed, batch, training=training)
+                mixed_score, _ = self.score(mixed, batch, training=training)
             gradient = tape.gradient(mixed_score, mixed)
             norm = ops.sqrt(ops.sum(ops.square(gradient), axis=(1, 2, 3)) + 1e-12)
             penalty = ops.mean(ops.square(norm - 1.0))
-        return loss + self.config.gradient_penalty * penalty, wasserstein, penalty
+        loss += self.config.gradient_penalty * penalty + \
+            self.config.auxiliary_weight * classification
+        return loss, wasserstein, penalty, classification
 
     def _generator_terms(self, batch: dict, training: bool):
         fake = self.generate(batch, training=training)
-        loss = -ops.mean(self.score(fake, batch, training=training))  # WGAN and hinge alike
+        fake_score, classification = self.score(fake, batch, training=training)
+        loss = -ops.mean(fake_score)  # WGAN and hinge alike
         consistency = stft_inconsistency(fake, batch["phase"], self.stft) \
             if self.config.consistency_weight else ops.zeros(())
-        return loss + self.config.consistency_weight * consistency, consistency
+        loss += self.config.consistency_weight * consistency + \
+            self.config.auxiliary_weight * classification
+        return loss, consistency
 
     def train_step(self, data):
         batch = data[0] if isinstance(data, tuple) else data
@@ -352,7 +373,8 @@ class ConditionalWGAN(keras.Model):
                   zip(*(ops.split(value, self.config.critic_steps) for value in batch.values()))]
         for chunk in chunks:
             with tf.GradientTape() as tape:
-                critic_loss, wasserstein, penalty = self._critic_terms(chunk, training=True)
+                critic_loss, wasserstein, penalty, classification = self._critic_terms(
+                    chunk, training=True)
             gradients = tape.gradient(critic_loss, self.critic.trainable_variables)
             self.critic_optimizer.apply(gradients, self.critic.trainable_variables)
         with tf.GradientTape() as tape:
@@ -367,18 +389,24 @@ class ConditionalWGAN(keras.Model):
             decay = ops.minimum(self.config.ema, (1.0 + steps) / (10.0 + steps))
             for average, weight in zip(self.ema_generator.weights, self.generator.weights):
                 average.assign(decay * average + (1 - decay) * weight)
-        return self._track(critic_loss, generator_loss, wasserstein, penalty, consistency)
+        return self._track(critic_loss, generator_loss, wasserstein, penalty, consistency,
+                           classification)
 
     def test_step(self, data):
         batch = data[0] if isinstance(data, tuple) else data
-        critic_loss, wasserstein, penalty = self._critic_terms(batch, training=False)
+        critic_loss, wasserstein, penalty, classification = self._critic_terms(batch,
+                                                                              training=False)
         generator_loss, consistency = self._generator_terms(batch, training=False)
-        return self._track(critic_loss, generator_loss, wasserstein, penalty, consistency)
+        return self._track(critic_loss, generator_loss, wasserstein, penalty, consistency,
+                           classification)
 
-    def _track(self, critic_loss, generator_loss, wasserstein, penalty, consistency) -> dict:
+    def _track(self, critic_loss, generator_loss, wasserstein, penalty, consistency,
+               classification) -> dict:
         values = dict(zip(LOSSES, (critic_loss, generator_loss, wasserstein, penalty)))
         if self.config.consistency_weight:
             values["consistency"] = consistency
+        if self.config.auxiliary_weight:
+            values["classification"] = classification  # of real clips
         for name, value in values.items():
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
