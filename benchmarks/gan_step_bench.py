@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--augment", action="store_true")
     parser.add_argument("--batch-norm", action="store_true", help="in the generator")
     parser.add_argument("--auxiliary-weight", type=float, default=0.0)
+    parser.add_argument("--upsampling", default="transpose", choices=["transpose", "resize"])
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=5, help="timed generator steps")
     parser.add_argument("--shape", nargs=2, type=int, default=[129, 96], help="freq, frame")
@@ -75,7 +76,8 @@ def main() -> None:
                                      loss=args.loss, gradient_penalty=args.gradient_penalty,
                                      spectral_norm=args.spectral_norm, ema=args.ema,
                                      augment=args.augment, batch_norm=args.batch_norm,
-                                     auxiliary_weight=args.auxiliary_weight)
+                                     auxiliary_weight=args.auxiliary_weight,
+                                     upsampling=args.upsampling)
                 channels = 2 if representation == "magnitude-phase" else 1
                 clips = args.batch_size * args.critic_steps * (args.steps + 1)
                 inputs = {"features": rng.standard_normal((clips, *args.shape, channels),

@@ -21,7 +21,7 @@ TINY_GAN = {"epochs": (1, 2), "batch_size": 4, "learning_rate": 1e-4}
 VARIANTS = {
     "magnitude": ModelConfig(family="cwgan-gp", conditional=True, width=2, critic_steps=2),
     "magnitude-phase": ModelConfig(family="cwgan-gp", conditional=True, width=2, critic_steps=2,
-                                   representation="magnitude-phase"),
+                                   representation="magnitude-phase", upsampling="resize"),
     "phase-conditional": ModelConfig(family="cwgan-gp", conditional=True, width=2,
                                      critic_steps=2, phase_conditional=True,
                                      consistency_weight=1.0),

@@ -29,6 +29,7 @@ DECODER_VARIANCES = ("fixed", "shared", "per-bin")
 # log-magnitude and phase.
 REPRESENTATIONS = ("log-magnitude", "magnitude-phase")
 GAN_LOSSES = ("wasserstein", "hinge")
+UPSAMPLINGS = ("transpose", "resize")
 # VAE sizes measured on FSDD features (129 x 96) to train in about 1.5-2.5 s an epoch on
 # 2 cores; the conv GAN's to take 2.3 s per generator step (5 critic steps of 64 clips)
 # there (benchmarks/gan_step_bench.py; width 16 took 5.4 s).
@@ -42,7 +43,7 @@ VAE_DEFAULTS = {"beta": 1.0, "kl_warmup_epochs": 0, "free_bits": 0.0, "decoder_v
 GAN_DEFAULTS = {"representation": "log-magnitude", "phase_conditional": False,
                 "consistency_weight": 0.0, "critic_steps": 5, "gradient_penalty": 10.0,
                 "loss": "wasserstein", "spectral_norm": False, "ema": 0.0, "augment": False,
-                "auxiliary_weight": 0.0}
+                "auxiliary_weight": 0.0, "upsampling": "transpose"}
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,11 @@ class ModelConfig:
         "help": "GANs: weight of an auxiliary classifier on the critic (AC-GAN, Odena et al. "
                 "2017): the critic also learns to name the condition of real clips, and the "
                 "generator to make clips it names as asked (0: off)"})
+    upsampling: str = field(default="transpose", metadata={
+        "help": "conv GANs: how the generator doubles its resolution: transpose (5x5 stride-2 "
+                "transposed convolutions, as SpecGAN) or resize (nearest-neighbour doubling, "
+                "then a 3x3 convolution, which leaves no checkerboard pattern; Odena et al. "
+                "2016)", "choices": UPSAMPLINGS})
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -146,6 +152,7 @@ class ModelConfig:
             (self.loss in GAN_LOSSES, f"loss must be one of {list(GAN_LOSSES)}"),
             (0 <= self.ema < 1, "ema must be in [0, 1)"),
             (self.auxiliary_weight >= 0, "auxiliary_weight must not be negative"),
+            (self.upsampling in UPSAMPLINGS, f"upsampling must be one of {list(UPSAMPLINGS)}"),
             (self.auxiliary_weight == 0 or self.conditional,
              "auxiliary_weight needs conditional: the classifier names the condition"),
             (gan or all(getattr(self, name) == value for name, value in GAN_DEFAULTS.items()),
@@ -193,6 +200,7 @@ class ModelConfig:
             parts += [f"EMA {self.ema:g}"] if self.ema else []
             parts += ["DiffAugment"] if self.augment else []
             parts += [f"AC {self.auxiliary_weight:g}"] if self.auxiliary_weight else []
+            parts += ["resize-conv"] if self.upsampling == "resize" else []
             return ", ".join(parts) + f", {self.critic_steps} critic steps"
         if self.decoder_variance == "fixed":
             return f"fixed variance, beta {self.beta:g}"

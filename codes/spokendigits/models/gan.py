@@ -112,6 +112,17 @@ def _normalized_relu(hidden: keras.KerasTensor, config: ModelConfig) -> keras.Ke
     return layers.Activation("relu")(layers.BatchNormalization()(hidden))
 
 
+def _doubled(image: keras.KerasTensor, channels: int, activation: str | None,
+             config: ModelConfig) -> keras.KerasTensor:
+    """`image` at twice its resolution with `channels` channels: a 5x5 stride-2 transposed
+    convolution, or (upsampling "resize") nearest-neighbour doubling and a 3x3 convolution."""
+    if config.upsampling == "resize":
+        image = layers.UpSampling2D(2, interpolation="nearest")(image)
+        return layers.Conv2D(channels, 3, padding="same", activation=activation)(image)
+    return layers.Conv2DTranspose(channels, KERNEL, strides=2, padding="same",
+                                  activation=activation)(image)
+
+
 def build_generator(config: ModelConfig, shape: tuple[int, int, int],
                     condition_dim: int) -> keras.Model:
     """`z [batch, latent]` (+ `condition [batch, C]`, + `phase [batch, freq, frame, 1]`) ->
@@ -141,11 +152,10 @@ def build_generator(config: ModelConfig, shape: tuple[int, int, int],
         if pyramid:
             image = layers.Concatenate()([image, pyramid[level]])
         if level == 0:
-            image = layers.Conv2DTranspose(shape[2], KERNEL, strides=2, padding="same")(image)
+            image = _doubled(image, shape[2], None, config)
         else:
-            image = _normalized_relu(layers.Conv2DTranspose(
-                channels[level - 1], KERNEL, strides=2, padding="same",
-                activation=_activation(config))(image), config)
+            image = _normalized_relu(_doubled(image, channels[level - 1], _activation(config),
+                                              config), config)
     image = layers.ZeroPadding2D(((0, crop[0]), (0, crop[1])))(image)
     return keras.Model(inputs, image, name="generator")
 
