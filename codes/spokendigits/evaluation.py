@@ -200,9 +200,9 @@ def digit_means(feature_set: FeatureSet) -> np.ndarray:
 def reconstructions(run: Run, epoch: int | None, feature_set: FeatureSet) -> np.ndarray | None:
     """`[clip, freq, frame]` features of the test split decoded from its posterior means,
     or None where the checkpoint has no Keras encoder (an exported copy)."""
-    checkpoint = run.checkpoint(epoch)
-    if not (checkpoint / "encoder.keras").is_file():
+    if not run.has_encoder(epoch):
         return None
+    checkpoint = run.checkpoint(epoch)
     import keras
 
     test = feature_set.split_mask("test")

@@ -182,7 +182,7 @@ def encode(run: "Run", epoch: int | None, features: np.ndarray, digits: np.ndarr
     Conditional encoders also take each clip's `[clip]` digit and speaker labels.
     """
     checkpoint = run.checkpoint(epoch)
-    if not (checkpoint / "encoder.keras").is_file():
+    if not run.has_encoder(epoch):
         raise DataError(f"{checkpoint} has no encoder.keras (an inference-only copy?); "
                         "use the full run folder made by codes/train.py")
     import keras

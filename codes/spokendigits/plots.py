@@ -140,23 +140,29 @@ def loss_curves(histories: pd.DataFrame) -> Figure:
 
 def gan_loss_curves(histories: pd.DataFrame) -> Figure:
     """Per epoch of every GAN run (`runs.histories`): the critic's loss and the Wasserstein
-    estimate (training solid, validation dashed, one colour per run), and the spread of
-    generated clips of one digit relative to real ones, with the collapse warning's line."""
+    estimate (training solid, validation dashed, one colour per run), and the spreads of
+    generated clips relative to real ones, within a digit (solid) and between digits
+    (dotted), with the collapse warning's line."""
     figure, axes = plt.subplots(1, 3, figsize=(16, 4.2), layout="constrained")
-    panels = (("critic_loss", "critic loss"), ("wasserstein", "Wasserstein estimate"),
-              ("digit_spread", "spread within a digit, generated / real"))
-    for ax, (column, title) in zip(axes, panels):
-        for (label, history), colour in zip(histories.groupby("label", sort=False),
-                                            plt.rcParams["axes.prop_cycle"].by_key()["color"] * 9):
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for (label, history), colour in zip(histories.groupby("label", sort=False),
+                                        colours * (len(histories) // len(colours) + 1)):
+        for ax, column in zip(axes, ("critic_loss", "wasserstein")):
             ax.plot(history["epochs"], history[column], color=colour, label=label)
-            if f"val_{column}" in history:
-                ax.plot(history["epochs"], history[f"val_{column}"], color=colour,
-                        linestyle="--")
-        ax.set(title=title, xlabel="epoch")
+            ax.plot(history["epochs"], history[f"val_{column}"], color=colour, linestyle="--")
+        axes[2].plot(history["epochs"], history["spread"], color=colour)
+        axes[2].plot(history["epochs"], history["digit_spread"], color=colour, linestyle=":")
+    axes[2].axhline(COLLAPSE_RATIO, color="black", linestyle="-.", label="collapse warning")
+    for ax, title in zip(axes, ("critic loss", "Wasserstein estimate",
+                                "spread within a digit (solid) and between digits (dotted), "
+                                "generated / real")):
+        ax.set(title=textwrap.fill(title, 45), xlabel="epoch")
         ax.grid(True, alpha=0.3)
-    axes[2].axhline(COLLAPSE_RATIO, color="black", linestyle=":", label="collapse warning")
-    axes[2].legend(title="run", fontsize="small")
-    figure.suptitle("GAN losses and spread")
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles_, labels_ = axes[2].get_legend_handles_labels()
+    figure.legend(handles + handles_, labels + labels_, loc="outside lower center", ncols=2,
+                  fontsize="small")
+    figure.suptitle("GAN losses and spread (training solid, validation dashed)")
     return figure
 
 

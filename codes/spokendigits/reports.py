@@ -246,9 +246,10 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
         last = last_checkpoints(results, summaries)
         models = checkpoint_rows(results, summaries)
         order = {run: position for position, run in enumerate(last["run"])}
+        encoded = [run.name for run in vaes if run.has_encoder()]  # reconstructions need one
         final = models[(models["epochs"] == models.groupby("run")["epochs"].transform("max"))
-                       & models["run"].isin([run.name for run in vaes])]
-        if vaes:  # reconstructions need an encoder
+                       & models["run"].isin(encoded)]
+        if encoded:
             plots.save(plots.reconstructions_against_samples(
                 final.sort_values("run", key=lambda column: column.map(order), kind="stable")),
                 figures / "reconstructions_and_samples.png")
@@ -278,7 +279,7 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
                 f"{label}: generated, {epoch} epochs", [f"digit {d}" for d in range(10)]),
                 figures / f"samples-{run.name}.png")
             latent_figure = ""
-            if not run.model.is_gan:  # a GAN has no encoder to place clips in its z
+            if run.has_encoder(epoch):  # a GAN, or an exported VAE, has none
                 views = LatentViews.of(run, feature_set, "test", epoch, seed)
                 plots.save(plots.latent_projections(
                     views.projections, views.digits, views.speakers,
@@ -342,6 +343,7 @@ def _report_text(runs: list[Run], feature_set: FeatureSet, judge_name: str, judg
     best = last[is_model(last)].iloc[0]  # sorted by accuracy
     vaes = any(not run.model.is_gan for run in runs)
     gans = any(run.model.is_gan for run in runs)
+    encoded = any(run.has_encoder() for run in runs)
     kinds = " and ".join(kind for kind, present in (("VAEs", vaes), ("GANs", gans)) if present)
     tables = ["[results.md](results.md) (judged quality)"]
     tables += ["[vae_study.md](vae_study.md) (VAE losses and training time)"] if vaes else []
@@ -412,7 +414,7 @@ VAEs, the test reconstruction error, squared error per clip). The horizontal lin
 real test clips, real training clips and the floor. The floor's recall is near 0 by
 construction (one spectrogram per digit), so beating it there shows only that a model varies.
 """)
-    if vaes:
+    if encoded:
         parts.append("""
 ## Decoder or sampling?
 
@@ -456,7 +458,8 @@ encode them. A GAN has no encoder to place clips in its z.
 ## Models
 
 Best accuracy first. Each model: {grid_rows} generated clips per digit (one column per
-digit), for a VAE its test clips' latent space, and {wavs} wavs of it saying {SPOKEN}.
+digit), for a VAE that kept its encoder its test clips' latent space, and {wavs} wavs of
+it saying {SPOKEN}.
 
 """)
     return "".join(parts) + "\n".join(sections)

@@ -275,6 +275,12 @@ class Run:
             raise UsageError(f"run {self.name} has no checkpoint at epoch {epoch}; it has {epochs}")
         return self.folder / CHECKPOINTS / checkpoint_name(epoch)
 
+    def has_encoder(self, epoch: int | None = None) -> bool:
+        """True if checkpoint `epoch` (default: the last) keeps a VAE's Keras encoder, which
+        placing clips in latent space and reconstructing them need; a GAN has none, and an
+        inference-only copy (`export_inference`) keeps none."""
+        return (self.checkpoint(epoch) / "encoder.keras").is_file()
+
     @property
     def summary(self) -> dict[str, Any] | None:
         """The summary written when training finished, or None for an unfinished run."""
