@@ -3,7 +3,7 @@
     python codes/train.py && python codes/evaluate.py   # runs, then their judged metrics
     python codes/report.py                              # every finished run -> reports/
     python codes/report.py output/runs/cnn-vae-1a2b3c4d --out /tmp/report
-    python codes/report.py codes/spokendigits/pretrained/vae output/runs/cwgan-gp-* \
+    python codes/report.py output/runs/cnn-vae-9e35b601 output/runs/*cwgan-gp-* \
         --out reports/families                          # VAEs and GANs in one comparison
 
 Reads the runs (output/runs), their feature set (dataset/features) and their

@@ -9,6 +9,7 @@ dB on one colour scale per figure, so panels compare.
 from __future__ import annotations
 
 import io
+import itertools
 import textwrap
 from pathlib import Path
 from typing import Sequence
@@ -144,9 +145,8 @@ def gan_loss_curves(histories: pd.DataFrame) -> Figure:
     generated clips relative to real ones, within a digit (solid) and between digits
     (dotted), with the collapse warning's line."""
     figure, axes = plt.subplots(1, 3, figsize=(16, 4.2), layout="constrained")
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for (label, history), colour in zip(histories.groupby("label", sort=False),
-                                        colours * (len(histories) // len(colours) + 1)):
+    colours = itertools.cycle(plt.rcParams["axes.prop_cycle"].by_key()["color"])
+    for (label, history), colour in zip(histories.groupby("label", sort=False), colours):
         for ax, column in zip(axes, ("critic_loss", "wasserstein")):
             ax.plot(history["epochs"], history[column], color=colour, label=label)
             ax.plot(history["epochs"], history[f"val_{column}"], color=colour, linestyle="--")

@@ -305,7 +305,7 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
         separation = pd.DataFrame(separations, columns=["model", "digit", "speaker"])
         last["realtime_factor"] = last["run"].map(speeds)
         text = _report_text(runs, feature_set, judge.name, judged, command, last, separation,
-                            grid_rows, len(wav_seeds), sections)
+                            grid_rows, len(wav_seeds), sections, encoded=bool(encoded))
         with atomic_write(folder / "README.md", "w") as file:
             file.write(text)
         (folder / MARKER).write_text("Made by codes/report.py, which replaces this folder whole.\n")
@@ -334,16 +334,16 @@ def _diagnosis_grid(run: Run, feature_set: FeatureSet, seed: int):
 
 def _report_text(runs: list[Run], feature_set: FeatureSet, judge_name: str, judged: dict,
                  command: str, last: pd.DataFrame, separation: pd.DataFrame, grid_rows: int,
-                 wavs: int, sections: list[str]) -> str:
+                 wavs: int, sections: list[str], encoded: bool) -> str:
     """The report's markdown: its settings, findings, figures and one section per model.
     Sections about one kind of family (losses, reconstructions, latent spaces) appear
-    where the report has runs of it."""
+    where the report has runs of it; `encoded`: some VAE kept its encoder, so there are
+    reconstructions to show."""
     config, summary = feature_set.config, feature_set.summary
     real = last[last["family"] == "real"].iloc[0]
     best = last[is_model(last)].iloc[0]  # sorted by accuracy
     vaes = any(not run.model.is_gan for run in runs)
     gans = any(run.model.is_gan for run in runs)
-    encoded = any(run.has_encoder() for run in runs)
     kinds = " and ".join(kind for kind, present in (("VAEs", vaes), ("GANs", gans)) if present)
     tables = ["[results.md](results.md) (judged quality)"]
     tables += ["[vae_study.md](vae_study.md) (VAE losses and training time)"] if vaes else []
@@ -393,10 +393,11 @@ falling, that run has begun to overfit.
 ![Critic loss, Wasserstein estimate and spread of generated clips per epoch of every GAN](figures/gan_losses.png)
 
 Per epoch: the critic's loss, the Wasserstein estimate (mean critic score of real clips
-minus that of generated ones; solid training, dashed validation) and the spread of generated
-clips of one digit relative to real ones (1: as varied as real clips; training warns of mode
-collapse under 0.25). A GAN's losses do not fall as a VAE's do: a steady estimate with a
-spread near 1 is what a healthy run looks like, and only the judged quality ranks them.
+minus that of generated ones; solid training, dashed validation) and the spreads of generated
+clips relative to real ones, within a digit (solid) and between digits (dotted) (1: as varied
+as real clips; training warns of mode collapse under 0.25). A GAN's losses do not fall as a
+VAE's do: a steady estimate with spreads near 1 is what a healthy run looks like, and only the
+judged quality ranks them.
 """)
     parts.append("""
 ## Training time
