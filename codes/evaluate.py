@@ -55,6 +55,9 @@ def main() -> None:
         check_writable_folder(args.table.parent, "--table")
     runs, feature_set = open_runs(args)
 
+    from spokendigits.distribute import set_determinism  # imports TensorFlow
+
+    set_determinism(True)  # the judge is a measuring instrument: the same every time
     judge = train_classifier(feature_set, root=args.classifiers_dir)
     judged = judge.metrics
     print(f"classifier {judge.name}: epoch {judged['validation']['epoch']} chosen on validation "

@@ -4,6 +4,7 @@
     python codes/train.py --config configs/vae_smoke.json   # a 2-epoch sweep, for a quick look
     python codes/train.py --config configs/cwgan_experiments.json   # the four GAN experiments
     python codes/train.py --family cnn-vae --conditional --epochs 10 30
+    python codes/train.py --config configs/cwgan_wide.json --distribute mirrored   # every GPU
 
 Each run lands in output/runs/<family>-<hash>/ (see README); finished runs are
 skipped and interrupted ones resume. A run that another train.py is training is
@@ -19,6 +20,7 @@ import dataclasses
 import os
 import shlex
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from spokendigits import cli
 from spokendigits.config import add_arguments, from_arguments
+from spokendigits.distribute import STRATEGIES
 from spokendigits.errors import DataError, UsageError
 from spokendigits.features import FEATURES_ROOT, FeatureSet
 from spokendigits.models import ModelConfig
@@ -51,6 +54,16 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--runs-dir", type=Path, default=RUNS_ROOT,
                         help="where run folders go (default: output/runs)")
     parser.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
+    parser.add_argument("--distribute", default="none", choices=STRATEGIES,
+                        help="none: one device; mirrored: every GPU of this machine (else the "
+                             "CPU's logical devices); multi-worker: the machines of $TF_CONFIG, "
+                             "each running this same command (default: none)")
+    parser.add_argument("--cpu-devices", type=int,
+                        help="split the CPU into this many logical devices, to try "
+                             "--distribute mirrored without GPUs")
+    parser.add_argument("--steps-per-execution", type=int, default=1,
+                        help="training steps per call of the compiled step (default: 1); "
+                             "only without --distribute")
     add_arguments(parser, ModelConfig)
     add_arguments(parser, TrainConfig)
     return parser.parse_args()
@@ -80,12 +93,36 @@ def sweep_specs(args: argparse.Namespace) -> list[RunSpec]:
             for spec in specs]
 
 
+def make_strategy(args: argparse.Namespace):
+    """The strategy of `--distribute`, made first thing: TensorFlow fixes its devices, and
+    a multi-worker cluster its collectives, when its runtime starts."""
+    if args.steps_per_execution < 1:
+        raise UsageError(f"--steps-per-execution must be at least 1, not {args.steps_per_execution}")
+    if args.steps_per_execution > 1 and args.distribute != "none":
+        raise UsageError("--steps-per-execution above 1 fails under a distribution strategy in "
+                         "Keras 3 (keras-team/keras#19246); use one or the other")
+    from spokendigits import distribute  # imports TensorFlow
+
+    if args.cpu_devices is not None:
+        distribute.split_cpu(args.cpu_devices)
+    return distribute.make_strategy(args.distribute)
+
+
 def main() -> None:
     args = parse_arguments()
     specs = sweep_specs(args)
     feature_set = FeatureSet.load(find_feature_set(args.features))
     command = shlex.join(["python", *sys.argv])
-    from spokendigits.training import RunBusy, train_run  # imports TensorFlow
+    strategy = make_strategy(args)
+    from spokendigits.distribute import is_chief, set_determinism
+    from spokendigits.training import RunBusy, check_replicas, train_run
+
+    for spec in specs:
+        check_replicas(spec, strategy)
+    set_determinism(any(spec.training.deterministic for spec in specs))
+    if not is_chief():  # the other workers train with the chief, but only the chief keeps runs
+        scratch = tempfile.TemporaryDirectory(prefix="spokendigits-worker-")  # gone at exit
+        args.runs_dir = Path(scratch.name)
 
     names, failures, busy = [], [], []
     for number, spec in enumerate(specs, 1):
@@ -96,7 +133,9 @@ def main() -> None:
               f"{model.regularization}, epochs {list(spec.training.epochs)}", flush=True)
         try:
             run, status = train_run(spec, feature_set, args.runs_dir, args.tensorboard, command,
-                                    verbose="auto" if sys.stdout.isatty() else 2)  # a line an epoch in logs
+                                    verbose="auto" if sys.stdout.isatty() else 2,  # a line an epoch in logs
+                                    strategy=strategy,
+                                    steps_per_execution=args.steps_per_execution)
         except RunBusy as error:  # two train.py on one sweep share its runs out
             busy.append(error.folder)
             print(f"[{number}/{len(specs)}] skipped: {error}; going on with the other runs",

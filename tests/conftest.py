@@ -17,6 +17,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_FSDD = ROOT.parent / "shared" / "datasets" / "fsdd"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def deterministic_ops() -> None:
+    """Op determinism on for the tests that train in this process (the scripts switch it on
+    for their own where the settings ask): the same seed, the same losses."""
+    from spokendigits.distribute import set_determinism
+
+    set_determinism(True)
+
+
 @pytest.fixture(scope="session")
 def fsdd_dir() -> Path:
     """The real FSDD: $FSDD_DIR, else a shared copy beside the project, else dataset/fsdd

@@ -4,7 +4,6 @@ train, resume, are judged and speak through the same path as the VAEs."""
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 import pandas as pd

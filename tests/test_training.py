@@ -20,7 +20,9 @@ def test_each_family_trains_and_its_files_reload(trained_runs, small_feature_set
     for key, run in trained_runs.items():
         history = pd.read_csv(run.folder / "history.csv")
         assert history["epoch"].tolist() == [0, 1]
-        assert history["loss"].iloc[1] < history["loss"].iloc[0], key  # the loss falls
+        # The model learns: its loss on the fixed validation clips falls. (The training loss
+        # is a mean over five batches of whatever order the shuffle gives: too noisy to tell.)
+        assert history["val_loss"].iloc[1] < history["val_loss"].iloc[0], key
         assert {"val_loss", "reconstruction", "kl", "seconds", "kl_weight"} <= set(history)
         assert run.checkpoints == [1, 2] and run.summary["checkpoints"][1]["epochs"] == 2
         assert not list(run.folder.glob("state-*")) and not list(run.folder.rglob("*.part*"))

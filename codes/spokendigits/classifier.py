@@ -105,9 +105,10 @@ def build_classifier(config: ClassifierConfig, feature_shape: tuple[int, int], n
 
 def train_classifier(feature_set: FeatureSet, config: ClassifierConfig = ClassifierConfig(),
                      root: Path = CLASSIFIERS_ROOT, verbose: int | str = "auto") -> "Judge":
-    """Train (or reuse, if already trained with these settings) the judge of `feature_set`."""
+    """Train (or reuse, if already trained with these settings) the judge of `feature_set`.
+    The same settings give the same judge on one machine where the caller has switched on
+    op determinism (`distribute.set_determinism`), as `evaluate.py` does."""
     import keras
-    import tensorflow as tf
     from sklearn.model_selection import train_test_split
 
     from .storage import atomic_folder, write_json
@@ -131,8 +132,7 @@ def train_classifier(feature_set: FeatureSet, config: ClassifierConfig = Classif
         return inputs, labels
 
     inputs, labels = examples(train)
-    keras.utils.set_random_seed(config.seed)
-    tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.seed)  # with op determinism, set by the caller
     model, judge_model = build_classifier(config, feature_set.features.shape[1:], 10)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])

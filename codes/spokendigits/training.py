@@ -219,15 +219,24 @@ def _check_folder_holds(folder: Path) -> None:
 
 
 def train_run(spec: RunSpec, feature_set: FeatureSet, runs_root: Path = RUNS_ROOT,
-              tensorboard: bool = False, command: str = "", verbose: int | str = "auto"
+              tensorboard: bool = False, command: str = "", verbose: int | str = "auto",
+              strategy: tf.distribute.Strategy | None = None, steps_per_execution: int = 1
               ) -> tuple[Run, str]:
     """Train one run (or skip or resume it). Returns the run and "trained", "resumed" or
     "skipped".
+
+    `strategy` (`distribute.make_strategy`; default: TensorFlow's default, one device)
+    builds the model on its replicas, and `fit` splits each batch across them.
+    `steps_per_execution` steps run in one call of the compiled step (fewer round trips to
+    Python; the batch callbacks then see every few steps). Neither changes the run's
+    name: they change where it trains, not what it learns.
 
     Raises:
         RunBusy: another process is training the run (it holds the folder's lock).
         DataError: the run diverged, or its folder holds another run or an unusable history.
     """
+    strategy = strategy or tf.distribute.get_strategy()
+    check_replicas(spec, strategy)
     folder = runs_root / run_name(spec, feature_set.name)
     _check_folder_holds(folder)
     if (folder / "summary.json").exists():
@@ -241,11 +250,20 @@ def train_run(spec: RunSpec, feature_set: FeatureSet, runs_root: Path = RUNS_ROO
         os.write(lock, f"{os.getpid()}\n".encode())  # named by a second process that finds it busy
         if (folder / "summary.json").exists():  # finished by the process that held the lock
             return Run.open(folder), "skipped"
-        run, status = _train(folder, spec, feature_set, tensorboard, command, verbose)
+        run, status = _train(folder, spec, feature_set, tensorboard, command, verbose,
+                             strategy, steps_per_execution)
         (folder / LOCK).unlink()  # a finished run is only ever read: no lock needed
         return run, status
     finally:
         os.close(lock)
+
+
+def check_replicas(spec: RunSpec, strategy: tf.distribute.Strategy) -> None:
+    """Raises UsageError unless the run's batch splits evenly over the strategy's replicas."""
+    replicas = strategy.num_replicas_in_sync
+    if spec.training.batch_size % replicas:
+        raise UsageError(f"batch size {spec.training.batch_size} does not split evenly over "
+                         f"{replicas} replicas; use a multiple of {replicas}")
 
 
 def label_sets(feature_set: FeatureSet, spec: RunSpec) -> dict[str, list]:
@@ -267,7 +285,8 @@ def label_sets(feature_set: FeatureSet, spec: RunSpec) -> dict[str, list]:
 
 
 def _train(folder: Path, spec: RunSpec, feature_set: FeatureSet, tensorboard: bool,
-           command: str, verbose: int | str) -> tuple[Run, str]:
+           command: str, verbose: int | str, strategy: tf.distribute.Strategy,
+           steps_per_execution: int) -> tuple[Run, str]:
     """`train_run` in a folder whose lock this process holds."""
     labels = label_sets(feature_set, spec)
     write_json(folder / "config.json", {
@@ -276,20 +295,20 @@ def _train(folder: Path, spec: RunSpec, feature_set: FeatureSet, tensorboard: bo
         "labels": labels, "command": command})
     data = split_data(feature_set, spec, labels)
 
-    # Same seed, same split, initialisation, noise and shuffling; with op determinism also the
-    # same arithmetic, so the same loss curve (on the same machine). TensorFlow can only switch
-    # it on for the whole process, so a later run of the process that asks for it off still
-    # gets it, only slower.
+    # Same seed, same split, initialisation, noise and shuffling; with op determinism (the
+    # config's `deterministic`, which the caller switches on for the process:
+    # `distribute.set_determinism`) also the same arithmetic, so the same loss curve on the
+    # same machine.
     keras.utils.set_random_seed(spec.training.seed)
-    if spec.training.deterministic:
-        tf.config.experimental.enable_op_determinism()
     family = family_module(spec.model)
-    model, initial_epoch, history = _resume(folder)
-    if model is None:
-        (folder / "history.csv").unlink(missing_ok=True)
-        model = build_model(spec.model, data["train"].inputs["features"].shape[1:],
-                            condition_dim(spec.model, labels), spec.training.seed,
-                            spec.training, feature_set.featurizer)
+    with strategy.scope():  # variables and optimizers live on every replica
+        model, initial_epoch, history = _resume(folder)
+        if model is None:
+            (folder / "history.csv").unlink(missing_ok=True)
+            model = build_model(spec.model, data["train"].inputs["features"].shape[1:],
+                                condition_dim(spec.model, labels), spec.training.seed,
+                                spec.training, feature_set.featurizer)
+    model.steps_per_execution = steps_per_execution
     callbacks = [StopOnNonFinite(), EpochLog(),
                  *family.callbacks(spec.model, folder, data, tensorboard, feature_set.featurizer,
                                    Run.open(folder).representation),

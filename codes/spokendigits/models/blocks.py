@@ -4,6 +4,7 @@ the inputs every generator (or decoder) takes."""
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import layers
 
 from . import ModelConfig
@@ -14,11 +15,18 @@ def regularizer(config: ModelConfig) -> keras.regularizers.Regularizer | None:
     return keras.regularizers.L2(config.l2) if config.l2 else None
 
 
+def batch_norm() -> layers.BatchNormalization:
+    """Batch normalization; over the global batch where the model is built under a strategy
+    of several replicas (each replica's statistics alone would drift apart)."""
+    return layers.BatchNormalization(
+        synchronized=tf.distribute.get_strategy().num_replicas_in_sync > 1)
+
+
 def block(layer: layers.Layer, inputs: keras.KerasTensor, config: ModelConfig) -> keras.KerasTensor:
     """`layer`, then batch normalization, ReLU and dropout as the config asks."""
     hidden = layer(inputs)
     if config.batch_norm:
-        hidden = layers.BatchNormalization()(hidden)
+        hidden = batch_norm()(hidden)
     hidden = layers.Activation("relu")(hidden)
     if config.dropout:
         hidden = layers.Dropout(config.dropout)(hidden)

@@ -64,8 +64,10 @@ import tensorflow as tf
 from keras import layers, ops
 
 from . import COLLAPSE_RATIO, ModelConfig
-from .blocks import latent_inputs
+from .blocks import batch_norm, latent_inputs
 from ..config import from_dict
+from ..distribute import (BuiltAtConstruction, ReplicaSeedGenerator, pipeline, replica_share,
+                          step_logs)
 from ..storage import atomic_write, write_json
 
 KERNEL = 5
@@ -109,7 +111,7 @@ def _normalized_relu(hidden: keras.KerasTensor, config: ModelConfig) -> keras.Ke
     """Batch normalization and ReLU after a layer, where the config asks for batch norm."""
     if not config.batch_norm:
         return hidden
-    return layers.Activation("relu")(layers.BatchNormalization()(hidden))
+    return layers.Activation("relu")(batch_norm()(hidden))
 
 
 def _doubled(image: keras.KerasTensor, channels: int, activation: str | None,
@@ -137,7 +139,7 @@ def build_generator(config: ModelConfig, shape: tuple[int, int, int],
         for units in [config.width * 2**i for i in range(config.depth)]:  # e.g. 128, 256, 512
             hidden = layers.Dense(units)(hidden)
             if config.batch_norm:
-                hidden = layers.BatchNormalization()(hidden)
+                hidden = batch_norm()(hidden)
             hidden = layers.LeakyReLU(LEAK)(hidden)
         output = layers.Reshape(shape)(layers.Dense(math.prod(shape))(hidden))
         return keras.Model(inputs, output, name="generator")
@@ -268,7 +270,7 @@ def stft_inconsistency(log_magnitude, phase, stft: dict[str, Any]):
 
 
 @keras.saving.register_keras_serializable(package="spokendigits")
-class ConditionalWGAN(keras.Model):
+class ConditionalWGAN(BuiltAtConstruction, keras.Model):
     """Generator and critic with a WGAN-GP `train_step`; inputs are dicts of batches:
     `{"features": [batch * critic_steps, freq, frame, channel], "condition", "phase"}`.
 
@@ -298,7 +300,7 @@ class ConditionalWGAN(keras.Model):
         # Built now, so that a saved model's optimizer state loads back into them.
         self.generator_optimizer.build(self.generator.trainable_variables)
         self.critic_optimizer.build(self.critic.trainable_variables)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = ReplicaSeedGenerator(seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in
                          (*LOSSES, *(("consistency",) if config.consistency_weight else ()),
                           *(("classification",) if config.auxiliary_weight else ()))}
@@ -385,11 +387,13 @@ class ConditionalWGAN(keras.Model):
             with tf.GradientTape() as tape:
                 critic_loss, wasserstein, penalty, classification = self._critic_terms(
                     chunk, training=True)
-            gradients = tape.gradient(critic_loss, self.critic.trainable_variables)
+                share = replica_share(critic_loss)
+            gradients = tape.gradient(share, self.critic.trainable_variables)
             self.critic_optimizer.apply(gradients, self.critic.trainable_variables)
         with tf.GradientTape() as tape:
             generator_loss, consistency = self._generator_terms(chunks[0], training=True)
-        gradients = tape.gradient(generator_loss, self.generator.trainable_variables)
+            share = replica_share(generator_loss)
+        gradients = tape.gradient(share, self.generator.trainable_variables)
         self.generator_optimizer.apply(gradients, self.generator.trainable_variables)
         if self.ema_generator is not None:
             # The decay warms up, (1 + t) / (10 + t) at update t, as TensorFlow's moving
@@ -419,7 +423,7 @@ class ConditionalWGAN(keras.Model):
             values["classification"] = classification  # of real clips
         for name, value in values.items():
             self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return step_logs({name: tracker.result() for name, tracker in self.trackers.items()})
 
     def get_config(self) -> dict:
         return {**super().get_config(), "config": dataclasses.asdict(self.config),
@@ -456,15 +460,12 @@ def build(config: ModelConfig, feature_shape: tuple[int, ...], condition_dim: in
 
 def fit_data(config: ModelConfig, inputs: dict[str, np.ndarray], batch_size: int, seed: int,
              training: bool = True) -> tuple[tf.data.Dataset, dict[str, Any]]:
-    """A `tf.data` pipeline of `inputs`: for training, shuffled (seeded) in whole steps of
-    `critic_steps` batches (a step needs them all); for validation, plain batches."""
-    dataset = tf.data.Dataset.from_tensor_slices(inputs)
+    """The input pipeline of `inputs` (`distribute.pipeline`): for training, in whole steps
+    of `critic_steps` batches (a step needs them all); for validation, plain batches."""
     if training:
-        dataset = dataset.shuffle(len(inputs["features"]), seed=seed, reshuffle_each_iteration=True)
-        dataset = dataset.batch(batch_size * config.critic_steps, drop_remainder=True)
-    else:
-        dataset = dataset.batch(batch_size)
-    return dataset.prefetch(tf.data.AUTOTUNE), {"shuffle": False}  # shuffled above
+        return pipeline(inputs, batch_size * config.critic_steps, seed, training=True,
+                        drop_remainder=True), {"shuffle": False}  # shuffled by the pipeline
+    return pipeline(inputs, batch_size, seed, training=False), {}
 
 
 def callbacks(config: ModelConfig, folder: Path, data: dict, tensorboard: bool,
@@ -477,7 +478,9 @@ class StepLog(keras.callbacks.Callback):
     """Writes `steps.csv` after every epoch, whole and atomically: one row per generator
     step (`epoch`, `step` within it) with that step's own losses. Keras logs running means
     over the epoch; the step's value is recovered from two of them,
-    `t * mean_t - (t - 1) * mean_(t-1)`. A resumed run keeps the rows of its saved epochs."""
+    `t * mean_t - (t - 1) * mean_(t-1)`. With `steps_per_execution` above 1 Keras logs
+    every few steps, and a row holds the mean of the steps since the last. A resumed run
+    keeps the rows of its saved epochs."""
 
     def __init__(self, path: Path):
         super().__init__()
@@ -493,14 +496,15 @@ class StepLog(keras.callbacks.Callback):
             self.rows = kept[kept["epoch"] < first].to_dict("records")
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.epoch, self.means = epoch, {}
+        self.epoch, self.means, self.logged = epoch, {}, 0  # steps logged so far this epoch
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         means = {name: float(value) for name, value in (logs or {}).items()}
+        steps = batch + 1 - self.logged
         self.rows.append({"epoch": self.epoch, "step": batch, **{
-            name: (batch + 1) * mean - batch * self.means.get(name, 0.0)
+            name: ((batch + 1) * mean - self.logged * self.means.get(name, 0.0)) / steps
             for name, mean in means.items()}})
-        self.means = means
+        self.means, self.logged = means, batch + 1
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         import pandas as pd

@@ -41,6 +41,8 @@ from keras import layers, ops
 from . import ModelConfig, cnn, mlp
 from .blocks import latent_inputs
 from ..config import from_dict
+from ..distribute import (BuiltAtConstruction, ReplicaSeedGenerator, pipeline, replica_share,
+                          step_logs)
 from ..latents import fit_latent_gaussians
 from ..storage import write_json
 
@@ -80,7 +82,7 @@ def build_decoder(config: ModelConfig, feature_shape: tuple[int, int],
 
 
 @keras.saving.register_keras_serializable(package="spokendigits")
-class VAE(keras.Model):
+class VAE(BuiltAtConstruction, keras.Model):
     """A (conditional) VAE with `train_step` / `test_step` and a loss tracker per term.
 
     Inputs are dicts: `{"features": [batch, freq, frame], "condition": [batch, C]}`,
@@ -99,7 +101,7 @@ class VAE(keras.Model):
         # The KL weight is a variable so that warm-up can change it between epochs.
         self.kl_weight = keras.Variable(0.0 if config.kl_warmup_epochs else config.beta,
                                         trainable=False, name="kl_weight")
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = ReplicaSeedGenerator(seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
@@ -160,15 +162,15 @@ class VAE(keras.Model):
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)
         self.sigma_tracker.update_state(sigma)
-        return {metric.name: metric.result() for metric in self.metrics}
+        return step_logs({metric.name: metric.result() for metric in self.metrics})
 
     def train_step(self, data):
         inputs = data[0] if isinstance(data, tuple) else data
         with tf.GradientTape() as tape:
             loss, reconstruction, kl, sigma = self._loss_terms(inputs, training=True)
             penalty = ops.sum(self.losses) if self.losses else 0.0  # L2 on kernels
-            objective = loss + penalty
-        gradients = tape.gradient(objective, self.trainable_weights)
+            share = replica_share(loss + penalty)
+        gradients = tape.gradient(share, self.trainable_weights)
         self.optimizer.apply(gradients, self.trainable_weights)
         return self._track(loss, reconstruction, kl, sigma)
 
@@ -213,15 +215,14 @@ def build(config: ModelConfig, feature_shape: tuple[int, ...], condition_dim: in
     model = VAE(config, feature_shape, condition_dim, seed)
     model.compile(optimizer=keras.optimizers.Adam(1e-3 if training is None
                                                   else training.learning_rate))
+    model.optimizer.build(model.trainable_variables)  # whole before fit (BuiltAtConstruction)
     return model
 
 
 def fit_data(config: ModelConfig, inputs: dict[str, np.ndarray], batch_size: int, seed: int,
              training: bool = True) -> tuple[Any, dict[str, Any]]:
-    """What `fit` takes for `inputs`, and its options: the arrays, shuffled by Keras."""
-    if not training:
-        return (inputs,), {}
-    return inputs, {"batch_size": batch_size, "shuffle": True}
+    """The input pipeline of `inputs` (`distribute.pipeline`), and `fit`'s options."""
+    return pipeline(inputs, batch_size, seed, training), {"shuffle": False} if training else {}
 
 
 def callbacks(config: ModelConfig, folder: Path, data: dict, tensorboard: bool,
