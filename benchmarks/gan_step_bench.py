@@ -7,7 +7,7 @@
         --spectral-norm --critic-steps 1 --ema 0.999 --augment --batch-norm   # cwgan_fast.json
     python benchmarks/gan_step_bench.py --widths 8 --loss hinge --gradient-penalty 0 \
         --spectral-norm --critic-steps 1 --ema 0.999 --augment --batch-norm \
-        --auxiliary-weight 1 --upsampling resize                          # cwgan_bundled.json
+        --auxiliary-weight 1 --upsampling resize                          # cwgan_resize.json
 
 A generator step is `critic_steps` critic updates (each with its gradient
 penalty) and one generator update, at batch size 64 per update: the unit the

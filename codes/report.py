@@ -3,14 +3,14 @@
     python codes/train.py && python codes/evaluate.py   # runs, then their judged metrics
     python codes/report.py                              # every finished run -> reports/
     python codes/report.py output/runs/cnn-vae-1a2b3c4d --out /tmp/report
-    python codes/report.py output/runs/cnn-vae-9e35b601 output/runs/*cwgan-gp-* \
-        --out reports/families                          # VAEs and GANs in one comparison
+    python codes/report.py output/runs/cnn-vae-9e35b601 output/runs/*cwgan-gp-*  # the runs named
 
 Reads the runs (output/runs), their feature set (dataset/features) and their
 evaluation (each run's metrics.json, and the judge in output/classifiers); it
 generates no clip for judging, and only runs the judge again on the real test
 clips for the reference rows. The whole folder is replaced at the end, in one
-step, and only a folder that is empty or holds an earlier report. Unfinished runs
+step, and only a folder that is empty or holds an earlier report; reports in
+its subfolders (e.g. reports/vae-study) are carried over. Unfinished runs
 (no summary.json yet) are named and left out; what a killed report.py left
 beside the folder is cleared first.
 """

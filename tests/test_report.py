@@ -65,14 +65,22 @@ def test_runs_that_share_a_label_are_told_apart():
     assert sigma.label == "CNN w16 d4 z32, unconditional, σ per-bin, free bits 0.5"
 
 
-def test_a_second_report_replaces_the_first_whole(tiny_study, tmp_path):
+def test_a_second_report_replaces_the_first_whole_but_keeps_the_reports_inside_it(
+        tiny_study, tmp_path):
     out = tmp_path / "reports"
-    assert run_script("report.py", *report_arguments(tiny_study, out), "--grid-rows", "1").returncode == 0
+    inner = run_script("report.py", *report_arguments(tiny_study, out / "older"), "--grid-rows", "1")
+    assert inner.returncode == 0, inner.stderr
+    first = run_script("report.py", *report_arguments(tiny_study, out), "--grid-rows", "1")
+    assert first.returncode == 0, first.stderr  # a folder holding only reports is no foreign one
     (out / "figures" / "stale.png").write_bytes(b"old")
+    (out / "older" / "figures" / "kept.png").write_bytes(b"old")
     result = run_script("report.py", *report_arguments(tiny_study, out), "--grid-rows", "1")
     assert result.returncode == 0, result.stderr
     assert not (out / "figures" / "stale.png").exists() and (out / "README.md").is_file()
+    assert (out / "older" / "figures" / "kept.png").read_bytes() == b"old"
+    assert "[older/](older/README.md)" in (out / "README.md").read_text()
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]
+    assert not [path for path in out.iterdir() if path.name.startswith(".older")]
 
 
 def test_report_refuses_unevaluated_runs_and_foreign_folders(tiny_study, tmp_path):

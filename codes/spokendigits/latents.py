@@ -30,7 +30,7 @@ RIDGE = 1e-4  # added to covariance diagonals, so a Cholesky factor always exist
 
 SAMPLERS = ("prior", "digit", "mixture")
 # Chosen by measurement: the judge's accuracy and precision of every model of the study
-# (reports/results.md, `codes/evaluate.py --samplers prior digit mixture`).
+# (reports/vae-study/results.md, `codes/evaluate.py --samplers prior digit mixture`).
 DEFAULT_SAMPLER = "mixture"
 
 

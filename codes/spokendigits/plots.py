@@ -234,7 +234,10 @@ def reconstructions_against_samples(rows: pd.DataFrame) -> Figure:
 
 def per_digit_heatmap(values: pd.DataFrame, title: str, colour_label: str) -> Figure:
     """A `[row, digit]` table of values in [0, 1] (e.g. accuracy per digit), annotated."""
-    figure, ax = plt.subplots(figsize=(8, 0.45 * len(values) + 1.5), layout="constrained")
+    longest = max((len(str(label)) for label in values.index), default=0)
+    # wide enough for the row labels (about 0.07 inch a character) beside ten columns
+    figure, ax = plt.subplots(figsize=(6 + 0.07 * longest, 0.45 * len(values) + 1.5),
+                              layout="constrained")
     image = ax.imshow(values.to_numpy(float), vmin=0, vmax=1, cmap="viridis", aspect="auto")
     for (row, column), value in np.ndenumerate(values.to_numpy(float)):
         ax.text(column, row, f"{value:.0%}", ha="center", va="center", fontsize="small",

@@ -7,6 +7,8 @@ relative path and every wav linked), `vae_study.md/.csv` and `gan_study.md/.csv`
 runs of it), `results.md/.csv` (the judge's metrics for every family, real-data rows
 first), `figures/*.png` and `audio/*.wav`. The folder is built aside and
 swapped in whole, so an interrupted report leaves the previous one intact.
+Reports kept inside it (a subfolder made by `report.py --out`, e.g.
+`reports/vae-study`) are copied into the new one and listed in its README.
 
 The stage is a folder `.<name>.<8 random characters>/` beside the report (`.reports.*` for
 `reports/`), holding the new report under the report's name and, during the
@@ -187,7 +189,8 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
     """`write_report` once the parent's lock is held and old stages are cleared."""
     if destination.exists() and not destination.is_dir():
         raise UsageError(f"{destination} is a file; name a folder for the report")
-    if destination.is_dir() and any(destination.iterdir()) and not (destination / MARKER).is_file():
+    if destination.is_dir() and not (destination / MARKER).is_file() and \
+            set(destination.iterdir()) - set(nested_reports(destination)):
         raise UsageError(f"{destination} holds files but no report made by codes/report.py; the "
                          "report replaces its folder whole, so choose an empty or new folder")
     results, judge, evaluation = load_results(runs, feature_set, classifiers_dir)
@@ -201,6 +204,7 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
 
     config = feature_set.config
     judged = judge.metrics
+    nested = nested_reports(destination)
     with atomic_folder(destination, replace=True) as folder:
         figures, sounds = folder / "figures", folder / "audio"
         if vaes:
@@ -305,11 +309,21 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
         separation = pd.DataFrame(separations, columns=["model", "digit", "speaker"])
         last["realtime_factor"] = last["run"].map(speeds)
         text = _report_text(runs, feature_set, judge.name, judged, command, last, separation,
-                            grid_rows, len(wav_seeds), sections, encoded=bool(encoded))
+                            grid_rows, len(wav_seeds), sections, encoded=bool(encoded),
+                            nested=[path.name for path in nested])
         with atomic_write(folder / "README.md", "w") as file:
             file.write(text)
+        for path in nested:  # copied, not moved: until the swap the old report stays whole
+            shutil.copytree(path, folder / path.name)
         (folder / MARKER).write_text("Made by codes/report.py, which replaces this folder whole.\n")
     return destination
+
+
+def nested_reports(folder: Path) -> list[Path]:
+    """The reports kept inside the report `folder` (subfolders holding the marker)."""
+    if not folder.is_dir():
+        return []
+    return sorted(path for path in folder.iterdir() if (path / MARKER).is_file())
 
 
 def _diagnosis_grid(run: Run, feature_set: FeatureSet, seed: int):
@@ -334,11 +348,11 @@ def _diagnosis_grid(run: Run, feature_set: FeatureSet, seed: int):
 
 def _report_text(runs: list[Run], feature_set: FeatureSet, judge_name: str, judged: dict,
                  command: str, last: pd.DataFrame, separation: pd.DataFrame, grid_rows: int,
-                 wavs: int, sections: list[str], encoded: bool) -> str:
+                 wavs: int, sections: list[str], encoded: bool, nested: list[str]) -> str:
     """The report's markdown: its settings, findings, figures and one section per model.
     Sections about one kind of family (losses, reconstructions, latent spaces) appear
     where the report has runs of it; `encoded`: some VAE kept its encoder, so there are
-    reconstructions to show."""
+    reconstructions to show; `nested`: the reports kept in subfolders, linked."""
     config, summary = feature_set.config, feature_set.summary
     real = last[last["family"] == "real"].iloc[0]
     best = last[is_model(last)].iloc[0]  # sorted by accuracy
@@ -348,6 +362,8 @@ def _report_text(runs: list[Run], feature_set: FeatureSet, judge_name: str, judg
     tables = ["[results.md](results.md) (judged quality)"]
     tables += ["[vae_study.md](vae_study.md) (VAE losses and training time)"] if vaes else []
     tables += ["[gan_study.md](gan_study.md) (GAN losses and training time)"] if gans else []
+    kept = "".join(f"\n- Kept from before, a report of other runs: [{name}/]({name}/README.md)."
+                   for name in nested)
     parts = [f"""# Spoken digits with {kinds}: the study report
 
 Made by `{command}` from {len(runs)} runs, trained by `python codes/train.py` and judged by
@@ -358,7 +374,7 @@ Made by `{command}` from {len(runs)} runs, trained by `python codes/train.py` an
   {config.n_freq} x {config.n_frames} STFT bins (n_fft {config.n_fft}, hop {config.hop_length}).
 - Judge `{judge_name}`: test accuracy {judged['plain']['accuracy']:.1%}, and
   {judged['griffin_lim']['accuracy']:.1%} through Griffin-Lim.
-- Every checkpoint in tables: {", ".join(tables)}, with CSV copies beside them.
+- Every checkpoint in tables: {", ".join(tables)}, with CSV copies beside them.{kept}
 
 ## Results at each run's last checkpoint
 
