@@ -43,7 +43,9 @@ def main() -> None:
     from spokendigits.training import train_run
     from train import find_feature_set
 
-    tf.config.experimental.enable_op_determinism()  # as train.py trains the bundled configs
+    # As train.py trains the bundled configs; called directly, since older versions of the
+    # code, which this also times, have no `distribute.set_determinism`.
+    tf.config.experimental.enable_op_determinism()
     feature_set = FeatureSet.load(find_feature_set(args.features))
     rows = []
     for folder in args.runs or [bundled_run(name) for name in ("vae", "gan")]:

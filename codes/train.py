@@ -30,12 +30,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from spokendigits import cli
 from spokendigits.config import add_arguments, from_arguments
-from spokendigits.distribute import STRATEGIES
 from spokendigits.errors import DataError, UsageError
 from spokendigits.features import FEATURES_ROOT, FeatureSet
 from spokendigits.models import ModelConfig
-from spokendigits.runs import (RUNS_ROOT, RunSpec, TrainConfig, collect_summaries, finished_runs,
-                              load_sweep)
+from spokendigits.runs import (RUNS_ROOT, STRATEGIES, RunSpec, TrainConfig, collect_summaries,
+                              finished_runs, load_sweep)
 from spokendigits.storage import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -32,8 +32,7 @@ import tensorflow as tf
 from keras import ops
 
 from .errors import UsageError
-
-STRATEGIES = ("none", "mirrored", "multi-worker")
+from .runs import STRATEGIES
 
 
 def split_cpu(devices: int) -> None:

@@ -189,8 +189,9 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
     """`write_report` once the parent's lock is held and old stages are cleared."""
     if destination.exists() and not destination.is_dir():
         raise UsageError(f"{destination} is a file; name a folder for the report")
+    nested = nested_reports(destination)  # kept: copied into the new report
     if destination.is_dir() and not (destination / MARKER).is_file() and \
-            set(destination.iterdir()) - set(nested_reports(destination)):
+            set(destination.iterdir()) - set(nested):
         raise UsageError(f"{destination} holds files but no report made by codes/report.py; the "
                          "report replaces its folder whole, so choose an empty or new folder")
     results, judge, evaluation = load_results(runs, feature_set, classifiers_dir)
@@ -204,7 +205,6 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
 
     config = feature_set.config
     judged = judge.metrics
-    nested = nested_reports(destination)
     with atomic_folder(destination, replace=True) as folder:
         figures, sounds = folder / "figures", folder / "audio"
         if vaes:

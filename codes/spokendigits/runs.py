@@ -45,6 +45,9 @@ FAMILY_LABELS = {"mlp-vae": "MLP", "cnn-vae": "CNN", "cwgan-gp": "CWGAN-GP",
                  "mlp-cwgan-gp": "MLP CWGAN-GP"}
 CHECKPOINTS = "checkpoints"
 MAX_EPOCHS = 999  # checkpoint folders are eNNN
+# Where a run trains (`train.py --distribute`, `distribute.make_strategy`): not a setting of
+# the run, which learns the same on any of them.
+STRATEGIES = ("none", "mirrored", "multi-worker")
 
 
 @dataclass(frozen=True)
