@@ -1,4 +1,4 @@
-"""Seconds per generator step of GAN variants, on arrays of FSDD's shape (no data needed).
+"""Seconds per generator step of GAN variants, on arrays of FSDD's shapes (no data needed).
 
     python benchmarks/gan_step_bench.py                          # the default sizes
     python benchmarks/gan_step_bench.py --widths 8 16 --steps 10
@@ -8,6 +8,8 @@
     python benchmarks/gan_step_bench.py --widths 8 --loss hinge --gradient-penalty 0 \
         --spectral-norm --critic-steps 1 --ema 0.999 --augment --batch-norm \
         --auxiliary-weight 1 --upsampling resize                          # cwgan_resize.json
+    python benchmarks/gan_step_bench.py --families wavegan --widths 8 16 32   # WaveGAN
+    python benchmarks/gan_step_bench.py --representations magnitude-if log-mel
 
 A generator step is `critic_steps` critic updates (each with its gradient
 penalty) and one generator update, at batch size 64 per update: the unit the
@@ -49,7 +51,6 @@ def main() -> None:
     parser.add_argument("--upsampling", default="transpose", choices=["transpose", "resize"])
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=5, help="timed generator steps")
-    parser.add_argument("--shape", nargs=2, type=int, default=[129, 96], help="freq, frame")
     args = parser.parse_args()
 
     import keras
@@ -59,11 +60,12 @@ def main() -> None:
     from spokendigits.features import FeatureConfig, Featurizer
     from spokendigits.models import ModelConfig
     from spokendigits.models.gan import build, fit_data
+    from spokendigits.representations import REPRESENTATIONS
 
-    featurizer = Featurizer(FeatureConfig(sample_rate=8000, clip_seconds=0.76, n_fft=256,
-                                          hop_length=64, split="takes"),
-                            Scaling(np.zeros(args.shape[0], np.float32),
-                                    np.ones(args.shape[0], np.float32)))
+    feature_config = FeatureConfig(sample_rate=8000, clip_seconds=0.76, n_fft=256, hop_length=64,
+                                   split="takes")  # FSDD's
+    featurizer = Featurizer(feature_config, Scaling(np.zeros(feature_config.n_freq, np.float32),
+                                                    np.ones(feature_config.n_freq, np.float32)))
     print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, batch {args.batch_size}")
     print("family, width, representation, generator parameters, critic parameters, "
           "seconds per generator step")
@@ -71,6 +73,8 @@ def main() -> None:
     for family in args.families:
         for representation in args.representations:
             for width in args.widths:
+                if family == "wavegan":  # it makes waveforms alone
+                    representation = "waveform"
                 config = ModelConfig(family=family, width=width, depth=args.depth,
                                      conditional=True, latent_dim=64,
                                      critic_steps=args.critic_steps, representation=representation,
@@ -81,15 +85,14 @@ def main() -> None:
                                      augment=args.augment, batch_norm=args.batch_norm,
                                      auxiliary_weight=args.auxiliary_weight,
                                      upsampling=args.upsampling)
-                channels = 2 if representation == "magnitude-phase" else 1
+                shape = REPRESENTATIONS[representation].from_feature_config(feature_config).shape
                 clips = args.batch_size * args.critic_steps * (args.steps + 1)
-                inputs = {"features": rng.standard_normal((clips, *args.shape, channels),
-                                                          dtype=np.float32),
+                inputs = {"features": rng.standard_normal((clips, *shape), dtype=np.float32),
                           "condition": np.eye(10, dtype=np.float32)[rng.integers(0, 10, clips)]}
                 if args.phase_conditional:
-                    inputs["phase"] = rng.uniform(-1, 1, (clips, *args.shape, 1)).astype(np.float32)
+                    inputs["phase"] = rng.uniform(-1, 1, (clips, *shape[:2], 1)).astype(np.float32)
                 keras.utils.set_random_seed(0)
-                model = build(config, (*args.shape, channels), 10, 0, featurizer=featurizer)
+                model = build(config, shape, 10, 0, featurizer=featurizer)
                 dataset, _ = fit_data(config, inputs, args.batch_size, 0)
                 batches = iter(dataset)
                 step = model.make_train_function() or model.train_function

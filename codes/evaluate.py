@@ -65,7 +65,7 @@ def main() -> None:
           f"{judged['plain']['accuracy']:.1%}, through Griffin-Lim "
           f"{judged['griffin_lim']['accuracy']:.1%}", flush=True)
     real = RealData.judge(feature_set, judge, config)
-    references = reference_rows(feature_set, judge, real, config)
+    references = reference_rows(feature_set, judge, real, config, runs)
     evaluated = []
     for run in tqdm(runs, desc="evaluating", unit="run"):
         results, reused = evaluate_run(run, judge, feature_set, real, config)

@@ -28,6 +28,7 @@ FAMILIES = [
      "batch_norm": True, "ema": 0.9, "augment": True},
     {"family": "mlp-cwgan-gp", "conditional": True, "width": 8, "depth": 2, "critic_steps": 1,
      "loss": "hinge", "gradient_penalty": 0.0, "spectral_norm": True, "auxiliary_weight": 1.0},
+    {"family": "wavegan", "conditional": True, "width": 2, "critic_steps": 2},  # phase shuffle
 ]
 TRAINING = {"epochs": [1], "batch_size": 8, "learning_rate": 1e-4}
 

@@ -24,6 +24,12 @@ VARIANTS = {
     "phase-conditional": ModelConfig(family="cwgan-gp", conditional=True, width=2,
                                      critic_steps=2, phase_conditional=True,
                                      consistency_weight=1.0),
+    "magnitude-if": ModelConfig(family="cwgan-gp", conditional=True, width=2, critic_steps=2,
+                                representation="magnitude-if"),
+    "log-mel": ModelConfig(family="cwgan-gp", conditional=True, width=2, critic_steps=2,
+                           representation="log-mel"),
+    "wavegan": ModelConfig(family="wavegan", conditional=True, width=2, critic_steps=2,
+                           post_filter=True),
     "mlp, digit+speaker, hinge": ModelConfig(
         family="mlp-cwgan-gp", conditional=True, speaker_conditional=True, width=8, depth=2,
         critic_steps=1, loss="hinge", gradient_penalty=0.0, spectral_norm=True, ema=0.9,
@@ -57,16 +63,89 @@ def test_settings_of_one_kind_of_family_are_refused_by_the_other():
                        critic_steps=1).likelihood == "hinge, SN, 1 critic steps"
 
 
-def test_model_arrays_put_the_phase_where_the_config_asks():
-    features = np.zeros((3, 5, 4), np.float32)
-    phase = np.full((3, 5, 4), np.pi / 2, np.float32)
-    two = model_arrays(VARIANTS["magnitude-phase"], features, phase)
-    assert two["features"].shape == (3, 5, 4, 2) and np.allclose(two["features"][..., 1], 0.5)
-    given = model_arrays(VARIANTS["phase-conditional"], features, phase)
-    assert given["features"].shape == (3, 5, 4, 1) and given["phase"].shape == (3, 5, 4, 1)
-    assert set(model_arrays(VARIANTS["magnitude"], features, None)) == {"features"}
-    with pytest.raises(UsageError, match="--phase"):
-        model_arrays(VARIANTS["magnitude-phase"], features, None)
+def test_wavegan_settings():
+    config = ModelConfig(family="wavegan")
+    assert (config.representation, config.phase_shuffle, config.width, config.depth) == \
+        ("waveform", 2, 16, 4)
+    assert ModelConfig(family="wavegan", phase_shuffle=0).phase_shuffle == 0
+    assert ModelConfig(family="cwgan-gp").phase_shuffle is None  # old runs keep their names
+    for wrong, message in (({"family": "wavegan", "representation": "log-mel"}, "waveform"),
+                           ({"family": "cwgan-gp", "representation": "waveform"}, "waveform"),
+                           ({"family": "cwgan-gp", "phase_shuffle": 2}, "wavegan only"),
+                           ({"family": "cwgan-gp", "post_filter": True}, "wavegan only"),
+                           ({"family": "wavegan", "augment": True}, "spectrogram GANs"),
+                           ({"family": "wavegan", "phase_shuffle": -1}, "negative")):
+        with pytest.raises(UsageError, match=message):
+            ModelConfig(**wrong)
+
+
+def test_model_arrays_put_the_phase_where_the_config_asks(small_feature_set):
+    from spokendigits.training import fit_representation
+
+    features, phase = small_feature_set.features[:3], small_feature_set.phase[:3]
+    n_freq, n_frames = features.shape[1:]
+
+    def arrays(key, phase):
+        spec = RunSpec(VARIANTS[key], TrainConfig())
+        return model_arrays(spec.model, features, phase,
+                            fit_representation(small_feature_set, spec))
+
+    two = arrays("magnitude-phase", phase)
+    assert two["features"].shape == (3, n_freq, n_frames, 2)
+    np.testing.assert_allclose(two["features"][..., 1], phase / np.pi, atol=1e-6)
+    given = arrays("phase-conditional", phase)
+    assert given["features"].shape == given["phase"].shape == (3, n_freq, n_frames, 1)
+    assert set(arrays("magnitude", None)) == {"features"}
+    assert arrays("log-mel", None)["features"].shape == (3, 64, n_frames, 1)
+    assert arrays("wavegan", phase)["features"].shape == (3, 8192, 1)
+    for key in ("magnitude-phase", "magnitude-if", "wavegan"):
+        with pytest.raises(UsageError, match="--phase"):
+            arrays(key, None)
+
+
+def test_phase_shuffle_shifts_each_clip_within_n_with_reflected_edges():
+    import keras
+
+    from spokendigits.models.wavegan import PhaseShuffle
+
+    n, length = 2, 12
+    clips = np.stack([np.arange(length) + 100 * clip for clip in range(64)]).astype(np.float32)
+    clips = np.stack([clips, -clips], axis=-1)                 # [clip, time, 2 channels]
+    layer = PhaseShuffle(n, seed=3)
+    shifted = keras.ops.convert_to_numpy(layer(clips, training=True))
+    seen = set()
+    for clip, out in zip(clips, shifted):
+        matches = []
+        for shift in range(-n, n + 1):                           # out[t] = in[t - shift]
+            source = np.arange(length) - shift
+            source = np.abs(source)                              # reflected at the start
+            source = np.where(source >= length, 2 * (length - 1) - source, source)  # and end
+            if np.array_equal(out, clip[source]):
+                matches.append(shift)
+        assert len(matches) == 1, matches                       # every channel alike
+        seen.add(matches[0])
+    assert seen == set(range(-n, n + 1))                         # each shift drawn, none beyond
+    np.testing.assert_array_equal(layer(clips, training=False), clips)
+    rebuilt = PhaseShuffle.from_config(layer.get_config())
+    assert (rebuilt.shift, rebuilt.seed) == (n, 3)
+    with pytest.raises(ValueError, match="negative"):
+        PhaseShuffle(-1)
+
+
+def test_the_gradient_penalty_reaches_waveform_critics():
+    import keras
+
+    from spokendigits.models.gan import build
+
+    config = ModelConfig(family="wavegan", conditional=True, width=2, critic_steps=1)
+    model = build(config, (8192, 1), 10, seed=0)
+    rng = np.random.default_rng(0)
+    batch = {"features": rng.uniform(-0.5, 0.5, (4, 8192, 1)).astype(np.float32),
+             "condition": np.eye(10, dtype=np.float32)[rng.integers(0, 10, 4)]}
+    batch = {name: keras.ops.convert_to_tensor(value) for name, value in batch.items()}
+    _, _, penalty, _ = model._critic_terms(batch, training=True)
+    assert float(penalty) > 0
+    assert model.generator.output.shape[1:] == (8192, 1)
 
 
 def test_a_real_spectrogram_is_consistent_and_a_random_phase_is_not(small_feature_set):
@@ -208,11 +287,20 @@ def test_a_gan_resumes_with_both_optimizers(small_feature_set, tmp_path, monkeyp
 
 def test_gans_are_judged_and_speak_through_the_scripts(gan_runs, small_feature_set, small_judge,
                                                         tmp_path):
-    from spokendigits.evaluation import EvaluationConfig, RealData, evaluate_run
+    from spokendigits.evaluation import EvaluationConfig, RealData, evaluate_run, reference_rows
 
     config = EvaluationConfig(draws=1, griffin_lim_iterations=2, samplers=("mixture", "prior"))
     real = RealData.judge(small_feature_set, small_judge, config)
-    for key in ("magnitude-phase", "phase-conditional"):
+    rows = {row["run"]: row for row in reference_rows(
+        small_feature_set, small_judge, real, config,
+        [gan_runs[key] for key in ("magnitude", "log-mel", "wavegan", "magnitude-if")])}
+    ceilings = [name for name in rows if "round trip" in name]
+    assert ceilings == [f"real test clips, {name} round trip"
+                        for name in ("log-mel", "magnitude-if", "waveform")]
+    for name in ceilings[1:]:  # exact round trips: what the real clips score
+        assert rows[name]["accuracy"] == rows["real test clips"]["accuracy"], name
+    assert "fd" not in rows[ceilings[0]] and 0 <= rows[ceilings[0]]["accuracy"] <= 1
+    for key in ("magnitude-phase", "phase-conditional", "log-mel", "wavegan"):
         run = gan_runs[key]
         results, _ = evaluate_run(run, small_judge, small_feature_set, real, config)
         scores = results["checkpoints"]["2"]["samplers"]

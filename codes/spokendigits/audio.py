@@ -1,4 +1,5 @@
-"""Signal processing: reading wavs, fixed lengths, STFT log-magnitude, scaling, Griffin-Lim.
+"""Signal processing: reading wavs, fixed lengths, STFT log-magnitude, scaling, Griffin-Lim,
+mel filters.
 
 Shapes: a batch of waveforms is `[clip, sample]`, a batch of spectrograms
 `[clip, freq, frame]`. Sample rates are in Hz, lengths in samples.
@@ -27,6 +28,8 @@ from .errors import DataError
 from .storage import atomic_write
 
 WINDOW_SECONDS = 0.032  # analysis window of the default STFT: 32 ms suits speech
+# Slaney's mel scale: 200/3 Hz a mel up to 1 kHz, then 27 mels for each factor 6.4
+MEL_LINEAR_HZ, MEL_BREAK_HZ, MEL_LOG_STEP = 200 / 3, 1000.0, math.log(6.4) / 27
 
 
 def default_n_fft(sample_rate: int) -> int:
@@ -147,6 +150,37 @@ def griffin_lim(magnitude: np.ndarray, hop_length: int, length: int, n_iter: int
         angles = rebuilt - (momentum / (1 + momentum)) * previous
         angles /= np.abs(angles) + 1e-16
     return inverse_stft(magnitude * angles, hop_length, length)
+
+
+def hz_to_mel(frequencies: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default): linear to 1 kHz, logarithmic above."""
+    frequencies = np.asarray(frequencies, np.float64)
+    mels = frequencies / MEL_LINEAR_HZ
+    log_part = frequencies >= MEL_BREAK_HZ
+    mels[log_part] = MEL_BREAK_HZ / MEL_LINEAR_HZ + \
+        np.log(frequencies[log_part] / MEL_BREAK_HZ) / MEL_LOG_STEP
+    return mels
+
+
+def mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    """The inverse of `hz_to_mel`."""
+    mels = np.asarray(mels, np.float64)
+    frequencies = mels * MEL_LINEAR_HZ
+    break_mel = MEL_BREAK_HZ / MEL_LINEAR_HZ
+    log_part = mels >= break_mel
+    frequencies[log_part] = MEL_BREAK_HZ * np.exp(MEL_LOG_STEP * (mels[log_part] - break_mel))
+    return frequencies
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """`[n_mels, n_fft // 2 + 1]` float32 triangular filters, evenly spaced in mels from 0 Hz
+    to Nyquist, each normalised to unit area ("slaney"): librosa.filters.mel's defaults."""
+    bins = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    edges = mel_to_hz(np.linspace(0, hz_to_mel(np.array([sample_rate / 2]))[0], n_mels + 2))
+    rising = (bins[None, :] - edges[:-2, None]) / np.diff(edges)[:-1, None]
+    falling = (edges[2:, None] - bins[None, :]) / np.diff(edges)[1:, None]
+    weights = np.maximum(0, np.minimum(rising, falling))
+    return (weights * (2 / (edges[2:] - edges[:-2]))[:, None]).astype(np.float32)
 
 
 def trim_silence(waveform: np.ndarray, sample_rate: int, top_db: float = 40.0,

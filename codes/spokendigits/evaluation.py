@@ -13,7 +13,10 @@ over the draws. Reference rows are judged the same way:
   that reproduced its training data would score;
 - the floor: each digit's mean training log-magnitude spectrogram, through
   Griffin-Lim. A model that does not beat it has learnt nothing a plain
-  average could not say.
+  average could not say;
+- each representation's ceiling, for the runs of other representations than
+  the log-magnitude: the real test clips encoded by it and decoded (accuracy
+  and IS only), what a generator that made them perfectly would score.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ class RealData:
     test_heard: Judged      # the same clips after a Griffin-Lim round trip
     digits: np.ndarray      # [clip]
     per_digit: int
+    index: np.ndarray       # [clip] of those clips in the feature set
 
     @classmethod
     def judge(cls, feature_set: FeatureSet, judge: Judge, config: EvaluationConfig) -> "RealData":
@@ -100,7 +104,7 @@ class RealData:
         return cls(judge.run(features), judge.run(heard(feature_set.featurizer, features,
                                                         config.griffin_lim_iterations,
                                                         config.seed)),
-                   feature_set.digits[test], per_digit)
+                   feature_set.digits[test], per_digit, test)
 
 
 def score(probabilities: np.ndarray, embeddings: np.ndarray, digits: np.ndarray, real: RealData,
@@ -159,8 +163,9 @@ def _block_digits(per_digit: int, draws: int) -> np.ndarray:
 
 
 def reference_rows(feature_set: FeatureSet, judge: Judge, real: RealData,
-                   config: EvaluationConfig) -> list[dict[str, Any]]:
-    """The rows every table shows beside the models (see the module's docstring)."""
+                   config: EvaluationConfig, runs: list[Run] = ()) -> list[dict[str, Any]]:
+    """The rows every table shows beside the models (see the module's docstring), and the
+    ceilings of the representations of `runs`."""
     featurizer, n = feature_set.featurizer, real.per_digit
     rows = [{"run": name, **score_draws(judged, real.digits, [np.arange(len(real.digits))], real,
                                         config, distances=False)}
@@ -183,6 +188,34 @@ def reference_rows(feature_set: FeatureSet, judge: Judge, real: RealData,
     floor = judge.run(heard(featurizer, means[digits], config.griffin_lim_iterations, config.seed))
     rows.append({"run": FLOOR, **score_draws(floor, digits, _draw_slices(n, config.draws), real,
                                              config)})
+    return rows + ceiling_rows(feature_set, judge, real, config, runs)
+
+
+def ceiling_rows(feature_set: FeatureSet, judge: Judge, real: RealData, config: EvaluationConfig,
+                 runs: list[Run]) -> list[dict[str, Any]]:
+    """"real test clips, <representation> round trip" for each representation of `runs`
+    but the log-magnitude (whose round trip is the Griffin-Lim row): the test clips
+    encoded from the feature set's arrays, decoded, analysed again and judged."""
+    representations = {}
+    for run in runs:
+        representation = run.representation
+        if representation.name != "log-magnitude":
+            representations.setdefault(representation.name, representation)
+    rows = []
+    for name, representation in sorted(representations.items()):
+        phase = None
+        if representation.needs_phase:
+            if feature_set.phase is None:
+                raise UsageError(f"the {name} ceiling needs the STFT phase: make the feature "
+                                 "set again with codes/features.py --phase")
+            phase = feature_set.phase[real.index]
+        arrays = representation.encode_features(feature_set.features[real.index], phase)
+        waveforms = representation.decode(arrays, seed=config.seed,
+                                          n_iter=config.griffin_lim_iterations)
+        judged = judge.run(feature_set.featurizer.encode(waveforms))
+        rows.append({"run": f"real test clips, {name} round trip",
+                     **score_draws(judged, real.digits, [np.arange(len(real.digits))], real,
+                                   config, distances=False)})
     return rows
 
 
@@ -397,7 +430,7 @@ def load_results(runs: list[Run], feature_set: FeatureSet, classifiers_dir: Path
         raise UsageError("these runs were judged by an older version of codes/evaluate.py; run "
                          "it again") from None
     real = RealData.judge(feature_set, judge, config)
-    return (results_table(reference_rows(feature_set, judge, real, config),
+    return (results_table(reference_rows(feature_set, judge, real, config, runs),
                           list(zip(runs, evaluations))), judge, config)
 
 

@@ -129,7 +129,8 @@ def checkpoint_name(epoch: int) -> str:
 
 
 RUN_FORMAT = 1  # a config.json with a higher "format" comes from a newer version
-RUN_KEYS = ("model", "training", "featurizer", "feature_set", "labels")  # and "command"
+RUN_KEYS = ("model", "training", "featurizer", "feature_set", "labels")  # and "command",
+# "representation" (what decodes the generator's arrays; older runs lack it)
 
 
 def _config_problem(config: Any) -> str | None:
@@ -142,7 +143,7 @@ def _config_problem(config: Any) -> str | None:
     if not isinstance(version, int) or version > RUN_FORMAT:
         return f"format {version!r} is newer than this version reads ({RUN_FORMAT})"
     missing = [key for key in RUN_KEYS if key not in config]
-    unknown = sorted(set(config) - {*RUN_KEYS, "command", "format"})
+    unknown = sorted(set(config) - {*RUN_KEYS, "command", "format", "representation"})
     if missing or unknown:
         return f"missing key(s) {missing}" if missing else f"unknown key(s) {unknown}"
     for key in ("model", "training", "featurizer", "labels"):
@@ -218,11 +219,14 @@ class Run:
 
     @property
     def representation(self) -> Representation:
-        """What turns the generator's arrays into waveforms: log-magnitude, or magnitude and
-        phase (generated, or given as a phase condition)."""
-        name = "magnitude-phase" if self.model.needs_phase else "log-magnitude"
+        """What turns the generator's arrays into waveforms (`ModelConfig.decoded_representation`),
+        with the settings and statistics config.json keeps; runs of older versions, which
+        kept none, made log-magnitudes or magnitude and phase scaled by their featurizer."""
+        if "representation" in self.config:
+            return Representation.from_dict(self.config["representation"])
         featurizer = self.featurizer
-        return REPRESENTATIONS[name].from_feature_config(featurizer.config, featurizer.scaling)
+        return REPRESENTATIONS[self.model.decoded_representation].from_feature_config(
+            featurizer.config, featurizer.scaling)
 
     @property
     def label(self) -> str:

@@ -28,6 +28,7 @@ from sklearn.model_selection import train_test_split
 from .config import to_dict
 from .errors import DataError, UsageError
 from .features import FeatureSet
+from .representations import REPRESENTATIONS, Representation
 from .models import build_condition, build_model, condition_dim, family_module, model_arrays
 from .runs import CHECKPOINTS, RUNS_ROOT, Run, RunSpec, checkpoint_name, read_history, run_name
 from .storage import atomic_folder, atomic_write, try_lock, write_json
@@ -47,9 +48,20 @@ class SplitData:
     speakers: np.ndarray
 
 
-def split_data(feature_set: FeatureSet, spec: RunSpec, labels: dict[str, list]) -> dict[str, SplitData]:
-    """Train / validation / test inputs; validation is a seeded, digit-stratified share of the
-    training split, so the test split is never seen before the checkpoint's final report."""
+def fit_representation(feature_set: FeatureSet, spec: RunSpec) -> Representation:
+    """The run's `ModelConfig.decoded_representation`, with the feature set's STFT and
+    scaling, its own statistics (if any) fitted on the training split alone."""
+    featurizer = feature_set.featurizer
+    representation = REPRESENTATIONS[spec.model.decoded_representation].from_feature_config(
+        featurizer.config, featurizer.scaling)
+    return representation.fit_features(feature_set.features[~feature_set.is_test])
+
+
+def split_data(feature_set: FeatureSet, spec: RunSpec, labels: dict[str, list],
+               representation: Representation) -> dict[str, SplitData]:
+    """Train / validation / test inputs (of `representation`, `fit_representation`'s);
+    validation is a seeded, digit-stratified share of the training split, so the test split
+    is never seen before the checkpoint's final report."""
     train_index = np.flatnonzero(~feature_set.is_test)
     train_index, validation_index = train_test_split(
         train_index, test_size=spec.training.validation_fraction, random_state=spec.training.seed,
@@ -59,7 +71,8 @@ def split_data(feature_set: FeatureSet, spec: RunSpec, labels: dict[str, list]) 
                                     np.flatnonzero(feature_set.is_test))):
         digits, speakers = feature_set.digits[index], feature_set.speakers[index]
         inputs = model_arrays(spec.model, feature_set.features[index],
-                              None if feature_set.phase is None else feature_set.phase[index])
+                              None if feature_set.phase is None else feature_set.phase[index],
+                              representation)
         if condition_dim(spec.model, labels):
             inputs["condition"] = build_condition(spec.model, labels, digits, speakers)
         splits[name] = SplitData(inputs, digits, speakers)
@@ -289,11 +302,12 @@ def _train(folder: Path, spec: RunSpec, feature_set: FeatureSet, tensorboard: bo
            steps_per_execution: int) -> tuple[Run, str]:
     """`train_run` in a folder whose lock this process holds."""
     labels = label_sets(feature_set, spec)
+    representation = fit_representation(feature_set, spec)
     write_json(folder / "config.json", {
         "model": to_dict(spec.model), "training": to_dict(spec.training),
         "feature_set": feature_set.name, "featurizer": feature_set.featurizer.to_dict(),
-        "labels": labels, "command": command})
-    data = split_data(feature_set, spec, labels)
+        "representation": representation.to_dict(), "labels": labels, "command": command})
+    data = split_data(feature_set, spec, labels, representation)
 
     # Same seed, same split, initialisation, noise and shuffling; with op determinism (the
     # config's `deterministic`, which the caller switches on for the process:
@@ -311,7 +325,7 @@ def _train(folder: Path, spec: RunSpec, feature_set: FeatureSet, tensorboard: bo
     model.steps_per_execution = steps_per_execution
     callbacks = [StopOnNonFinite(), EpochLog(),
                  *family.callbacks(spec.model, folder, data, tensorboard, feature_set.featurizer,
-                                   Run.open(folder).representation),
+                                   representation),
                  SaveCheckpoints(folder, spec.training.epochs, data, spec.training.batch_size,
                                  family),
                  HistoryLog(folder / "history.csv", history),

@@ -1,4 +1,5 @@
-"""The pieces every network is made of: the regularized block, residual blocks, and
+"""The pieces every network is made of: the widths of each resolution, the regularized
+block, residual blocks, the generators' normalized ReLU, spectral normalization, and
 the inputs every generator (or decoder) takes."""
 
 from __future__ import annotations
@@ -8,6 +9,38 @@ import tensorflow as tf
 from keras import layers
 
 from . import ModelConfig
+
+LEAK = 0.2  # slope of the critics' leaky ReLUs
+
+
+def widths(config: ModelConfig) -> list[int]:
+    """Channels at each resolution, narrowest first: e.g. width 16, depth 4 -> [16, 32,
+    64, 128]."""
+    return [config.width * 2**i for i in range(config.depth)]
+
+
+def crop(shape: tuple[int, ...], depth: int) -> tuple[int, int]:
+    """Bins and frames of a `[freq, frame, ...]` image to drop so both halve `depth` times."""
+    factor = 2**depth
+    return shape[0] % factor, shape[1] % factor
+
+
+def generator_activation(config: ModelConfig) -> str | None:
+    """A hidden generator layer's own activation: ReLU, or none where batch normalization
+    comes between it and its ReLU (`normalized_relu`)."""
+    return None if config.batch_norm else "relu"
+
+
+def normalized_relu(hidden: keras.KerasTensor, config: ModelConfig) -> keras.KerasTensor:
+    """Batch normalization and ReLU after a layer, where the config asks for batch norm."""
+    if not config.batch_norm:
+        return hidden
+    return layers.Activation("relu")(batch_norm()(hidden))
+
+
+def spectral(layer: layers.Layer, config: ModelConfig) -> layers.Layer:
+    """`layer`, spectrally normalized where the config asks (one power iteration a step)."""
+    return layers.SpectralNormalization(layer) if config.spectral_norm else layer
 
 
 def regularizer(config: ModelConfig) -> keras.regularizers.Regularizer | None:

@@ -14,28 +14,17 @@ import keras
 from keras import layers
 
 from . import ModelConfig
-from .blocks import block, regularizer, residual_block
+from .blocks import block, crop, regularizer, residual_block, widths
 
 KERNEL = 3
 
 
-def _channels(config: ModelConfig) -> list[int]:
-    """Narrowest first: e.g. width 8, depth 4 -> [8, 16, 32, 64]."""
-    return [config.width * 2**i for i in range(config.depth)]
-
-
-def _crop(feature_shape: tuple[int, int], config: ModelConfig) -> tuple[int, int]:
-    """Bins and frames to drop so both halve cleanly `depth` times."""
-    factor = 2**config.depth
-    return feature_shape[0] % factor, feature_shape[1] % factor
-
-
 def encoder_body(features: keras.KerasTensor, config: ModelConfig) -> keras.KerasTensor:
     """`[batch, freq, frame]` features to a `[batch, units]` hidden vector."""
-    crop_freq, crop_time = _crop(tuple(features.shape[1:]), config)
+    crop_freq, crop_time = crop(tuple(features.shape[1:]), config.depth)
     image = layers.Reshape((*features.shape[1:], 1))(features)
     image = layers.Cropping2D(((0, crop_freq), (0, crop_time)))(image)
-    for channels in _channels(config):
+    for channels in widths(config):
         image = block(layers.Conv2D(channels, KERNEL, strides=2, padding="same",
                                     kernel_regularizer=regularizer(config)), image, config)
         for _ in range(config.residual_blocks):
@@ -46,10 +35,10 @@ def encoder_body(features: keras.KerasTensor, config: ModelConfig) -> keras.Kera
 def decoder_body(hidden: keras.KerasTensor, config: ModelConfig,
                  feature_shape: tuple[int, int]) -> keras.KerasTensor:
     """A `[batch, units]` vector to `[batch, freq, frame]` features (linear output)."""
-    crop_freq, crop_time = _crop(feature_shape, config)
+    crop_freq, crop_time = crop(feature_shape, config.depth)
     factor = 2**config.depth
     small = ((feature_shape[0] - crop_freq) // factor, (feature_shape[1] - crop_time) // factor)
-    channels = _channels(config)
+    channels = widths(config)
     hidden = block(layers.Dense(small[0] * small[1] * channels[-1],
                                 kernel_regularizer=regularizer(config)), hidden, config)
     image = layers.Reshape((*small, channels[-1]))(hidden)

@@ -1,6 +1,7 @@
-"""Conditional Wasserstein GANs with a gradient penalty (WGAN-GP) on spectrogram images.
+"""Conditional Wasserstein GANs with a gradient penalty (WGAN-GP) on spectrogram images and
+waveforms.
 
-Two bodies share one training step:
+Three bodies share one training step:
 
 - `cwgan-gp` (SpecGAN-like): the generator maps `z` and a one-hot condition
   through a dense layer to a small image, then doubles it `depth` times with
@@ -16,6 +17,8 @@ Two bodies share one training step:
   normalization in the generator, dropout in the critic and concatenated label
   embeddings are left out: the label goes through the projection below, as for
   the convolutional body.
+- `wavegan`: WaveGAN's 1-D layers on the raw waveform, with phase shuffle in
+  the critic (see `wavegan`).
 
 The critic sees the label through a projection (Miyato & Koyama 2018): its
 output is `dense(h) + <h, embed(condition)>` for its last hidden vector `h`.
@@ -64,14 +67,15 @@ import tensorflow as tf
 from keras import layers, ops
 
 from . import COLLAPSE_RATIO, ModelConfig
-from .blocks import batch_norm, latent_inputs
+from . import wavegan
+from .blocks import (LEAK, batch_norm, crop, generator_activation, latent_inputs, normalized_relu, spectral,
+                     widths)
 from ..config import from_dict
 from ..distribute import (BuiltAtConstruction, ReplicaSeedGenerator, pipeline, replica_share,
                           step_logs)
 from ..storage import atomic_write, write_json
 
 KERNEL = 5
-LEAK = 0.2
 ADAM = {"beta_1": 0.5, "beta_2": 0.9}
 LOSSES = ("critic_loss", "generator_loss", "wasserstein", "gradient_penalty")
 PHASE_BANK = 8            # phase images kept per digit for inference (phase-conditional models)
@@ -79,39 +83,16 @@ PREVIEW_EVERY = 5         # epochs between previews
 COLLAPSE_AFTER = 10       # epochs: a generator starts from near-constant output
 
 
-def _crop(shape: tuple[int, ...], depth: int) -> tuple[int, int]:
-    factor = 2**depth
-    return shape[0] % factor, shape[1] % factor
-
-
-def _channels(config: ModelConfig) -> list[int]:
-    """Narrowest first: e.g. width 16, depth 4 -> [16, 32, 64, 128]."""
-    return [config.width * 2**i for i in range(config.depth)]
-
-
 def _phase_pyramid(phase: keras.KerasTensor, config: ModelConfig) -> list[keras.KerasTensor]:
     """Features of the `[freq, frame, 1]` phase image at each halving, finest first."""
-    crop = _crop(tuple(phase.shape[1:]), config.depth)
-    image = layers.Cropping2D(((0, crop[0]), (0, crop[1])))(phase)
+    cut = crop(tuple(phase.shape[1:]), config.depth)
+    image = layers.Cropping2D(((0, cut[0]), (0, cut[1])))(phase)
     pyramid = []
-    for channels in _channels(config):
+    for channels in widths(config):
         image = layers.Conv2D(channels, KERNEL, strides=2, padding="same")(image)
         image = layers.LeakyReLU(LEAK)(image)
         pyramid.append(image)
     return pyramid
-
-
-def _activation(config: ModelConfig) -> str | None:
-    """A hidden generator layer's own activation: ReLU, or none where batch normalization
-    comes between it and its ReLU (`_normalized_relu`)."""
-    return None if config.batch_norm else "relu"
-
-
-def _normalized_relu(hidden: keras.KerasTensor, config: ModelConfig) -> keras.KerasTensor:
-    """Batch normalization and ReLU after a layer, where the config asks for batch norm."""
-    if not config.batch_norm:
-        return hidden
-    return layers.Activation("relu")(batch_norm()(hidden))
 
 
 def _doubled(image: keras.KerasTensor, channels: int, activation: str | None,
@@ -128,27 +109,31 @@ def _doubled(image: keras.KerasTensor, channels: int, activation: str | None,
 def build_generator(config: ModelConfig, shape: tuple[int, int, int],
                     condition_dim: int) -> keras.Model:
     """`z [batch, latent]` (+ `condition [batch, C]`, + `phase [batch, freq, frame, 1]`) ->
-    `[batch, freq, frame, channel]` arrays of the representation (linear output)."""
+    `[batch, freq, frame, channel]` arrays of the representation (linear output), or for
+    wavegan `[batch, sample, 1]` waveforms."""
     inputs, hidden = latent_inputs(config, condition_dim)
     pyramid = []
     if config.phase_conditional:
         phase = keras.Input((*shape[:2], 1), name="phase")
         inputs.append(phase)
         pyramid = _phase_pyramid(phase, config)
+    if config.family == "wavegan":
+        return keras.Model(inputs, wavegan.generator_body(hidden, config, shape),
+                           name="generator")
     if config.family == "mlp-cwgan-gp":
-        for units in [config.width * 2**i for i in range(config.depth)]:  # e.g. 128, 256, 512
+        for units in widths(config):  # e.g. 128, 256, 512
             hidden = layers.Dense(units)(hidden)
             if config.batch_norm:
                 hidden = batch_norm()(hidden)
             hidden = layers.LeakyReLU(LEAK)(hidden)
         output = layers.Reshape(shape)(layers.Dense(math.prod(shape))(hidden))
         return keras.Model(inputs, output, name="generator")
-    crop = _crop(shape, config.depth)
+    cut = crop(shape, config.depth)
     factor = 2**config.depth
-    small = ((shape[0] - crop[0]) // factor, (shape[1] - crop[1]) // factor)
-    channels = _channels(config)
-    hidden = _normalized_relu(layers.Dense(small[0] * small[1] * channels[-1],
-                                           activation=_activation(config))(hidden), config)
+    small = ((shape[0] - cut[0]) // factor, (shape[1] - cut[1]) // factor)
+    channels = widths(config)
+    hidden = normalized_relu(layers.Dense(small[0] * small[1] * channels[-1],
+                                           activation=generator_activation(config))(hidden), config)
     image = layers.Reshape((*small, channels[-1]))(hidden)
     for level in reversed(range(config.depth)):
         if pyramid:
@@ -156,20 +141,16 @@ def build_generator(config: ModelConfig, shape: tuple[int, int, int],
         if level == 0:
             image = _doubled(image, shape[2], None, config)
         else:
-            image = _normalized_relu(_doubled(image, channels[level - 1], _activation(config),
+            image = normalized_relu(_doubled(image, channels[level - 1], generator_activation(config),
                                               config), config)
-    image = layers.ZeroPadding2D(((0, crop[0]), (0, crop[1])))(image)
+    image = layers.ZeroPadding2D(((0, cut[0]), (0, cut[1])))(image)
     return keras.Model(inputs, image, name="generator")
-
-
-def _normalized(layer: layers.Layer, config: ModelConfig) -> layers.Layer:
-    """`layer`, spectrally normalized where the config asks (one power iteration a step)."""
-    return layers.SpectralNormalization(layer) if config.spectral_norm else layer
 
 
 def build_critic(config: ModelConfig, shape: tuple[int, int, int],
                  condition_dim: int) -> keras.Model:
-    """`features [batch, freq, frame, channel]` (+ `condition`, + `phase`) -> `[batch, 1]`
+    """`features [batch, freq, frame, channel]` (wavegan: `[batch, sample, 1]`; + `condition`,
+    + `phase`) -> `[batch, 1]`
     scores: higher is "more real" (and, with an auxiliary classifier, `[batch, condition]`
     logits: which labels the critic hears)."""
     features = keras.Input(shape, name="features")
@@ -178,24 +159,26 @@ def build_critic(config: ModelConfig, shape: tuple[int, int, int],
         phase = keras.Input((*shape[:2], 1), name="phase")
         inputs.append(phase)
         image = layers.Concatenate()([features, phase])
-    if config.family == "mlp-cwgan-gp":
+    if config.family == "wavegan":
+        hidden = wavegan.critic_body(image, config)
+    elif config.family == "mlp-cwgan-gp":
         hidden = layers.Flatten()(image)
         for _ in range(2):  # two layers as wide as the generator's widest, e.g. 512, 512
-            hidden = _normalized(layers.Dense(config.width * 2**(config.depth - 1)), config)(hidden)
+            hidden = spectral(layers.Dense(config.width * 2**(config.depth - 1)), config)(hidden)
             hidden = layers.LeakyReLU(LEAK)(hidden)
     else:
-        crop = _crop(shape, config.depth)
-        image = layers.Cropping2D(((0, crop[0]), (0, crop[1])))(image)
-        for channels in _channels(config):
-            image = _normalized(layers.Conv2D(channels, KERNEL, strides=2, padding="same"),
+        cut = crop(shape, config.depth)
+        image = layers.Cropping2D(((0, cut[0]), (0, cut[1])))(image)
+        for channels in widths(config):
+            image = spectral(layers.Conv2D(channels, KERNEL, strides=2, padding="same"),
                                 config)(image)
             image = layers.LeakyReLU(LEAK)(image)
         hidden = layers.Flatten()(image)
-    score = _normalized(layers.Dense(1), config)(hidden)
+    score = spectral(layers.Dense(1), config)(hidden)
     if condition_dim:
         condition = keras.Input((condition_dim,), name="condition")
         inputs.insert(1, condition)
-        embedded = _normalized(layers.Dense(hidden.shape[-1], use_bias=False, name="projection"),
+        embedded = spectral(layers.Dense(hidden.shape[-1], use_bias=False, name="projection"),
                                config)(condition)
         score = layers.Add()([score, layers.Dot(axes=1)([hidden, embedded])])
     if config.auxiliary_weight:  # AC-GAN: logits of the labels in the condition
@@ -357,13 +340,15 @@ class ConditionalWGAN(BuiltAtConstruction, keras.Model):
             loss = -wasserstein
         penalty = ops.zeros(())
         if self.config.gradient_penalty:
-            mix = keras.random.uniform((ops.shape(real)[0], 1, 1, 1), seed=self.seed_generator)
+            clip_axes = tuple(range(1, len(real.shape)))  # images or waveforms
+            mix = keras.random.uniform((ops.shape(real)[0],) + (1,) * len(clip_axes),
+                                       seed=self.seed_generator)
             mixed = mix * real + (1 - mix) * fake
             with tf.GradientTape() as tape:
                 tape.watch(mixed)
                 mixed_score, _ = self.score(mixed, batch, training=training)
             gradient = tape.gradient(mixed_score, mixed)
-            norm = ops.sqrt(ops.sum(ops.square(gradient), axis=(1, 2, 3)) + 1e-12)
+            norm = ops.sqrt(ops.sum(ops.square(gradient), axis=clip_axes) + 1e-12)
             penalty = ops.mean(ops.square(norm - 1.0))
         loss += self.config.gradient_penalty * penalty + \
             self.config.auxiliary_weight * classification
@@ -470,7 +455,7 @@ def fit_data(config: ModelConfig, inputs: dict[str, np.ndarray], batch_size: int
 
 def callbacks(config: ModelConfig, folder: Path, data: dict, tensorboard: bool,
               featurizer: Any, representation: Any) -> list[keras.callbacks.Callback]:
-    return [StepLog(folder / "steps.csv"), CollapseWatch(data["train"], config),
+    return [StepLog(folder / "steps.csv"), CollapseWatch(data["train"], config, representation),
             Preview(folder, data, tensorboard, featurizer, representation, config)]
 
 
@@ -536,17 +521,22 @@ def _spreads(arrays: np.ndarray, digits: np.ndarray) -> tuple[float, float]:
 class CollapseWatch(keras.callbacks.Callback):
     """Logs `spread` and `digit_spread`: the spread of generated clips of one digit, and
     between digits, each over that of real training clips; warns of mode collapse (all
-    clips alike, e.g. one tone or one noise) and of digits that do not differ."""
+    clips alike, e.g. one tone or one noise) and of digits that do not differ. Spreads are
+    of log-magnitudes (`Representation.log_magnitude`), whatever the model makes."""
 
-    def __init__(self, train, config: ModelConfig):
+    def __init__(self, train, config: ModelConfig, representation: Any):
         super().__init__()
         self.fixed = _fixed_inputs(train, config, per_digit=16, seed=1)
-        real = train.inputs["features"][self.fixed["index"]][..., 0]
+        # a phase-conditional generator makes the log-magnitude channel alone
+        self.magnitude = (lambda arrays: arrays[..., 0]) if config.phase_conditional else \
+            representation.log_magnitude
         self.digits = train.digits[self.fixed["index"]]
-        self.real = _spreads(real, self.digits)
+        self.real = _spreads(self.magnitude(train.inputs["features"][self.fixed["index"]]),
+                             self.digits)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        generated = self.model.saved_generator.predict(self.fixed["inputs"], verbose=0)[..., 0]
+        generated = self.magnitude(self.model.saved_generator.predict(self.fixed["inputs"],
+                                                                      verbose=0))
         within, between = _spreads(generated, self.digits)
         logs["spread"], logs["digit_spread"] = within / self.real[0], between / self.real[1]
         for name, what in (("spread", "clips of one digit are nearly alike (mode collapse)"),
@@ -584,7 +574,8 @@ class Preview(keras.callbacks.Callback):
             return
         self.folder.mkdir(exist_ok=True)
         stem = self.folder / f"e{epoch + 1:03d}"
-        figure = plots.spectrogram_grid(arrays[None, ..., 0], self.featurizer,
+        figure = plots.spectrogram_grid(self.representation.log_magnitude(arrays)[None],
+                                        self.featurizer,
                                         f"Epoch {epoch + 1}: one sample of each digit",
                                         column_titles=[str(digit) for digit in range(10)])
         if self.writer is not None:  # before `save` closes the figure
