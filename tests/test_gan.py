@@ -64,6 +64,10 @@ def test_settings_of_one_kind_of_family_are_refused_by_the_other():
 
 
 def test_wavegan_settings():
+    from spokendigits.models import FAMILIES
+    from spokendigits.runs import FAMILY_LABELS
+
+    assert set(FAMILY_LABELS) == set(FAMILIES)  # every family has a name in tables
     config = ModelConfig(family="wavegan")
     assert (config.representation, config.phase_shuffle, config.width, config.depth) == \
         ("waveform", 2, 16, 4)

@@ -42,7 +42,7 @@ from .storage import atomic_folder, read_json
 
 RUNS_ROOT = PROJECT_ROOT / "output" / "runs"
 FAMILY_LABELS = {"mlp-vae": "MLP", "cnn-vae": "CNN", "cwgan-gp": "CWGAN-GP",
-                 "mlp-cwgan-gp": "MLP CWGAN-GP"}
+                 "mlp-cwgan-gp": "MLP CWGAN-GP", "wavegan": "WaveGAN"}
 CHECKPOINTS = "checkpoints"
 MAX_EPOCHS = 999  # checkpoint folders are eNNN
 # Where a run trains (`train.py --distribute`, `distribute.make_strategy`): not a setting of
