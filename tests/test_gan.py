@@ -84,7 +84,7 @@ def test_wavegan_settings():
 
 
 def test_model_arrays_put_the_phase_where_the_config_asks(small_feature_set):
-    from spokendigits.training import fit_representation
+    from spokendigits.representations import for_feature_set
 
     features, phase = small_feature_set.features[:3], small_feature_set.phase[:3]
     n_freq, n_frames = features.shape[1:]
@@ -92,7 +92,8 @@ def test_model_arrays_put_the_phase_where_the_config_asks(small_feature_set):
     def arrays(key, phase):
         spec = RunSpec(VARIANTS[key], TrainConfig())
         return model_arrays(spec.model, features, phase,
-                            fit_representation(small_feature_set, spec))
+                            for_feature_set(spec.model.decoded_representation,
+                                            small_feature_set))
 
     two = arrays("magnitude-phase", phase)
     assert two["features"].shape == (3, n_freq, n_frames, 2)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, TINY_TRAINING, TinyStudy
 
 nbformat = pytest.importorskip("nbformat", reason="install requirements-dev.txt")
 from nbclient import NotebookClient  # noqa: E402
@@ -24,12 +24,38 @@ def outputs(notebook, kind: str) -> list:
             for output in cell.get("outputs", []) if kind in output.get("data", {})]
 
 
-def test_there_are_five_notebooks():
-    assert [path.name[:2] for path in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+def test_there_are_six_notebooks():
+    assert [path.name[:2] for path in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
+
+
+@pytest.fixture(scope="module")
+def representation_study(tiny_study, small_feature_set, small_judge, tmp_path_factory):
+    """The tiny study with a WaveGAN and a magnitude + IF GAN beside its VAEs, for the
+    representations notebook's ceilings and decoders."""
+    import shutil
+
+    from spokendigits.evaluation import EvaluationConfig, RealData, evaluate_run
+    from spokendigits.models import ModelConfig
+    from spokendigits.runs import RunSpec, TrainConfig
+    from spokendigits.training import train_run
+
+    runs = shutil.copytree(tiny_study.runs_dir, tmp_path_factory.mktemp("study") / "runs")
+    config = EvaluationConfig(draws=1, griffin_lim_iterations=2)  # as the tiny study's
+    real = RealData.judge(small_feature_set, small_judge, config)
+    for model in (ModelConfig(family="wavegan", conditional=True, width=2, critic_steps=1),
+                  ModelConfig(family="cwgan-gp", conditional=True, width=2, critic_steps=1,
+                              representation="magnitude-if")):
+        run = train_run(RunSpec(model, TrainConfig(**TINY_TRAINING)), small_feature_set, runs,
+                        verbose=0)[0]
+        evaluate_run(run, small_judge, small_feature_set, real, config)
+    return TinyStudy(runs, tiny_study.features_dir, tiny_study.classifiers_dir)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
-def test_notebook_runs_top_to_bottom_on_a_tiny_study(path, tiny_study, fsdd_dir, monkeypatch):
+def test_notebook_runs_top_to_bottom_on_a_tiny_study(path, tiny_study, fsdd_dir, monkeypatch,
+                                                     request):
+    if path.stem.startswith("06"):  # other representations than the VAEs' log-magnitude
+        tiny_study = request.getfixturevalue("representation_study")
     for name, value in {**tiny_study.environment, "FSDD_DIR": str(fsdd_dir),
                         "MPLBACKEND": "module://matplotlib_inline.backend_inline"}.items():
         monkeypatch.setenv(name, value)  # the kernel inherits this process's environment
@@ -40,9 +66,16 @@ def test_notebook_runs_top_to_bottom_on_a_tiny_study(path, tiny_study, fsdd_dir,
     text = "".join(output.get("text", "") for cell in notebook.cells
                    for output in cell.get("outputs", []))
     assert "Error" not in text
+    players = [output for output in outputs(notebook, "text/html")
+               if "<audio" in output["data"]["text/html"]]
     if path.stem.startswith("04"):
-        assert len([output for output in outputs(notebook, "text/html")
-                    if "<audio" in output["data"]["text/html"]]) >= 10
+        assert len(players) >= 10
+    if path.stem.startswith("06"):  # a round trip per representation, then each run speaks
+        assert len(players) == 5 + 4
+        shown = "".join(str(output.get("data", {}).get(kind, "")) for kind in ("text/plain",
+                        "text/html") for cell in notebook.cells for output in cell.get("outputs", []))
+        for ceiling in ("magnitude-if", "waveform"):
+            assert f"real test clips, {ceiling} round trip" in shown
 
 
 def code_cells(notebook) -> list:
@@ -70,6 +103,17 @@ def test_committed_training_notebook_shows_the_runs_of_the_report_if_it_has_outp
     shown = "".join(str(output.get("data", {}).get("text/plain", ""))
                     for cell in code_cells(notebook) for output in cell.outputs)
     results = pd.read_csv(ROOT / "reports" / "results.csv")
+    runs = set(results.loc[~results["family"].isin(["real", "floor"]), "run"])
+    assert runs
+    assert not shown or all(run in shown for run in runs)
+
+
+def test_committed_representations_notebook_shows_the_runs_of_its_report_if_it_has_outputs():
+    """06 is committed with the outputs of the runs behind reports/representations."""
+    notebook = nbformat.read(ROOT / "notebooks" / "06_representations.ipynb", as_version=4)
+    shown = "".join(str(output.get("data", {}).get("text/markdown", ""))
+                    for cell in code_cells(notebook) for output in cell.outputs)
+    results = pd.read_csv(ROOT / "reports" / "representations" / "results.csv")
     runs = set(results.loc[~results["family"].isin(["real", "floor"]), "run"])
     assert runs
     assert not shown or all(run in shown for run in runs)

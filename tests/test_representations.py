@@ -175,9 +175,14 @@ def test_mel_filters_are_librosas():
 def test_log_mel_is_standardised_mel_bands_decoded_by_the_pseudo_inverse(fitted, waveforms):
     log_mel = fitted["log-mel"]
     magnitude = np.abs(audio.stft(waveforms, N_FFT, HOP_LENGTH))
-    bands = np.log(np.maximum(audio.mel_filterbank(SAMPLE_RATE, N_FFT, 64) @ magnitude, 1e-5))
+    filters = audio.mel_filterbank(SAMPLE_RATE, N_FFT, 64)
+    floor = 1e-5 * filters.sum(axis=1, keepdims=True)  # the STFT's floor through the filters
+    bands = np.log(np.maximum(filters @ magnitude, floor))
     np.testing.assert_allclose(log_mel.encode(waveforms)[..., 0],
                                log_mel.mel_scaling.apply(bands), atol=1e-4)
+    silence = log_mel.encode(np.zeros_like(waveforms[:1]))  # about as quiet as the STFT's floor
+    np.testing.assert_allclose(np.exp(log_mel.scaling.invert(log_mel.log_magnitude(silence))),
+                               1e-5, rtol=0.3)  # not 30 times louder
     decoded = log_mel.decode(log_mel.encode(waveforms))
     # 64 bands for 129 bins lose detail above 1 kHz for good: 0.12 here, against 0.03 for
     # Griffin-Lim on the whole magnitude (test_griffin_lim_decodes_rebuild_the_magnitudes)

@@ -202,16 +202,11 @@ def ceiling_rows(feature_set: FeatureSet, judge: Judge, real: RealData, config: 
         if representation.name != "log-magnitude":
             representations.setdefault(representation.name, representation)
     rows = []
+    phase = None if feature_set.phase is None else feature_set.phase[real.index]
     for name, representation in sorted(representations.items()):
-        phase = None
-        if representation.needs_phase:
-            if feature_set.phase is None:
-                raise UsageError(f"the {name} ceiling needs the STFT phase: make the feature "
-                                 "set again with codes/features.py --phase")
-            phase = feature_set.phase[real.index]
-        arrays = representation.encode_features(feature_set.features[real.index], phase)
-        waveforms = representation.decode(arrays, seed=config.seed,
-                                          n_iter=config.griffin_lim_iterations)
+        waveforms = representation.round_trip(feature_set.features[real.index], phase,
+                                              seed=config.seed,
+                                              n_iter=config.griffin_lim_iterations)
         judged = judge.run(feature_set.featurizer.encode(waveforms))
         rows.append({"run": f"real test clips, {name} round trip",
                      **score_draws(judged, real.digits, [np.arange(len(real.digits))], real,
@@ -435,11 +430,12 @@ def load_results(runs: list[Run], feature_set: FeatureSet, classifiers_dir: Path
 
 
 def checkpoint_rows(results, summaries):
-    """The model rows of a results table, with each checkpoint's test loss (VAEs) and its
-    run's seconds per epoch and per step from `runs.collect_summaries` (empty where a run
-    has none: a GAN's test loss, an older run's seconds per step)."""
+    """The model rows of a results table, with each checkpoint's test loss (VAEs) and
+    seconds of training, and its run's seconds per epoch and per step, from
+    `runs.collect_summaries` (empty where a run has none: a GAN's test loss, an older run's
+    seconds per step)."""
     return results[is_model(results)].astype({"epochs": int}).merge(
-        summaries.reindex(columns=["run", "epochs", "test_loss", "seconds_per_epoch",
+        summaries.reindex(columns=["run", "epochs", "test_loss", "seconds", "seconds_per_epoch",
                                    "seconds_per_step"]), on=["run", "epochs"])
 
 

@@ -52,10 +52,12 @@ from .config import check_settings, from_dict, to_dict
 from .errors import DataError, UsageError
 
 if TYPE_CHECKING:
-    from .features import FeatureConfig
+    from .features import FeatureConfig, FeatureSet
 
 DECODE_PHASES = ("own", "griffin-lim")
-DEFAULT_MELS = 64  # at 8 kHz and n_fft 256, the most bands before some are empty
+# At 8 kHz and n_fft 256 each of 64 bands spans two STFT bins or more and the filters keep
+# full rank, which the pseudo-inverse needs; from about 76 bands on some span one, and rank is lost.
+DEFAULT_MELS = 64
 
 
 @dataclass(frozen=True)
@@ -254,6 +256,12 @@ class Representation:
         """
         raise NotImplementedError
 
+    def round_trip(self, log_magnitude: np.ndarray, phase: np.ndarray | None, seed: int = 0,
+                   n_iter: int = 64) -> np.ndarray:
+        """`[clip, clip_samples]` waveforms of a feature set's clips encoded (`encode_features`)
+        and decoded (`decode`): what a perfect model of this representation would sound like."""
+        return self.decode(self.encode_features(log_magnitude, phase), seed=seed, n_iter=n_iter)
+
     def log_magnitude(self, array: np.ndarray) -> np.ndarray:
         """`[clip, *shape]` arrays to `[clip, freq, frame]` log-magnitudes standardised by
         the scaling, as a feature set holds them: what the array says the clip's STFT
@@ -447,9 +455,11 @@ class MagnitudeIF(MagnitudePhase):
 class LogMel(Representation):
     """The standardised log of a mel-filtered STFT magnitude, one channel, `n_mels` bands.
 
-    The channel holds `(log(max(F |STFT|, log_floor)) - mean) / std` for the
+    The channel holds `(log(max(F |STFT|, F log_floor)) - mean) / std` for the
     triangular filters F (`audio.mel_filterbank`), with `mean` and `std` per
-    band from the training split (`mel_scaling`). Decoding takes the filters'
+    band from the training split (`mel_scaling`): each band's floor is what the
+    STFT's floor becomes through the filters (their area normalisation makes it
+    about 30 times lower), so silence stays as quiet as in the STFT. Decoding takes the filters'
     pseudo-inverse (numpy's, negative values set to the floor), then
     Griffin-Lim: the bands above 1 kHz are wider than the STFT's bins, so some
     detail is lost for good; the representation's ceiling row measures how much.
@@ -469,6 +479,7 @@ class LogMel(Representation):
         self.mel_scaling = None
         self.filters = audio.mel_filterbank(settings.sample_rate, settings.n_fft, settings.n_mels)
         self.inverse_filters = np.linalg.pinv(self.filters).astype(np.float32)
+        self.mel_floor = (self.filters.sum(axis=1) * settings.log_floor)[:, None].astype(np.float32)
         if mel_scaling is not None:
             self._set_mel_scaling(mel_scaling)
 
@@ -509,7 +520,7 @@ class LogMel(Representation):
     def _log_mel(self, magnitude: np.ndarray) -> np.ndarray:
         """`[..., freq, frame]` linear magnitudes to `[..., mel, frame]` float32 log-mels."""
         mel = np.matmul(self.filters, magnitude.astype(np.float32, copy=False))
-        return np.log(np.maximum(mel, self.settings.log_floor, out=mel), out=mel)
+        return np.log(np.maximum(mel, self.mel_floor, out=mel), out=mel)
 
     def _linear(self, array: np.ndarray) -> np.ndarray:
         """`[clip, mel, frame, 1]` arrays to `[clip, freq, frame]` linear magnitudes, at
@@ -582,6 +593,14 @@ REPRESENTATIONS: dict[str, type[Representation]] = {
     for representation in (LogMagnitude, MagnitudePhase, MagnitudeIF, LogMel, Waveform)}
 
 
+def representation_class(name: str) -> type[Representation]:
+    """The class of representation `name`; a UsageError names the valid ones."""
+    if name not in REPRESENTATIONS:
+        raise UsageError(f"unknown representation {name!r}; valid ones are "
+                         f"{sorted(REPRESENTATIONS)}")
+    return REPRESENTATIONS[name]
+
+
 def get_representation(name: str, **settings: Any) -> Representation:
     """An unfitted representation by its name, with `settings` as its settings class takes
     them (`sample_rate`, `n_fft`, `hop_length`, `clip_samples`, `log_floor`, ...).
@@ -590,12 +609,19 @@ def get_representation(name: str, **settings: Any) -> Representation:
         UsageError: an unknown name, an unknown setting, or a value of the wrong
             type or out of range.
     """
-    if name not in REPRESENTATIONS:
-        raise UsageError(f"unknown representation {name!r}; valid ones are "
-                         f"{sorted(REPRESENTATIONS)}")
-    representation = REPRESENTATIONS[name]
+    representation = representation_class(name)
     missing = [field.name for field in dataclasses.fields(representation.settings_class)
                if field.default is dataclasses.MISSING and field.name not in settings]
     if missing:
         raise UsageError(f"{name} needs the setting(s) {missing}")
     return representation(from_dict(representation.settings_class, settings))
+
+
+def for_feature_set(name: str, feature_set: FeatureSet) -> Representation:
+    """The representation `name` with the feature set's STFT and scaling, and its own
+    statistics (if any) fitted on the training split alone: what a run trained on the set
+    decodes with (`ModelConfig.decoded_representation`)."""
+    featurizer = feature_set.featurizer
+    representation = representation_class(name).from_feature_config(featurizer.config,
+                                                                     featurizer.scaling)
+    return representation.fit_features(feature_set.features[~feature_set.is_test])

@@ -28,7 +28,7 @@ from sklearn.model_selection import train_test_split
 from .config import to_dict
 from .errors import DataError, UsageError
 from .features import FeatureSet
-from .representations import REPRESENTATIONS, Representation
+from .representations import Representation, for_feature_set
 from .models import build_condition, build_model, condition_dim, family_module, model_arrays
 from .runs import CHECKPOINTS, RUNS_ROOT, Run, RunSpec, checkpoint_name, read_history, run_name
 from .storage import atomic_folder, atomic_write, try_lock, write_json
@@ -48,18 +48,9 @@ class SplitData:
     speakers: np.ndarray
 
 
-def fit_representation(feature_set: FeatureSet, spec: RunSpec) -> Representation:
-    """The run's `ModelConfig.decoded_representation`, with the feature set's STFT and
-    scaling, its own statistics (if any) fitted on the training split alone."""
-    featurizer = feature_set.featurizer
-    representation = REPRESENTATIONS[spec.model.decoded_representation].from_feature_config(
-        featurizer.config, featurizer.scaling)
-    return representation.fit_features(feature_set.features[~feature_set.is_test])
-
-
 def split_data(feature_set: FeatureSet, spec: RunSpec, labels: dict[str, list],
                representation: Representation) -> dict[str, SplitData]:
-    """Train / validation / test inputs (of `representation`, `fit_representation`'s);
+    """Train / validation / test inputs (of `representation`, `representations.for_feature_set`'s);
     validation is a seeded, digit-stratified share of the training split, so the test split
     is never seen before the checkpoint's final report."""
     train_index = np.flatnonzero(~feature_set.is_test)
@@ -302,7 +293,7 @@ def _train(folder: Path, spec: RunSpec, feature_set: FeatureSet, tensorboard: bo
            steps_per_execution: int) -> tuple[Run, str]:
     """`train_run` in a folder whose lock this process holds."""
     labels = label_sets(feature_set, spec)
-    representation = fit_representation(feature_set, spec)
+    representation = for_feature_set(spec.model.decoded_representation, feature_set)
     write_json(folder / "config.json", {
         "model": to_dict(spec.model), "training": to_dict(spec.training),
         "feature_set": feature_set.name, "featurizer": feature_set.featurizer.to_dict(),
