@@ -313,14 +313,20 @@ class Representation:
 
     def _spectrogram(self, waveforms: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """`[clip, freq, frame]` complex64 STFTs of the waveforms, each fitted to `clip_samples`."""
+        return audio.stft(self._clips(waveforms), self.settings.n_fft, self.settings.hop_length)
+
+    def _clips(self, waveforms: np.ndarray | Sequence[np.ndarray], samples: int | None = None
+               ) -> np.ndarray:
+        """`[clip, samples]` float32: each waveform cut or padded to `clip_samples`, then
+        padded with silence to `samples` (default: `clip_samples`)."""
         if isinstance(waveforms, np.ndarray) and waveforms.ndim != 2:
             raise UsageError(f"{self.name}: waveforms must be [clip, sample], "
                              f"not of shape {waveforms.shape}")
         length = self.settings.clip_samples
-        batch = np.zeros((len(waveforms), length), np.float32)
+        batch = np.zeros((len(waveforms), samples or length), np.float32)
         for clip, waveform in enumerate(waveforms):
-            batch[clip] = audio.fit_length(np.asarray(waveform, np.float32), length)
-        return audio.stft(batch, self.settings.n_fft, self.settings.hop_length)
+            batch[clip, :length] = audio.fit_length(np.asarray(waveform, np.float32), length)
+        return batch
 
     def _scaled_log_magnitude(self, spectrogram: np.ndarray) -> np.ndarray:
         """`[..., freq, frame]` STFTs to standardised log-magnitudes, float32."""
@@ -556,14 +562,7 @@ class Waveform(Representation):
 
     def encode(self, waveforms: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """`[clip, sample]` waveforms (any length) to `[clip, padded_samples, 1]` float32."""
-        if isinstance(waveforms, np.ndarray) and waveforms.ndim != 2:
-            raise UsageError(f"{self.name}: waveforms must be [clip, sample], "
-                             f"not of shape {waveforms.shape}")
-        batch = np.zeros((len(waveforms), self.padded_samples), np.float32)
-        for clip, waveform in enumerate(waveforms):
-            batch[clip, :self.settings.clip_samples] = audio.fit_length(
-                np.asarray(waveform, np.float32), self.settings.clip_samples)
-        return batch[..., None]
+        return self._clips(waveforms, self.padded_samples)[..., None]
 
     def encode_spectrogram(self, spectrogram: np.ndarray) -> np.ndarray:
         """`[clip, freq, frame]` STFTs to `[clip, padded_samples, 1]`, by the inverse STFT."""

@@ -37,7 +37,7 @@ from .datasets import PROJECT_ROOT
 from .errors import DataError, UsageError
 from .features import FEATURES_ROOT, Featurizer, FeatureSet
 from .models import ModelConfig
-from .representations import REPRESENTATIONS, Representation
+from .representations import Representation, representation_class
 from .storage import atomic_folder, read_json
 
 RUNS_ROOT = PROJECT_ROOT / "output" / "runs"
@@ -225,7 +225,7 @@ class Run:
         if "representation" in self.config:
             return Representation.from_dict(self.config["representation"])
         featurizer = self.featurizer
-        return REPRESENTATIONS[self.model.decoded_representation].from_feature_config(
+        return representation_class(self.model.decoded_representation).from_feature_config(
             featurizer.config, featurizer.scaling)
 
     @property
