@@ -72,8 +72,9 @@ def test_notebook_runs_top_to_bottom_on_a_tiny_study(path, tiny_study, fsdd_dir,
         assert len(players) >= 10
     if path.stem.startswith("06"):  # a round trip per representation, then each run speaks
         assert len(players) == 5 + 4
-        shown = "".join(str(output.get("data", {}).get(kind, "")) for kind in ("text/plain",
-                        "text/html") for cell in notebook.cells for output in cell.get("outputs", []))
+        shown = "".join(str(output.get("data", {}).get(kind, ""))
+                        for kind in ("text/plain", "text/html") for cell in notebook.cells
+                        for output in cell.get("outputs", []))
         for ceiling in ("magnitude-if", "waveform"):
             assert f"real test clips, {ceiling} round trip" in shown
 

@@ -78,6 +78,9 @@ def test_inference_writes_the_wav_it_says(trained_runs, tmp_path):
 
 
 def test_inference_bad_input_names_the_problem_and_writes_nothing(trained_runs, tmp_path):
+    from spokendigits.synthesis import bundled_models
+
+    assert {"gan", "vae", "wavegan"} <= set(bundled_models())
     run = str(trained_runs["cnn"].folder)
     out = tmp_path / "out.wav"
     cases = [(["12a4"], "'a' at position 3"), ([""], "at least one digit"),
@@ -86,7 +89,8 @@ def test_inference_bad_input_names_the_problem_and_writes_nothing(trained_runs, 
              (["12", "--run", run, "--epoch", "9"], "no checkpoint at epoch 9"),
              (["12", "--run", run, "--out", str(tmp_path / "out.mp3")], "should end in .wav"),
              (["12", "--run", run, "--temperature", "-1"], "temperature -1 must be 0 to 10"),
-             (["12", "--model", "nosuch"], "no bundled model 'nosuch'; choose one of ['gan', 'vae']"),
+             (["12", "--model", "nosuch"],
+              f"no bundled model 'nosuch'; choose one of {bundled_models()}"),
              (["12", "--model", "vae", "--run", run], "not allowed with argument")]
     for args, message in cases:
         if "--out" not in args:
