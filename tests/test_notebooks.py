@@ -72,9 +72,8 @@ def test_notebook_runs_top_to_bottom_on_a_tiny_study(path, tiny_study, fsdd_dir,
         assert len(players) >= 10
     if path.stem.startswith("06"):  # a round trip per representation, then each run speaks
         assert len(players) == 5 + 4
-        shown = "".join(str(output.get("data", {}).get(kind, ""))
-                        for kind in ("text/plain", "text/html") for cell in notebook.cells
-                        for output in cell.get("outputs", []))
+        shown = "".join(output["data"][kind] for kind in ("text/plain", "text/html")
+                        for output in outputs(notebook, kind))
         for ceiling in ("magnitude-if", "waveform"):
             assert f"real test clips, {ceiling} round trip" in shown
 
@@ -112,8 +111,8 @@ def test_committed_training_notebook_shows_the_runs_of_the_report_if_it_has_outp
 def test_committed_representations_notebook_shows_the_runs_of_its_report_if_it_has_outputs():
     """06 is committed with the outputs of the runs behind reports/representations."""
     notebook = nbformat.read(ROOT / "notebooks" / "06_representations.ipynb", as_version=4)
-    shown = "".join(str(output.get("data", {}).get("text/markdown", ""))
-                    for cell in code_cells(notebook) for output in cell.outputs)
+    shown = "".join(output["data"]["text/markdown"]
+                    for output in outputs(notebook, "text/markdown"))
     results = pd.read_csv(ROOT / "reports" / "representations" / "results.csv")
     runs = set(results.loc[~results["family"].isin(["real", "floor"]), "run"])
     assert runs

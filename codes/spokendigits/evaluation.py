@@ -196,20 +196,19 @@ def ceiling_rows(feature_set: FeatureSet, judge: Judge, real: RealData, config: 
     """"real test clips, <representation> round trip" for each representation of `runs`
     but the log-magnitude (whose round trip is the Griffin-Lim row): the test clips
     encoded from the feature set's arrays, decoded, analysed again and judged."""
-    representations, owners = {}, {}
+    kept = {}  # name: (the first run of it, its representation)
     for run in runs:
         representation = run.representation
         if representation.name == "log-magnitude":
             continue
-        kept = representations.setdefault(representation.name, representation)
-        owner = owners.setdefault(representation.name, run.name)
-        if kept.to_dict() != representation.to_dict():
+        owner, first = kept.setdefault(representation.name, (run.name, representation))
+        if first.to_dict() != representation.to_dict():
             raise UsageError(f"runs {owner} and {run.name} use {representation.name} with "
                              "different settings or statistics, so they have no common ceiling; "
                              "judge them apart (codes/evaluate.py on each)")
     rows = []
     phase = None if feature_set.phase is None else feature_set.phase[real.index]
-    for name, representation in sorted(representations.items()):
+    for name, (_, representation) in sorted(kept.items()):
         waveforms = representation.round_trip(feature_set.features[real.index], phase,
                                               seed=config.seed,
                                               n_iter=config.griffin_lim_iterations)

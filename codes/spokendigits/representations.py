@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 DECODE_PHASES = ("own", "griffin-lim")
 # At 8 kHz and n_fft 256 each of 64 bands spans two STFT bins or more and the filters keep
-# full rank, which the pseudo-inverse needs; from about 76 bands on some span one, and rank is lost.
+# full rank, which the pseudo-inverse needs; from about 76 bands some span one and rank is lost.
 DEFAULT_MELS = 64
 
 
@@ -465,8 +465,8 @@ class LogMel(Representation):
     triangular filters F (`audio.mel_filterbank`), with `mean` and `std` per
     band from the training split (`mel_scaling`): each band's floor is what the
     STFT's floor becomes through the filters (their area normalisation makes it
-    about 30 times lower), so silence stays as quiet as in the STFT. Decoding takes the filters'
-    pseudo-inverse (numpy's, negative values set to the floor), then
+    about 30 times lower), so silence stays as quiet as in the STFT. Decoding
+    takes the filters' pseudo-inverse (numpy's, negative values set to the floor), then
     Griffin-Lim: the bands above 1 kHz are wider than the STFT's bins, so some
     detail is lost for good; the representation's ceiling row measures how much.
 

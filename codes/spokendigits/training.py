@@ -50,8 +50,9 @@ class SplitData:
 
 def split_data(feature_set: FeatureSet, spec: RunSpec, labels: dict[str, list],
                representation: Representation) -> dict[str, SplitData]:
-    """Train / validation / test inputs (of `representation`, `representations.for_feature_set`'s);
-    validation is a seeded, digit-stratified share of the training split, so the test split
+    """Train / validation / test inputs (of `representation`, as
+    `representations.for_feature_set` makes it); validation is a seeded, digit-stratified
+    share of the training split, so the test split
     is never seen before the checkpoint's final report."""
     train_index = np.flatnonzero(~feature_set.is_test)
     train_index, validation_index = train_test_split(
