@@ -9,6 +9,9 @@
         --spectral-norm --critic-steps 1 --ema 0.999 --augment --batch-norm \
         --auxiliary-weight 1 --upsampling resize                          # cwgan_resize.json
     python benchmarks/gan_step_bench.py --families wavegan --widths 8 16 32   # WaveGAN
+    python benchmarks/gan_step_bench.py --families wavegan --widths 16 --loss hinge \
+        --gradient-penalty 0 --spectral-norm --critic-steps 1 --ema 0.999 --batch-norm \
+        --auxiliary-weight 1 --spectral-critic                 # configs/wavegan_spectral.json
     python benchmarks/gan_step_bench.py --representations magnitude-if log-mel
 
 A generator step is `critic_steps` critic updates (each with its gradient
@@ -49,6 +52,7 @@ def main() -> None:
     parser.add_argument("--batch-norm", action="store_true", help="in the generator")
     parser.add_argument("--auxiliary-weight", type=float, default=0.0)
     parser.add_argument("--upsampling", default="transpose", choices=["transpose", "resize"])
+    parser.add_argument("--spectral-critic", action="store_true", help="wavegan")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=5, help="timed generator steps")
     args = parser.parse_args()
@@ -84,7 +88,8 @@ def main() -> None:
                                      spectral_norm=args.spectral_norm, ema=args.ema,
                                      augment=args.augment, batch_norm=args.batch_norm,
                                      auxiliary_weight=args.auxiliary_weight,
-                                     upsampling=args.upsampling)
+                                     upsampling=args.upsampling,
+                                     spectral_critic=args.spectral_critic and family == "wavegan")
                 shape = REPRESENTATIONS[representation].from_feature_config(feature_config).shape
                 clips = args.batch_size * args.critic_steps * (args.steps + 1)
                 inputs = {"features": rng.standard_normal((clips, *shape), dtype=np.float32),

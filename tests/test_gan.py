@@ -29,7 +29,7 @@ VARIANTS = {
     "log-mel": ModelConfig(family="cwgan-gp", conditional=True, width=2, critic_steps=2,
                            representation="log-mel"),
     "wavegan": ModelConfig(family="wavegan", conditional=True, width=2, critic_steps=2,
-                           post_filter=True),
+                           post_filter=True, spectral_critic=True),
     "mlp, digit+speaker, hinge": ModelConfig(
         family="mlp-cwgan-gp", conditional=True, speaker_conditional=True, width=8, depth=2,
         critic_steps=1, loss="hinge", gradient_penalty=0.0, spectral_norm=True, ema=0.9,
@@ -77,6 +77,7 @@ def test_wavegan_settings():
                            ({"family": "cwgan-gp", "representation": "waveform"}, "waveform"),
                            ({"family": "cwgan-gp", "phase_shuffle": 2}, "wavegan only"),
                            ({"family": "cwgan-gp", "post_filter": True}, "wavegan only"),
+                           ({"family": "cwgan-gp", "spectral_critic": True}, "wavegan only"),
                            ({"family": "wavegan", "augment": True}, "spectrogram GANs"),
                            ({"family": "wavegan", "phase_shuffle": -1}, "negative")):
         with pytest.raises(UsageError, match=message):
@@ -151,6 +152,41 @@ def test_the_gradient_penalty_reaches_waveform_critics():
     _, _, penalty, _ = model._critic_terms(batch, training=True)
     assert float(penalty) > 0
     assert model.generator.output.shape[1:] == (8192, 1)
+
+
+def test_the_spectral_critic_sees_the_feature_sets_own_features(small_feature_set):
+    import keras
+
+    from spokendigits.models.gan import ScaledLogMagnitude, build, stft_settings
+
+    featurizer = small_feature_set.featurizer
+    config = featurizer.config
+    waveforms = np.random.default_rng(0).uniform(-0.5, 0.5, (2, config.clip_samples)
+                                                 ).astype(np.float32)
+    padded = np.pad(waveforms, [(0, 0), (0, 8192 - config.clip_samples)])[..., None]
+    layer = ScaledLogMagnitude(stft_settings(featurizer))
+    images = keras.ops.convert_to_numpy(layer(padded))
+    assert images.shape == (2, config.n_freq, 1 + 8192 // config.hop_length, 1)
+    # the clip's frames are the features; the padding's frames are silence
+    np.testing.assert_allclose(images[:, :, :config.n_frames, 0], featurizer.encode(waveforms),
+                               atol=1e-3)
+    rebuilt = ScaledLogMagnitude.from_config(layer.get_config())
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(rebuilt(padded)), images)
+
+    spectral = ModelConfig(family="wavegan", conditional=True, width=2, critic_steps=1,
+                           loss="hinge", gradient_penalty=0.0, spectral_critic=True)
+    model = build(spectral, (8192, 1), 10, seed=0, featurizer=featurizer)
+    plain = build(dataclasses.replace(spectral, spectral_critic=False), (8192, 1), 10, seed=0)
+    assert any(isinstance(layer, ScaledLogMagnitude) for layer in model.critic.layers)
+    assert model.critic.count_params() > plain.critic.count_params()
+    import tensorflow as tf
+
+    silence = tf.zeros((1, 8192, 1))  # where |STFT| has no gradient, the floor gives one
+    with tf.GradientTape() as tape:
+        tape.watch(silence)
+        score = model.critic([silence, tf.one_hot([3], 10)])[0]
+    gradient = keras.ops.convert_to_numpy(tape.gradient(score, silence))
+    assert np.isfinite(gradient).all() and np.abs(gradient).max() > 0
 
 
 def test_a_real_spectrogram_is_consistent_and_a_random_phase_is_not(small_feature_set):

@@ -47,7 +47,7 @@ COLLAPSE_RATIO = 0.25
 # Settings of one kind of family, which the other must leave at these defaults.
 VAE_DEFAULTS = {"beta": 1.0, "kl_warmup_epochs": 0, "free_bits": 0.0, "decoder_variance": "fixed"}
 GAN_DEFAULTS = {"representation": "log-magnitude", "phase_conditional": False,
-                "phase_shuffle": None, "post_filter": False,
+                "phase_shuffle": None, "post_filter": False, "spectral_critic": False,
                 "consistency_weight": 0.0, "critic_steps": 5, "gradient_penalty": 10.0,
                 "loss": "wasserstein", "spectral_norm": False, "ema": 0.0, "augment": False,
                 "auxiliary_weight": 0.0, "upsampling": "transpose"}
@@ -129,6 +129,10 @@ class ModelConfig:
     post_filter: bool = field(default=False, metadata={
         "help": "wavegan: a learned 512-tap filter after the generator's last layer (the "
                 "paper's post-processing, off by default as there)"})
+    spectral_critic: bool = field(default=False, metadata={
+        "help": "wavegan: the critic also reads each clip's log-magnitude STFT (scaled as the "
+                "feature set's) through the conv critic's 2-D layers, beside the waveform "
+                "layers, so it can hear which digit is said (off: the paper's critic)"})
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -162,8 +166,9 @@ class ModelConfig:
              f"representation must be one of {list(REPRESENTATIONS)}"),
             (wavegan == (self.representation == "waveform"),
              "representation waveform is wavegan's, and wavegan makes waveforms only"),
-            (wavegan or (self.phase_shuffle is None and not self.post_filter),
-             "phase_shuffle and post_filter are for wavegan only"),
+            (wavegan or (self.phase_shuffle is None and not self.post_filter
+                         and not self.spectral_critic),
+             "phase_shuffle, post_filter and spectral_critic are for wavegan only"),
             (self.phase_shuffle is None or self.phase_shuffle >= 0,
              "phase_shuffle must not be negative"),
             (not wavegan or (not self.augment and self.upsampling == GAN_DEFAULTS["upsampling"]),
@@ -233,6 +238,7 @@ class ModelConfig:
             parts += ["DiffAugment"] if self.augment else []
             parts += [f"AC {self.auxiliary_weight:g}"] if self.auxiliary_weight else []
             parts += ["resize-conv"] if self.upsampling == "resize" else []
+            parts += ["STFT critic"] if self.spectral_critic else []
             return ", ".join(parts) + f", {self.critic_steps} critic steps"
         if self.decoder_variance == "fixed":
             return f"fixed variance, beta {self.beta:g}"

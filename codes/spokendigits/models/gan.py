@@ -147,12 +147,25 @@ def build_generator(config: ModelConfig, shape: tuple[int, int, int],
     return keras.Model(inputs, image, name="generator")
 
 
-def build_critic(config: ModelConfig, shape: tuple[int, int, int],
-                 condition_dim: int) -> keras.Model:
+def _image_critic_body(image: keras.KerasTensor, config: ModelConfig) -> keras.KerasTensor:
+    """The conv critic's last hidden vector of `[batch, freq, frame, channel]` images: 5x5
+    stride-2 convolutions and leaky ReLUs, after cropping to a multiple of `2**depth`."""
+    cut = crop(tuple(image.shape[1:]), config.depth)
+    image = layers.Cropping2D(((0, cut[0]), (0, cut[1])))(image)
+    for channels in widths(config):
+        image = spectral(layers.Conv2D(channels, KERNEL, strides=2, padding="same"),
+                         config)(image)
+        image = layers.LeakyReLU(LEAK)(image)
+    return layers.Flatten()(image)
+
+
+def build_critic(config: ModelConfig, shape: tuple[int, int, int], condition_dim: int,
+                 stft: dict[str, Any] | None = None) -> keras.Model:
     """`features [batch, freq, frame, channel]` (wavegan: `[batch, sample, 1]`; + `condition`,
     + `phase`) -> `[batch, 1]`
     scores: higher is "more real" (and, with an auxiliary classifier, `[batch, condition]`
-    logits: which labels the critic hears)."""
+    logits: which labels the critic hears). `stft` (`stft_settings`) is what a wavegan
+    critic with `spectral_critic` needs to compute its scaled log-magnitudes."""
     features = keras.Input(shape, name="features")
     inputs, image = [features], features
     if config.phase_conditional:
@@ -161,19 +174,16 @@ def build_critic(config: ModelConfig, shape: tuple[int, int, int],
         image = layers.Concatenate()([features, phase])
     if config.family == "wavegan":
         hidden = wavegan.critic_body(image, config)
+        if config.spectral_critic:
+            spectrogram = ScaledLogMagnitude(stft)(image)
+            hidden = layers.Concatenate()([hidden, _image_critic_body(spectrogram, config)])
     elif config.family == "mlp-cwgan-gp":
         hidden = layers.Flatten()(image)
         for _ in range(2):  # two layers as wide as the generator's widest, e.g. 512, 512
             hidden = spectral(layers.Dense(config.width * 2**(config.depth - 1)), config)(hidden)
             hidden = layers.LeakyReLU(LEAK)(hidden)
     else:
-        cut = crop(shape, config.depth)
-        image = layers.Cropping2D(((0, cut[0]), (0, cut[1])))(image)
-        for channels in widths(config):
-            image = spectral(layers.Conv2D(channels, KERNEL, strides=2, padding="same"),
-                                config)(image)
-            image = layers.LeakyReLU(LEAK)(image)
-        hidden = layers.Flatten()(image)
+        hidden = _image_critic_body(image, config)
     score = spectral(layers.Dense(1), config)(hidden)
     if condition_dim:
         condition = keras.Input((condition_dim,), name="condition")
@@ -229,11 +239,45 @@ def _inverse(spectrogram, n_fft: int, hop_length: int, length: int):
 
 
 def stft_settings(featurizer: Any) -> dict[str, Any]:
-    """What `stft_inconsistency` needs of a `Featurizer`, as plain (saveable) data: the
-    scaling statistics, and the STFT's bins, hop and clip length."""
+    """What `stft_inconsistency` and `ScaledLogMagnitude` need of a `Featurizer`, as plain
+    (saveable) data: the scaling statistics, and the STFT's bins, hop, clip length and
+    log floor."""
     return {"mean": featurizer.scaling.mean.tolist(), "std": featurizer.scaling.std.tolist(),
             "n_freq": featurizer.config.n_freq, "hop_length": featurizer.config.hop_length,
-            "clip_samples": featurizer.config.clip_samples}
+            "clip_samples": featurizer.config.clip_samples,
+            "log_floor": featurizer.config.log_floor}
+
+
+@keras.saving.register_keras_serializable(package="spokendigits")
+class ScaledLogMagnitude(layers.Layer):
+    """`[batch, sample, 1]` waveforms to `[batch, freq, frame, 1]` log-magnitude STFTs,
+    standardized by the feature set's statistics: the images the spectrogram critics see,
+    differentiable in the waveform. The magnitude is `sqrt(|S|^2 + floor^2)`, the feature
+    set's floored magnitude with a gradient that stays finite at silence.
+
+    Args:
+        stft: `stft_settings` of the run's featurizer.
+    """
+
+    def __init__(self, stft: dict[str, Any], **kwargs):
+        super().__init__(**kwargs)
+        self.stft = stft
+        self.mean = np.asarray(stft["mean"], np.float32)[:, None]
+        self.std = np.asarray(stft["std"], np.float32)[:, None]
+
+    def call(self, waveforms):
+        spectrogram = _frames(waveforms[..., 0], 2 * (self.stft["n_freq"] - 1),
+                              self.stft["hop_length"])
+        power = ops.square(ops.real(spectrogram)) + ops.square(ops.imag(spectrogram))
+        log_magnitude = 0.5 * ops.log(power + self.stft["log_floor"] ** 2)
+        return ((log_magnitude - self.mean) / self.std)[..., None]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.stft["n_freq"],
+                1 + input_shape[1] // self.stft["hop_length"], 1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "stft": self.stft}
 
 
 def stft_inconsistency(log_magnitude, phase, stft: dict[str, Any]):
@@ -257,8 +301,7 @@ class ConditionalWGAN(BuiltAtConstruction, keras.Model):
     """Generator and critic with a WGAN-GP `train_step`; inputs are dicts of batches:
     `{"features": [batch * critic_steps, freq, frame, channel], "condition", "phase"}`.
 
-    `stft` (mean, std, n_freq, hop_length, clip_samples) is needed only for the
-    consistency term.
+    `stft` (`stft_settings`) is needed only for the consistency term and a spectral critic.
     """
 
     def __init__(self, config: ModelConfig, feature_shape: tuple[int, ...], condition_dim: int,
@@ -272,7 +315,7 @@ class ConditionalWGAN(BuiltAtConstruction, keras.Model):
         self.learning_rates = tuple(learning_rates)
         self.stft = stft
         self.generator = build_generator(config, self.feature_shape, condition_dim)
-        self.critic = build_critic(config, self.feature_shape, condition_dim)
+        self.critic = build_critic(config, self.feature_shape, condition_dim, stft)
         # The average of the generator's weights, which is what a checkpoint saves.
         self.ema_generator = None
         if config.ema:
@@ -434,10 +477,12 @@ class ConditionalWGAN(BuiltAtConstruction, keras.Model):
 def build(config: ModelConfig, feature_shape: tuple[int, ...], condition_dim: int, seed: int,
           training: Any = None, featurizer: Any = None) -> ConditionalWGAN:
     """A compiled `ConditionalWGAN`; `training` (a `TrainConfig`) gives the generator's
-    learning rate and the critic's, `featurizer` the STFT of the consistency term."""
+    learning rate and the critic's, `featurizer` the STFT of the consistency term and of a
+    spectral critic."""
     rates = (1e-4, 1e-4) if training is None else \
         (training.learning_rate, training.critic_learning_rate or training.learning_rate)
-    stft = stft_settings(featurizer) if config.consistency_weight else None
+    stft = stft_settings(featurizer) if config.consistency_weight or config.spectral_critic \
+        else None
     model = ConditionalWGAN(config, feature_shape, condition_dim, seed, rates, stft)
     model.compile(optimizer=None)  # the model holds one optimizer per network
     return model

@@ -16,6 +16,13 @@ to reject clips by it alone.
 
 The learned post-processing filter of the paper (one 512-tap convolution after
 the last layer) is an option, off by default there and here.
+
+So is a spectral critic (`spectral_critic`, `gan.build_critic`): beside the
+waveform layers, the critic reads the clip's log-magnitude STFT, scaled as
+the feature set's, through the conv GAN's 2-D critic layers, and both hidden
+vectors feed the score and the digit classifier. With the paper's critic
+alone, the classifier stayed at chance on FSDD: raw samples hide which digit
+is said. The generator is WaveGAN's either way.
 """
 
 from __future__ import annotations
