@@ -56,6 +56,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=5, help="timed generator steps")
     args = parser.parse_args()
+    if args.spectral_critic and set(args.families) != {"wavegan"}:
+        parser.error("--spectral-critic is WaveGAN's: use it with --families wavegan alone")
 
     import keras
     import tensorflow as tf
@@ -89,7 +91,7 @@ def main() -> None:
                                      augment=args.augment, batch_norm=args.batch_norm,
                                      auxiliary_weight=args.auxiliary_weight,
                                      upsampling=args.upsampling,
-                                     spectral_critic=args.spectral_critic and family == "wavegan")
+                                     spectral_critic=args.spectral_critic)
                 shape = REPRESENTATIONS[representation].from_feature_config(feature_config).shape
                 clips = args.batch_size * args.critic_steps * (args.steps + 1)
                 inputs = {"features": rng.standard_normal((clips, *shape), dtype=np.float32),

@@ -157,7 +157,7 @@ def test_the_gradient_penalty_reaches_waveform_critics():
 def test_the_spectral_critic_sees_the_feature_sets_own_features(small_feature_set):
     import keras
 
-    from spokendigits.models.gan import ScaledLogMagnitude, build, stft_settings
+    from spokendigits.models.gan import ScaledLogMagnitude, stft_settings
 
     featurizer = small_feature_set.featurizer
     config = featurizer.config
@@ -167,26 +167,45 @@ def test_the_spectral_critic_sees_the_feature_sets_own_features(small_feature_se
     layer = ScaledLogMagnitude(stft_settings(featurizer))
     images = keras.ops.convert_to_numpy(layer(padded))
     assert images.shape == (2, config.n_freq, 1 + 8192 // config.hop_length, 1)
-    # the clip's frames are the features; the padding's frames are silence
+    # the clip's frames are the features; frames wholly in the padding are the floor's
     np.testing.assert_allclose(images[:, :, :config.n_frames, 0], featurizer.encode(waveforms),
                                atol=1e-3)
+    silent = (config.clip_samples + config.n_fft // 2) // config.hop_length + 1
+    floor = featurizer.scaling.apply(np.full((config.n_freq, 1), np.log(config.log_floor),
+                                             np.float32))
+    np.testing.assert_allclose(images[:, :, silent:, 0],
+                               np.broadcast_to(floor, images[:, :, silent:, 0].shape), atol=1e-4)
     rebuilt = ScaledLogMagnitude.from_config(layer.get_config())
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(rebuilt(padded)), images)
 
+    import tensorflow as tf
+
+    silence = tf.zeros((1, 8192, 1))  # |STFT| has no gradient there; the floor keeps it finite
+    with tf.GradientTape() as tape:
+        tape.watch(silence)
+        total = tf.reduce_sum(layer(silence))
+    assert np.isfinite(keras.ops.convert_to_numpy(tape.gradient(total, silence))).all()
+
+
+def test_a_spectral_critic_joins_the_waveform_critic_and_loads_back(small_feature_set, tmp_path):
+    import keras
+
+    from spokendigits.models.gan import ScaledLogMagnitude, build
+
     spectral = ModelConfig(family="wavegan", conditional=True, width=2, critic_steps=1,
                            loss="hinge", gradient_penalty=0.0, spectral_critic=True)
-    model = build(spectral, (8192, 1), 10, seed=0, featurizer=featurizer)
+    model = build(spectral, (8192, 1), 10, seed=0, featurizer=small_feature_set.featurizer)
     plain = build(dataclasses.replace(spectral, spectral_critic=False), (8192, 1), 10, seed=0)
     assert any(isinstance(layer, ScaledLogMagnitude) for layer in model.critic.layers)
     assert model.critic.count_params() > plain.critic.count_params()
-    import tensorflow as tf
-
-    silence = tf.zeros((1, 8192, 1))  # where |STFT| has no gradient, the floor gives one
-    with tf.GradientTape() as tape:
-        tape.watch(silence)
-        score = model.critic([silence, tf.one_hot([3], 10)])[0]
-    gradient = keras.ops.convert_to_numpy(tape.gradient(score, silence))
-    assert np.isfinite(gradient).all() and np.abs(gradient).max() > 0
+    inputs = [np.random.default_rng(0).uniform(-0.3, 0.3, (2, 8192, 1)).astype(np.float32),
+              np.eye(10, dtype=np.float32)[[3, 7]]]
+    model.save(tmp_path / "model.keras")  # as a run's state is saved, to resume
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded.critic(inputs)),
+                               keras.ops.convert_to_numpy(model.critic(inputs)), atol=1e-6)
+    with pytest.raises(UsageError, match="STFT settings"):
+        build(spectral, (8192, 1), 10, seed=0)  # no featurizer
 
 
 def test_a_real_spectrogram_is_consistent_and_a_random_phase_is_not(small_feature_set):

@@ -71,6 +71,7 @@ from . import wavegan
 from .blocks import (LEAK, batch_norm, crop, generator_activation, latent_inputs, normalized_relu, spectral,
                      widths)
 from ..config import from_dict
+from ..errors import UsageError
 from ..distribute import (BuiltAtConstruction, ReplicaSeedGenerator, pipeline, replica_share,
                           step_logs)
 from ..storage import atomic_write, write_json
@@ -248,12 +249,18 @@ def stft_settings(featurizer: Any) -> dict[str, Any]:
             "log_floor": featurizer.config.log_floor}
 
 
+def _stft_scaling(stft: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, int]:
+    """The `[freq, 1]` mean and std of `stft_settings`, and the STFT's window `n_fft`."""
+    return (np.asarray(stft["mean"], np.float32)[:, None],
+            np.asarray(stft["std"], np.float32)[:, None], 2 * (stft["n_freq"] - 1))
+
+
 @keras.saving.register_keras_serializable(package="spokendigits")
 class ScaledLogMagnitude(layers.Layer):
     """`[batch, sample, 1]` waveforms to `[batch, freq, frame, 1]` log-magnitude STFTs,
     standardized by the feature set's statistics: the images the spectrogram critics see,
-    differentiable in the waveform. The magnitude is `sqrt(|S|^2 + floor^2)`, the feature
-    set's floored magnitude with a gradient that stays finite at silence.
+    differentiable in the waveform. The magnitude is `sqrt(|S|^2 + floor^2)`, a smooth
+    stand-in for the feature set's `max(|S|, floor)` whose gradient stays finite at silence.
 
     Args:
         stft: `stft_settings` of the run's featurizer.
@@ -262,12 +269,10 @@ class ScaledLogMagnitude(layers.Layer):
     def __init__(self, stft: dict[str, Any], **kwargs):
         super().__init__(**kwargs)
         self.stft = stft
-        self.mean = np.asarray(stft["mean"], np.float32)[:, None]
-        self.std = np.asarray(stft["std"], np.float32)[:, None]
+        self.mean, self.std, self.n_fft = _stft_scaling(stft)
 
     def call(self, waveforms):
-        spectrogram = _frames(waveforms[..., 0], 2 * (self.stft["n_freq"] - 1),
-                              self.stft["hop_length"])
+        spectrogram = _frames(waveforms[..., 0], self.n_fft, self.stft["hop_length"])
         power = ops.square(ops.real(spectrogram)) + ops.square(ops.imag(spectrogram))
         log_magnitude = 0.5 * ops.log(power + self.stft["log_floor"] ** 2)
         return ((log_magnitude - self.mean) / self.std)[..., None]
@@ -284,12 +289,11 @@ def stft_inconsistency(log_magnitude, phase, stft: dict[str, Any]):
     """`||STFT(iSTFT(S)) - S||^2 / ||S||^2` per clip, `S = M e^(i pi phase)`, for scaled
     `[batch, freq, frame, 1]` log-magnitudes (M after undoing the scaling) and phase / pi.
     0 for a spectrogram some waveform has; the mean over the batch."""
-    mean = tf.constant(stft["mean"], tf.float32)[:, None]
-    std = tf.constant(stft["std"], tf.float32)[:, None]
+    mean, std, n_fft = _stft_scaling(stft)
     magnitude = tf.exp(log_magnitude[..., 0] * std + mean)
     angle = np.pi * phase[..., 0]
     spectrogram = tf.complex(magnitude * tf.cos(angle), magnitude * tf.sin(angle))
-    n_fft, hop_length = 2 * (stft["n_freq"] - 1), stft["hop_length"]
+    hop_length = stft["hop_length"]
     again = _frames(_inverse(spectrogram, n_fft, hop_length, stft["clip_samples"]), n_fft,
                     hop_length)
     error = tf.reduce_sum(tf.square(tf.abs(again - spectrogram)), axis=[1, 2])
@@ -313,6 +317,9 @@ class ConditionalWGAN(BuiltAtConstruction, keras.Model):
         self.condition_dim = condition_dim
         self.seed = seed
         self.learning_rates = tuple(learning_rates)
+        if stft is None and (config.consistency_weight or config.spectral_critic):
+            raise UsageError("consistency_weight and spectral_critic need the feature set's STFT "
+                             "settings: build the model with the run's featurizer")
         self.stft = stft
         self.generator = build_generator(config, self.feature_shape, condition_dim)
         self.critic = build_critic(config, self.feature_shape, condition_dim, stft)
@@ -481,8 +488,8 @@ def build(config: ModelConfig, feature_shape: tuple[int, ...], condition_dim: in
     spectral critic."""
     rates = (1e-4, 1e-4) if training is None else \
         (training.learning_rate, training.critic_learning_rate or training.learning_rate)
-    stft = stft_settings(featurizer) if config.consistency_weight or config.spectral_critic \
-        else None
+    needs_stft = config.consistency_weight or config.spectral_critic
+    stft = stft_settings(featurizer) if needs_stft and featurizer is not None else None
     model = ConditionalWGAN(config, feature_shape, condition_dim, seed, rates, stft)
     model.compile(optimizer=None)  # the model holds one optimizer per network
     return model
