@@ -71,9 +71,9 @@ from . import wavegan
 from .blocks import (LEAK, batch_norm, crop, generator_activation, latent_inputs, normalized_relu, spectral,
                      widths)
 from ..config import from_dict
-from ..errors import UsageError
 from ..distribute import (BuiltAtConstruction, ReplicaSeedGenerator, pipeline, replica_share,
                           step_logs)
+from ..errors import UsageError
 from ..storage import atomic_write, write_json
 
 KERNEL = 5
