@@ -29,7 +29,7 @@ VARIANTS = {
     "log-mel": ModelConfig(family="cwgan-gp", conditional=True, width=2, critic_steps=2,
                            representation="log-mel"),
     "wavegan": ModelConfig(family="wavegan", conditional=True, width=2, critic_steps=2,
-                           post_filter=True, spectral_critic=True),
+                           post_filter=True, spectral_critic=True, upsampling="resize"),
     "mlp, digit+speaker, hinge": ModelConfig(
         family="mlp-cwgan-gp", conditional=True, speaker_conditional=True, width=8, depth=2,
         critic_steps=1, loss="hinge", gradient_penalty=0.0, spectral_norm=True, ema=0.9,
@@ -79,6 +79,7 @@ def test_wavegan_settings():
                            ({"family": "cwgan-gp", "post_filter": True}, "wavegan only"),
                            ({"family": "cwgan-gp", "spectral_critic": True}, "wavegan only"),
                            ({"family": "wavegan", "augment": True}, "spectrogram GANs"),
+                           ({"family": "wavegan", "upsampling": "linear"}, "upsampling"),
                            ({"family": "wavegan", "phase_shuffle": -1}, "negative")):
         with pytest.raises(UsageError, match=message):
             ModelConfig(**wrong)
@@ -152,6 +153,29 @@ def test_the_gradient_penalty_reaches_waveform_critics():
     _, _, penalty, _ = model._critic_terms(batch, training=True)
     assert float(penalty) > 0
     assert model.generator.output.shape[1:] == (8192, 1)
+
+
+def test_only_transposed_convolutions_leave_a_periodic_pattern_in_waveforms():
+    """Fed the same vector at every time step, a resize generator makes a steady signal
+    (away from the edges' zero padding); a transposed one, the same repeating pattern."""
+    import keras
+
+    from spokendigits.models.wavegan import generator_body
+
+    def output(upsampling: str) -> np.ndarray:
+        keras.utils.set_random_seed(0)
+        config = ModelConfig(family="wavegan", width=2, upsampling=upsampling)
+        hidden = keras.Input((4,))
+        model = keras.Model(hidden, generator_body(hidden, config, (8192, 1)))
+        dense = model.layers[1]
+        kernel, bias = dense.get_weights()
+        steady = np.tile(np.random.default_rng(0).normal(size=bias.size // 32), 32)
+        dense.set_weights([np.zeros_like(kernel), steady.astype(np.float32)])
+        return keras.ops.convert_to_numpy(model(np.zeros((1, 4), np.float32)))[0, 2048:6144, 0]
+
+    transposed, resized = output("transpose"), output("resize")
+    assert np.ptp(resized) < 1e-5 < 1e-3 < np.ptp(transposed)
+    np.testing.assert_allclose(transposed[:-256], transposed[256:], atol=1e-5)  # 4**4 samples
 
 
 def test_the_spectral_critic_sees_the_feature_sets_own_features(small_feature_set):

@@ -117,10 +117,12 @@ class ModelConfig:
                 "2017): the critic also learns to name the condition of real clips, and the "
                 "generator to make clips it names as asked (0: off)"})
     upsampling: str = field(default="transpose", metadata={
-        "help": "conv GANs: how the generator doubles its resolution: transpose (5x5 stride-2 "
-                "transposed convolutions, as SpecGAN) or resize (nearest-neighbour doubling, "
-                "then a 3x3 convolution, which leaves no checkerboard pattern; Odena et al. "
-                "2016)", "choices": UPSAMPLINGS})
+        "help": "conv GANs and wavegan: how the generator raises its resolution: transpose "
+                "(transposed convolutions: 5x5 stride 2, as SpecGAN; 25 taps stride 4, as "
+                "WaveGAN) or resize (nearest-neighbour repetition, then a stride-1 convolution: "
+                "3x3; 25 taps in wavegan), which leaves no checkerboard pattern (Odena et al. "
+                "2016), in wavegan no tone at a 16th of the sample rate",
+        "choices": UPSAMPLINGS})
 
     phase_shuffle: int | None = field(default=None, metadata={
         "help": "wavegan: each critic layer's output is shifted by a random -n..n samples "
@@ -171,8 +173,8 @@ class ModelConfig:
              "phase_shuffle, post_filter and spectral_critic are for wavegan only"),
             (self.phase_shuffle is None or self.phase_shuffle >= 0,
              "phase_shuffle must not be negative"),
-            (not wavegan or (not self.augment and self.upsampling == GAN_DEFAULTS["upsampling"]),
-             "augment and upsampling are for the spectrogram GANs (cwgan-gp, mlp-cwgan-gp)"),
+            (not wavegan or not self.augment,
+             "augment is for the spectrogram GANs (cwgan-gp, mlp-cwgan-gp)"),
             (not self.phase_conditional or self.representation == "log-magnitude",
              "phase_conditional needs representation log-magnitude: the phase is given"),
             (self.consistency_weight == 0 or self.phase_conditional,

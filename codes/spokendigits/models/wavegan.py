@@ -5,7 +5,11 @@ condition through a dense layer to `[length / 4**depth, 8 * width]` (for depth
 4), then multiplies the length by 4 `depth` times with transposed convolutions
 of 25 taps and stride 4, ReLU between them and tanh at the end: 32 -> 128 ->
 512 -> 2048 -> 8192 samples at depth 4, one layer fewer than the paper's
-16384-sample model. The critic mirrors it with stride-4 convolutions and leaky
+16384-sample model. With `upsampling` "resize" (the paper's "nn" option), each
+layer instead repeats every sample 4 times and convolves with 25 taps: a
+transposed convolution's uneven overlap leaves a periodic pattern, heard as a
+steady tone at 8 kHz / 16 = 500 Hz, which this does not; it costs 4 times the
+multiplications. The critic mirrors it with stride-4 convolutions and leaky
 ReLUs, each but the last followed by phase shuffle. No batch normalization (the
 paper has none; the config may still ask for it in the generator).
 
@@ -88,10 +92,14 @@ def generator_body(hidden: keras.KerasTensor, config: ModelConfig,
     wave = layers.Reshape((length, channels[-1]))(hidden)
     for level in reversed(range(config.depth)):
         last = level == 0
-        wave = layers.Conv1DTranspose(shape[1] if last else channels[level - 1], KERNEL,
-                                      strides=STRIDE, padding="same",
-                                      activation="tanh" if last else generator_activation(config)
-                                      )(wave)
+        filters = shape[1] if last else channels[level - 1]
+        activation = "tanh" if last else generator_activation(config)
+        if config.upsampling == "resize":
+            wave = layers.UpSampling1D(STRIDE)(wave)
+            wave = layers.Conv1D(filters, KERNEL, padding="same", activation=activation)(wave)
+        else:
+            wave = layers.Conv1DTranspose(filters, KERNEL, strides=STRIDE, padding="same",
+                                          activation=activation)(wave)
         wave = wave if last else normalized_relu(wave, config)
     if config.post_filter:
         wave = layers.Conv1D(shape[1], POST_FILTER_TAPS, padding="same", use_bias=False,
