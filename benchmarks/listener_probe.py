@@ -18,7 +18,8 @@ Each row is 30 clips per digit, as in `reports/results.md`, made as
 decoding, trimmed):
 the real test clips, the real test clips through magnitude-only Griffin-Lim,
 the floor (each digit's mean training spectrogram through Griffin-Lim), then
-each `--run`. Nothing here trains or selects a model.
+each `--run`. Nothing here trains or tunes a model; `--csv reports/listener.csv` with the
+bundled models is what picks inference.py's default (README).
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def main() -> None:
     from spokendigits.features import FeatureSet
     from spokendigits.latents import SAMPLERS
     from spokendigits.runs import Run
+    from spokendigits.storage import atomic_write
     from spokendigits.synthesis import Synthesizer
     from train import find_feature_set
 
@@ -88,6 +90,9 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=1.0, help="spread of latent samples")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models-only", action="store_true", help="skip the reference rows")
+    parser.add_argument("--csv", type=Path,
+                        help="also write the table here, with each model's run, checkpoint and "
+                             "sampler (reports/listener.csv: the bundled models')")
     args = parser.parse_args()
 
     feature_set = FeatureSet.load(find_feature_set(args.features))
@@ -98,11 +103,12 @@ def main() -> None:
     folder = get_source(feature_set.dataset).resolve_folder(args.data_dir)
     recordings = [audio.fit_length(audio.load_wav(folder / path, rate), feature_set.config.clip_samples)
                   for path in np.asarray(feature_set.files)[test]]
-    sets = {"real test clips": (recordings, feature_set.digits[test]),
+    # name -> (waveforms, digits asked, the model's run, epochs and sampler; None: no model)
+    sets = {"real test clips": (recordings, feature_set.digits[test], None),
             "real test clips, Griffin-Lim": (featurizer.decode(feature_set.features[test], seed=args.seed),
-                                             feature_set.digits[test]),
+                                             feature_set.digits[test], None),
             "floor: digit means, Griffin-Lim": (featurizer.decode(
-                np.repeat(digit_means(feature_set), per_digit, axis=0), seed=args.seed), asked)}
+                np.repeat(digit_means(feature_set), per_digit, axis=0), seed=args.seed), asked, None)}
     if args.models_only:
         sets.clear()
     for folder in args.run:
@@ -110,19 +116,27 @@ def main() -> None:
         sampler = args.sampler or synthesizer.default_sampler
         arrays = synthesizer.arrays(asked.tolist(), seed=args.seed, sampler=sampler,
                                     temperature=args.temperature)
-        sets[f"{synthesizer.run.name} ({synthesizer.checkpoint.name}, {sampler}, "
-             f"T {args.temperature:g})"] = (synthesizer.waveforms(arrays, seed=args.seed), asked)
+        run = synthesizer.run.summary.get("run", synthesizer.run.name)  # an export: its run's name
+        sets[f"{run} ({synthesizer.checkpoint.name}, {sampler}, T {args.temperature:g})"] = (
+            synthesizer.waveforms(arrays, seed=args.seed), asked,
+            {"run": run, "epochs": synthesizer.run.checkpoints[-1], "sampler": sampler})  # the last
 
     listener, rows = Listener(), []
-    for name, (waveforms, digits) in sets.items():
+    for name, (waveforms, digits, model) in sets.items():
         started = time.perf_counter()
         heard = np.array([listener.digit(audio.trim_silence(waveform, rate), rate)
                           for waveform in waveforms])
         hits = heard == np.asarray(digits)
         rows.append({"clips": name, "n": len(hits), "accuracy": hits.mean(),
                      **{str(d): hits[np.asarray(digits) == d].mean() for d in range(10)},
-                     "s": time.perf_counter() - started})
-    print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".2f"))
+                     "s": time.perf_counter() - started,
+                     **(model or {"run": None, "epochs": None, "sampler": None})})
+    table = pd.DataFrame(rows).astype({"epochs": "Int64"})
+    print(table.drop(columns=["run", "epochs", "sampler"]).to_markdown(index=False, floatfmt=".2f"))
+    if args.csv:
+        with atomic_write(args.csv, "w") as file:
+            table.to_csv(file, index=False, float_format="%.4f")
+        print(f"wrote {args.csv}")
 
 
 if __name__ == "__main__":

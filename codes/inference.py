@@ -1,7 +1,7 @@
 """Speak a digit string with a trained model: python codes/inference.py "1234".
 
     python codes/inference.py "0123456789"                 # the bundled default model
-    python codes/inference.py "0123456789" --model cwgan-gp  # another bundled model
+    python codes/inference.py "0123456789" --model gan       # another bundled model: gan, wavegan
     python codes/inference.py "555-0199" --seed 3 --out call.wav
     python codes/inference.py "42" --run output/runs/cnn-vae-1a2b3c4d --speaker theo
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pandas as pd
 import pytest
@@ -143,27 +142,33 @@ def test_the_bundled_default_model_speaks_all_ten_digits(tmp_path):
     assert size < 5 * 2**20 * len(bundled_models())  # "a few MB" each
 
 
-def test_the_default_model_speaks_as_clearly_as_any_bundled_model_by_the_committed_table():
-    """inference.py's default is a bundled model whose accuracy (the judge's, at its
-    checkpoint, with its default sampler) in a committed results table holding every
-    bundled model is below the best one's by no more than the spread of that difference
-    over draws (the two spreads added in quadrature): the table cannot rank models closer
-    than that, and the README says how such a tie is broken."""
+def test_the_default_model_is_the_bundled_model_an_outside_listener_understands_best():
+    """inference.py's default is the bundled model (at its checkpoint, with its default
+    sampler) that the outside listener recognises most often in the committed
+    reports/listener.csv (benchmarks/listener_probe.py), and one the judge hears at least
+    0.9 times as well as the real test clips in a committed results table that holds every
+    bundled model. The judge alone cannot rank them: it hears each digit's mean spectrogram
+    perfectly, and every bundled spectrogram model within 0.02 of the real clips (README)."""
     from spokendigits.runs import Run
     from spokendigits.synthesis import DEFAULT_MODEL, Synthesizer, bundled_models, bundled_run
 
     bundled = {name: Run.open(bundled_run(name)) for name in bundled_models()}
     trained = {name: run.summary["run"] for name, run in bundled.items()}  # the run exported
+
+    def rows(table: pd.DataFrame) -> dict[str, pd.Series]:
+        """Each bundled model's row of `table`, as inference.py speaks with it."""
+        found = {}
+        for name, run in bundled.items():
+            row = table[(table["run"] == trained[name]) & (table["epochs"] == run.checkpoints[-1])
+                        & (table["sampler"] == Synthesizer(run).default_sampler)]
+            assert len(row) == 1, (name, row)
+            found[name] = row.iloc[0]
+        return found
+
+    heard = rows(pd.read_csv(ROOT / "reports" / "listener.csv"))
+    assert max(heard, key=lambda name: heard[name]["accuracy"]) == DEFAULT_MODEL, heard
     tables = [table for table in map(pd.read_csv, sorted((ROOT / "reports").rglob("results.csv")))
               if set(trained.values()) <= set(table["run"])]
     assert tables, "no committed results table holds every bundled model"
-    rows = {}
-    for name, run in bundled.items():
-        table = tables[0]
-        row = table[(table["run"] == trained[name]) & (table["epochs"] == run.checkpoints[-1])
-                    & (table["sampler"] == Synthesizer(run).default_sampler)]  # as inference.py
-        assert len(row) == 1, name
-        rows[name] = row.iloc[0]
-    best, default = max(rows.values(), key=lambda row: row["accuracy"]), rows[DEFAULT_MODEL]
-    gap = best["accuracy"] - default["accuracy"]
-    assert gap <= math.hypot(best["accuracy_std"], default["accuracy_std"]), rows
+    real = tables[0].set_index("run").loc["real test clips", "accuracy"]
+    assert rows(tables[0])[DEFAULT_MODEL]["accuracy"] >= 0.9 * real
