@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT / "codes"))
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 LISTENER_RATE = 16000     # the acoustic model's rate
 PAD_SECONDS = 0.25        # silence either side: the recognizer expects to hear it
+MODEL_COLUMNS = ("run", "epochs", "sampler", "temperature")  # of --csv, empty for references
 
 
 class Listener:
@@ -103,7 +104,7 @@ def main() -> None:
     folder = get_source(feature_set.dataset).resolve_folder(args.data_dir)
     recordings = [audio.fit_length(audio.load_wav(folder / path, rate), feature_set.config.clip_samples)
                   for path in np.asarray(feature_set.files)[test]]
-    # name -> (waveforms, digits asked, the model's run, epochs and sampler; None: no model)
+    # name -> (waveforms, digits asked, how the model spoke them, None for the references)
     sets = {"real test clips": (recordings, feature_set.digits[test], None),
             "real test clips, Griffin-Lim": (featurizer.decode(feature_set.features[test], seed=args.seed),
                                              feature_set.digits[test], None),
@@ -112,14 +113,16 @@ def main() -> None:
     if args.models_only:
         sets.clear()
     for folder in args.run:
-        synthesizer = Synthesizer(Run.open(folder))
+        run = Run.open(folder)
+        epoch = run.checkpoints[-1]  # as inference.py: the last checkpoint
+        synthesizer = Synthesizer(run, epoch)
         sampler = args.sampler or synthesizer.default_sampler
         arrays = synthesizer.arrays(asked.tolist(), seed=args.seed, sampler=sampler,
                                     temperature=args.temperature)
-        run = synthesizer.run.summary.get("run", synthesizer.run.name)  # an export: its run's name
-        sets[f"{run} ({synthesizer.checkpoint.name}, {sampler}, T {args.temperature:g})"] = (
-            synthesizer.waveforms(arrays, seed=args.seed), asked,
-            {"run": run, "epochs": synthesizer.run.checkpoints[-1], "sampler": sampler})  # the last
+        model = {"run": run.summary.get("run", run.name),  # an export: the run it came from
+                 "epochs": epoch, "sampler": sampler, "temperature": args.temperature}
+        sets[f"{model['run']} ({synthesizer.checkpoint.name}, {sampler}, T {args.temperature:g})"] = (
+            synthesizer.waveforms(arrays, seed=args.seed), asked, model)
 
     listener, rows = Listener(), []
     for name, (waveforms, digits, model) in sets.items():
@@ -130,9 +133,9 @@ def main() -> None:
         rows.append({"clips": name, "n": len(hits), "accuracy": hits.mean(),
                      **{str(d): hits[np.asarray(digits) == d].mean() for d in range(10)},
                      "s": time.perf_counter() - started,
-                     **(model or {"run": None, "epochs": None, "sampler": None})})
+                     **(model or dict.fromkeys(MODEL_COLUMNS))})
     table = pd.DataFrame(rows).astype({"epochs": "Int64"})
-    print(table.drop(columns=["run", "epochs", "sampler"]).to_markdown(index=False, floatfmt=".2f"))
+    print(table.drop(columns=list(MODEL_COLUMNS)).to_markdown(index=False, floatfmt=".2f"))
     if args.csv:
         with atomic_write(args.csv, "w") as file:
             table.to_csv(file, index=False, float_format="%.4f")

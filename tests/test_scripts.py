@@ -165,10 +165,12 @@ def test_the_default_model_is_the_bundled_model_an_outside_listener_understands_
             found[name] = row.iloc[0]
         return found
 
-    heard = rows(pd.read_csv(ROOT / "reports" / "listener.csv"))
-    assert max(heard, key=lambda name: heard[name]["accuracy"]) == DEFAULT_MODEL, heard
     tables = [table for table in map(pd.read_csv, sorted((ROOT / "reports").rglob("results.csv")))
               if set(trained.values()) <= set(table["run"])]
     assert tables, "no committed results table holds every bundled model"
     real = tables[0].set_index("run").loc["real test clips", "accuracy"]
-    assert rows(tables[0])[DEFAULT_MODEL]["accuracy"] >= 0.9 * real
+    judged = rows(tables[0])
+    heard = rows(pd.read_csv(ROOT / "reports" / "listener.csv"))
+    assert all(row["temperature"] == 1 for row in heard.values()), heard  # inference.py's
+    eligible = [name for name in bundled if judged[name]["accuracy"] >= 0.9 * real]
+    assert max(eligible, key=lambda name: heard[name]["accuracy"]) == DEFAULT_MODEL, heard

@@ -41,7 +41,7 @@ GENERATOR_FILES = ("generator.onnx", "decoder.onnx")  # the second: VAEs
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 PRETRAINED = PACKAGE_ROOT / "pretrained"   # one exported run folder per bundled model
-DEFAULT_MODEL = "vae"  # the bundled model that speaks most clearly (reports/results.md)
+DEFAULT_MODEL = "vae"  # the bundled model heard most clearly (README; reports/listener.csv)
 PAUSES = " -"              # characters that mean a pause between digits
 DIGIT_GAP_SECONDS = 0.08   # between two digits: a speaker's breath
 PAUSE_SECONDS = 0.35       # for each pause character
