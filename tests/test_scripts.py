@@ -142,6 +142,27 @@ def test_the_bundled_default_model_speaks_all_ten_digits(tmp_path):
     assert size < 5 * 2**20 * len(bundled_models())  # "a few MB" each
 
 
+def test_the_listener_probe_hears_real_clips_and_writes_the_table_the_default_is_chosen_by(
+        small_feature_file, trained_runs, fsdd_dir, tmp_path):
+    """benchmarks/listener_probe.py on the small feature set: PocketSphinx recognises most of
+    its real test clips (a guess gets 10%), and --csv names how each model spoke."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "listener.csv"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "listener_probe.py"),
+                             "--features", str(small_feature_file), "--data-dir", str(fsdd_dir),
+                             "--run", str(trained_runs["cnn"].folder), "--csv", str(out)],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out).set_index("clips")
+    real, model = table.loc["real test clips"], table.iloc[-1]
+    assert real["n"] == 60 and real["accuracy"] > 0.4 and pd.isna(real["run"])
+    assert (model["run"], model["epochs"], model["sampler"], model["temperature"]) == \
+        (trained_runs["cnn"].name, 2, "mixture", 1.0)
+    assert model["n"] == 60 and 0 <= model["accuracy"] <= 1
+
+
 def test_the_default_model_is_the_bundled_model_an_outside_listener_understands_best():
     """inference.py's default is the bundled model (at its checkpoint, with its default
     sampler) that the outside listener recognises most often in the committed
