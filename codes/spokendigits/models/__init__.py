@@ -198,6 +198,12 @@ class ModelConfig:
         return FAMILIES[self.family] == "gan"
 
     @property
+    def needs_stft(self) -> bool:
+        """Whether training computes STFTs in the graph, and so needs the feature set's STFT
+        settings: the consistency term, or a spectral critic."""
+        return bool(self.consistency_weight or self.spectral_critic)
+
+    @property
     def samplers(self) -> tuple[str, ...]:
         """The latent samplers (`latents.SAMPLERS`) that can ask this model for a digit: a
         GAN draws from the prior alone; a VAE from its fitted densities, and from the prior

@@ -317,7 +317,7 @@ class ConditionalWGAN(BuiltAtConstruction, keras.Model):
         self.condition_dim = condition_dim
         self.seed = seed
         self.learning_rates = tuple(learning_rates)
-        if stft is None and (config.consistency_weight or config.spectral_critic):
+        if stft is None and config.needs_stft:
             raise UsageError("consistency_weight and spectral_critic need the feature set's STFT "
                              "settings: build the model with the run's featurizer")
         self.stft = stft
@@ -488,8 +488,7 @@ def build(config: ModelConfig, feature_shape: tuple[int, ...], condition_dim: in
     spectral critic."""
     rates = (1e-4, 1e-4) if training is None else \
         (training.learning_rate, training.critic_learning_rate or training.learning_rate)
-    needs_stft = config.consistency_weight or config.spectral_critic
-    stft = stft_settings(featurizer) if needs_stft and featurizer is not None else None
+    stft = stft_settings(featurizer) if config.needs_stft and featurizer is not None else None
     model = ConditionalWGAN(config, feature_shape, condition_dim, seed, rates, stft)
     model.compile(optimizer=None)  # the model holds one optimizer per network
     return model
