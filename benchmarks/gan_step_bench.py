@@ -13,6 +13,9 @@
         --gradient-penalty 0 --spectral-norm --critic-steps 1 --ema 0.999 --batch-norm \
         --auxiliary-weight 1 --spectral-critic                 # configs/wavegan_spectral.json
     python benchmarks/gan_step_bench.py --representations magnitude-if log-mel
+    python benchmarks/gan_step_bench.py --widths 64 128 --convolution 1d --loss hinge \
+        --gradient-penalty 0 --spectral-norm --critic-steps 1 --ema 0.999 --augment \
+        --batch-norm --auxiliary-weight 1 --upsampling resize      # configs/cwgan_1d.json
 
 A generator step is `critic_steps` critic updates (each with its gradient
 penalty) and one generator update, at batch size 64 per update: the unit the
@@ -52,6 +55,7 @@ def main() -> None:
     parser.add_argument("--batch-norm", action="store_true", help="in the generator")
     parser.add_argument("--auxiliary-weight", type=float, default=0.0)
     parser.add_argument("--upsampling", default="transpose", choices=["transpose", "resize"])
+    parser.add_argument("--convolution", default="2d", choices=["2d", "1d"], help="cwgan-gp")
     parser.add_argument("--spectral-critic", action="store_true", help="wavegan")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=5, help="timed generator steps")
@@ -91,6 +95,7 @@ def main() -> None:
                                      augment=args.augment, batch_norm=args.batch_norm,
                                      auxiliary_weight=args.auxiliary_weight,
                                      upsampling=args.upsampling,
+                                     convolution=args.convolution,
                                      spectral_critic=args.spectral_critic)
                 shape = REPRESENTATIONS[representation].from_feature_config(feature_config).shape
                 clips = args.batch_size * args.critic_steps * (args.steps + 1)

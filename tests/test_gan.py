@@ -28,6 +28,9 @@ VARIANTS = {
                                 representation="magnitude-if"),
     "log-mel": ModelConfig(family="cwgan-gp", conditional=True, width=2, critic_steps=2,
                            representation="log-mel"),
+    "1-D, magnitude-phase": ModelConfig(family="cwgan-gp", conditional=True, width=4,
+                                        critic_steps=2, representation="magnitude-phase",
+                                        convolution="1d"),
     "wavegan": ModelConfig(family="wavegan", conditional=True, width=2, critic_steps=2,
                            post_filter=True, spectral_critic=True, upsampling="resize"),
     "mlp, digit+speaker, hinge": ModelConfig(
@@ -80,7 +83,12 @@ def test_wavegan_settings():
                            ({"family": "cwgan-gp", "spectral_critic": True}, "wavegan only"),
                            ({"family": "wavegan", "augment": True}, "spectrogram GANs"),
                            ({"family": "wavegan", "upsampling": "linear"}, "upsampling"),
-                           ({"family": "wavegan", "phase_shuffle": -1}, "negative")):
+                           ({"family": "wavegan", "phase_shuffle": -1}, "negative"),
+                           ({"family": "cwgan-gp", "convolution": "3d"}, "convolution must"),
+                           ({"family": "wavegan", "convolution": "1d"}, "1d is for cwgan-gp"),
+                           ({"family": "mlp-cwgan-gp", "convolution": "1d"}, "1d is for"),
+                           ({"family": "cwgan-gp", "convolution": "1d",
+                             "phase_conditional": True}, "without phase_conditional")):
         with pytest.raises(UsageError, match=message):
             ModelConfig(**wrong)
 
@@ -183,6 +191,31 @@ def test_only_transposed_convolutions_leave_a_periodic_pattern_in_waveforms():
     assert np.ptp(resized) < 1e-5               # and steady
     assert np.ptp(transposed) > 1e-3
     np.testing.assert_allclose(transposed[:-256], transposed[256:], atol=1e-5)  # 4**4 samples
+
+
+def test_a_1d_generator_draws_each_frames_bins_and_channels_from_its_last_layers_channels():
+    """The last 1-D layer's channel `bin * channels + channel` is that bin and channel of
+    every frame; frames beyond a multiple of 2**depth are padded with zeros, as in 2-D."""
+    import keras
+
+    from spokendigits.models.gan import build_critic, build_generator
+
+    shape = (5, 35, 2)  # 35 frames: 32 made, 3 padded
+    config = ModelConfig(family="cwgan-gp", width=2, depth=4, convolution="1d",
+                         upsampling="resize")
+    generator = build_generator(config, shape, condition_dim=0)
+    last = [layer for layer in generator.layers if isinstance(layer, keras.layers.Conv1D)][-1]
+    kernel, bias = last.get_weights()
+    assert bias.shape == (5 * 2,)
+    last.set_weights([np.zeros_like(kernel), np.arange(10, dtype=np.float32)])
+    images = keras.ops.convert_to_numpy(generator([np.ones((1, config.latent_dim), np.float32)]))
+    assert images.shape == (1, *shape)
+    expected = np.arange(10, dtype=np.float32).reshape(5, 1, 2)  # [bin, frame, channel]
+    np.testing.assert_array_equal(images[0, :, :32], np.broadcast_to(expected, (5, 32, 2)))
+    np.testing.assert_array_equal(images[0, :, 32:], 0)
+    critic = build_critic(config, shape, condition_dim=0)
+    first = next(layer for layer in critic.layers if isinstance(layer, keras.layers.Conv1D))
+    assert first.get_weights()[0].shape == (5, 5 * 2, 2)  # 5 taps over frames, every bin in
 
 
 def test_the_spectral_critic_sees_the_feature_sets_own_features(small_feature_set):

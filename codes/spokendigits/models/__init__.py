@@ -35,6 +35,7 @@ DECODER_VARIANCES = ("fixed", "shared", "per-bin")
 REPRESENTATIONS = tuple(REPRESENTATION_CLASSES)
 GAN_LOSSES = ("wasserstein", "hinge")
 UPSAMPLINGS = ("transpose", "resize")
+CONVOLUTIONS = ("2d", "1d")
 # VAE sizes measured on FSDD features (129 x 96) to train in about 1.5-2.5 s an epoch on
 # 2 cores; the conv GAN's to take 2.3 s per generator step (5 critic steps of 64 clips)
 # there (benchmarks/gan_step_bench.py; width 16 took 5.4 s).
@@ -50,7 +51,7 @@ GAN_DEFAULTS = {"representation": "log-magnitude", "phase_conditional": False,
                 "phase_shuffle": None, "post_filter": False, "spectral_critic": False,
                 "consistency_weight": 0.0, "critic_steps": 5, "gradient_penalty": 10.0,
                 "loss": "wasserstein", "spectral_norm": False, "ema": 0.0, "augment": False,
-                "auxiliary_weight": 0.0, "upsampling": "transpose"}
+                "auxiliary_weight": 0.0, "upsampling": "transpose", "convolution": "2d"}
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,11 @@ class ModelConfig:
                 "3x3; 25 taps in wavegan), which leaves no checkerboard pattern (Odena et al. "
                 "2016), in wavegan no tone at a 16th of the sample rate",
         "choices": UPSAMPLINGS})
+    convolution: str = field(default="2d", metadata={
+        "help": "cwgan-gp: what its layers convolve over: 2d, frequency and time (SpecGAN), "
+                "or 1d, frames alone, every frequency bin a channel, so each layer sees whole "
+                "spectra (their harmonics) of nearby frames; give 1d a wider width (e.g. 128)",
+        "choices": CONVOLUTIONS})
 
     phase_shuffle: int | None = field(default=None, metadata={
         "help": "wavegan: each critic layer's output is shifted by a random -n..n samples "
@@ -186,6 +192,10 @@ class ModelConfig:
             (0 <= self.ema < 1, "ema must be in [0, 1)"),
             (self.auxiliary_weight >= 0, "auxiliary_weight must not be negative"),
             (self.upsampling in UPSAMPLINGS, f"upsampling must be one of {list(UPSAMPLINGS)}"),
+            (self.convolution in CONVOLUTIONS,
+             f"convolution must be one of {list(CONVOLUTIONS)}"),
+            (self.convolution == "2d" or (self.family == "cwgan-gp" and not self.phase_conditional),
+             "convolution 1d is for cwgan-gp without phase_conditional"),
             (self.auxiliary_weight == 0 or self.conditional,
              "auxiliary_weight needs conditional: the classifier names the condition"),
             (gan or all(getattr(self, name) == value for name, value in GAN_DEFAULTS.items()),
@@ -246,6 +256,7 @@ class ModelConfig:
             parts += ["DiffAugment"] if self.augment else []
             parts += [f"AC {self.auxiliary_weight:g}"] if self.auxiliary_weight else []
             parts += ["resize-conv"] if self.upsampling == "resize" else []
+            parts += ["1-D conv"] if self.convolution == "1d" else []
             parts += ["STFT critic"] if self.spectral_critic else []
             return ", ".join(parts) + f", {self.critic_steps} critic steps"
         if self.decoder_variance == "fixed":

@@ -10,6 +10,11 @@ Three bodies share one training step:
   stride-2 convolutions and leaky ReLUs, without batch normalization (the
   gradient penalty is per sample). Bins beyond a multiple of `2**depth` (FSDD's
   Nyquist bin) are cropped on the way in and padded back on the way out.
+  With `convolution` "1d", the same layers are one-dimensional, over frames
+  alone: every frequency bin is a channel, so each layer sees the whole
+  spectrum of nearby frames, and the generator's last layer draws every bin
+  of a frame at once (a pitch's harmonics are one pattern across channels,
+  not a texture a 5x5 kernel must repeat up the image).
 - `mlp-cwgan-gp`: the small fully connected generator and critic of the
   reference the study reproduces (audio-digits-generator): the generator
   widens through `depth` leaky-ReLU layers (width 128, depth 3: 128, 256, 512),
@@ -98,13 +103,18 @@ def _phase_pyramid(phase: keras.KerasTensor, config: ModelConfig) -> list[keras.
 
 def _doubled(image: keras.KerasTensor, channels: int, activation: str | None,
              config: ModelConfig) -> keras.KerasTensor:
-    """`image` at twice its resolution with `channels` channels: a 5x5 stride-2 transposed
-    convolution, or (upsampling "resize") nearest-neighbour doubling and a 3x3 convolution."""
+    """`image` (`[batch, freq, frame, channel]`, or `[batch, frame, channel]` in 1-D) at
+    twice its resolution with `channels` channels: a stride-2 transposed convolution of 5
+    (x 5) taps, or (upsampling "resize") nearest-neighbour doubling and a convolution of 3
+    (x 3)."""
+    one_d = len(image.shape) == 3
     if config.upsampling == "resize":
-        image = layers.UpSampling2D(2, interpolation="nearest")(image)
-        return layers.Conv2D(channels, 3, padding="same", activation=activation)(image)
-    return layers.Conv2DTranspose(channels, KERNEL, strides=2, padding="same",
-                                  activation=activation)(image)
+        image = (layers.UpSampling1D(2) if one_d else
+                 layers.UpSampling2D(2, interpolation="nearest"))(image)
+        return (layers.Conv1D if one_d else layers.Conv2D)(channels, 3, padding="same",
+                                                           activation=activation)(image)
+    return (layers.Conv1DTranspose if one_d else layers.Conv2DTranspose)(
+        channels, KERNEL, strides=2, padding="same", activation=activation)(image)
 
 
 def build_generator(config: ModelConfig, shape: tuple[int, int, int],
@@ -129,33 +139,52 @@ def build_generator(config: ModelConfig, shape: tuple[int, int, int],
             hidden = layers.LeakyReLU(LEAK)(hidden)
         output = layers.Reshape(shape)(layers.Dense(math.prod(shape))(hidden))
         return keras.Model(inputs, output, name="generator")
-    cut = crop(shape, config.depth)
+    cut = _crop(shape, config)
     factor = 2**config.depth
-    small = ((shape[0] - cut[0]) // factor, (shape[1] - cut[1]) // factor)
+    one_d = config.convolution == "1d"
+    # 1-D: frames alone are halved; the last layer makes every bin of every channel
+    small = ((shape[1] - cut[1]) // factor,) if one_d else \
+        ((shape[0] - cut[0]) // factor, (shape[1] - cut[1]) // factor)
     channels = widths(config)
-    hidden = normalized_relu(layers.Dense(small[0] * small[1] * channels[-1],
+    hidden = normalized_relu(layers.Dense(math.prod(small) * channels[-1],
                                            activation=generator_activation(config))(hidden), config)
     image = layers.Reshape((*small, channels[-1]))(hidden)
     for level in reversed(range(config.depth)):
         if pyramid:
             image = layers.Concatenate()([image, pyramid[level]])
         if level == 0:
-            image = _doubled(image, shape[2], None, config)
+            image = _doubled(image, shape[0] * shape[2] if one_d else shape[2], None, config)
         else:
             image = normalized_relu(_doubled(image, channels[level - 1], generator_activation(config),
                                               config), config)
+    if one_d:  # [frame, freq * channel] -> [freq, frame, channel]
+        image = layers.Reshape((small[0] * factor, shape[0], shape[2]))(image)
+        image = layers.Permute((2, 1, 3))(image)
     image = layers.ZeroPadding2D(((0, cut[0]), (0, cut[1])))(image)
     return keras.Model(inputs, image, name="generator")
 
 
+def _crop(shape: tuple[int, ...], config: ModelConfig) -> tuple[int, int]:
+    """Bins and frames to drop from `[freq, frame, ...]` images so that the conv GAN's
+    layers halve them `depth` times (in 1-D, frames alone)."""
+    cut = crop(shape, config.depth)
+    return (0, cut[1]) if config.convolution == "1d" else cut
+
+
 def _image_critic_body(image: keras.KerasTensor, config: ModelConfig) -> keras.KerasTensor:
     """The conv critic's last hidden vector of `[batch, freq, frame, channel]` images: 5x5
-    stride-2 convolutions and leaky ReLUs, after cropping to a multiple of `2**depth`."""
-    cut = crop(tuple(image.shape[1:]), config.depth)
+    stride-2 convolutions and leaky ReLUs, after cropping to a multiple of `2**depth` (1-D:
+    5-tap convolutions over frames, every bin of every channel an input channel)."""
+    shape = tuple(image.shape[1:])
+    cut = _crop(shape, config)
     image = layers.Cropping2D(((0, cut[0]), (0, cut[1])))(image)
+    one_d = config.convolution == "1d"
+    if one_d:  # [freq, frame, channel] -> [frame, freq * channel]
+        image = layers.Permute((2, 1, 3))(image)
+        image = layers.Reshape((shape[1] - cut[1], shape[0] * shape[2]))(image)
     for channels in widths(config):
-        image = spectral(layers.Conv2D(channels, KERNEL, strides=2, padding="same"),
-                         config)(image)
+        image = spectral((layers.Conv1D if one_d else layers.Conv2D)(
+            channels, KERNEL, strides=2, padding="same"), config)(image)
         image = layers.LeakyReLU(LEAK)(image)
     return layers.Flatten()(image)
 
