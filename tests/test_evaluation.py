@@ -91,6 +91,35 @@ def test_evaluate_run_writes_metrics_and_reuses_them(trained_runs, small_judge, 
     assert table["versus_floor"][:4].isna().all()
 
 
+def test_a_judge_of_the_same_name_with_other_weights_judges_again(
+        trained_runs, small_judge, small_feature_set, tmp_path):
+    """The same settings give other weights on another machine: results are reused, and
+    reported, only with the weights that made them."""
+    import shutil
+
+    from spokendigits.classifier import Judge
+    from spokendigits.evaluation import load_results
+    from spokendigits.runs import Run
+
+    run = Run.open(shutil.copytree(trained_runs["cnn"].folder, tmp_path / "runs" / "cnn"))
+    (run.folder / "metrics.json").unlink(missing_ok=True)  # another test's evaluation
+    real = RealData.judge(small_feature_set, small_judge, SMALL)
+    results, _ = evaluate_run(run, small_judge, small_feature_set, real, SMALL)
+    assert results["settings"]["judge_weights"] == small_judge.fingerprint
+    assert len(small_judge.fingerprint) == 12
+    other = shutil.copytree(small_judge.folder, tmp_path / "elsewhere" / small_judge.name)
+    onnx = other / "classifier.onnx"
+    onnx.write_bytes(onnx.read_bytes().replace(b"digit_judge", b"digit_JUDGE"))  # other bytes
+    elsewhere = Judge(other)
+    assert elsewhere.name == small_judge.name and elsewhere.fingerprint != small_judge.fingerprint
+    with pytest.raises(UsageError, match="weights differ"):
+        load_results([run], small_feature_set, tmp_path / "elsewhere")
+    assert load_results([run], small_feature_set, small_judge.folder.parent)[1].fingerprint == \
+        small_judge.fingerprint
+    _, reused = evaluate_run(run, elsewhere, small_feature_set, real, SMALL)
+    assert not reused
+
+
 def test_evaluate_script_end_to_end(trained_runs, small_feature_set, tmp_path):
     features = small_feature_set.save(tmp_path / "features")
     result = run_script("evaluate.py", str(trained_runs["cnn"].folder), "--features", str(features),

@@ -18,6 +18,8 @@ plain and through Griffin-Lim).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,6 +186,13 @@ class Judge:
     @property
     def name(self) -> str:
         return self.folder.name
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """The first 12 hex digits of the SHA-256 of `classifier.onnx`: which weights judge.
+        The name comes from the settings alone, and the same settings give other weights on
+        another machine (its arithmetic differs), so results are compared by this."""
+        return hashlib.sha256((self.folder / "classifier.onnx").read_bytes()).hexdigest()[:12]
 
     @property
     def metrics(self) -> dict[str, Any]:

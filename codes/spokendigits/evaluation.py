@@ -298,12 +298,14 @@ def evaluate_checkpoint(run: Run, epoch: int, judge: Judge, feature_set: Feature
 def evaluate_run(run: Run, judge: Judge, feature_set: FeatureSet, real: RealData,
                  config: EvaluationConfig) -> tuple[dict[str, Any], bool]:
     """Every checkpoint of `run`, written to `<run>/metrics.json`; reused when that file
-    holds the same settings and judge. Returns the results and whether they were reused."""
+    holds the same settings and judge (its weights, not only its name). Returns the results
+    and whether they were reused."""
     judge.check_features(run.featurizer)
     if not run.checkpoints:
         raise UsageError(f"run {run.name} has no checkpoint yet; train it first")
     settings = json.loads(json.dumps(  # as read back: tuples become lists
-        {"evaluation": to_dict(config), "judge": judge.name, "feature_set": feature_set.name}))
+        {"evaluation": to_dict(config), "judge": judge.name, "judge_weights": judge.fingerprint,
+         "feature_set": feature_set.name}))
     path = run.folder / "metrics.json"
     if path.is_file():
         done = read_json(path)
@@ -403,7 +405,8 @@ def load_results(runs: list[Run], feature_set: FeatureSet, classifiers_dir: Path
 
     Raises:
         UsageError: a run not evaluated (or evaluated before its last checkpoint), runs
-            judged with different settings, or a judge missing from `classifiers_dir`.
+            judged with different settings, or a judge missing from `classifiers_dir` or
+            whose weights are not those that judged them.
     """
     evaluations = []
     for run in runs:
@@ -424,6 +427,11 @@ def load_results(runs: list[Run], feature_set: FeatureSet, classifiers_dir: Path
         raise UsageError(f"the judge {settings['judge']} is not in {classifiers_dir}; point "
                          "--classifiers-dir at it, or run codes/evaluate.py to train it")
     judge = Judge(folder)
+    if judge.fingerprint != settings.get("judge_weights"):
+        raise UsageError(f"the runs were judged by another {settings['judge']} than the one in "
+                         f"{classifiers_dir} (its weights differ: trained on another machine, "
+                         "or before the judge's weights were recorded); run codes/evaluate.py "
+                         "on them again with this one")
     try:
         config = from_dict(EvaluationConfig, settings["evaluation"])
     except UsageError:
