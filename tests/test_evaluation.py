@@ -118,6 +118,13 @@ def test_a_judge_of_the_same_name_with_other_weights_judges_again(
         small_judge.fingerprint
     _, reused = evaluate_run(run, elsewhere, small_feature_set, real, SMALL)
     assert not reused
+    older = json.loads((run.folder / "metrics.json").read_text())  # as evaluated before
+    del older["settings"]["judge_weights"]
+    (run.folder / "metrics.json").write_text(json.dumps(older))
+    with pytest.raises(UsageError, match="before evaluate.py recorded"):
+        load_results([run], small_feature_set, small_judge.folder.parent)
+    _, reused = evaluate_run(run, small_judge, small_feature_set, real, SMALL)
+    assert not reused
 
 
 def test_evaluate_script_end_to_end(trained_runs, small_feature_set, tmp_path):

@@ -427,11 +427,13 @@ def load_results(runs: list[Run], feature_set: FeatureSet, classifiers_dir: Path
         raise UsageError(f"the judge {settings['judge']} is not in {classifiers_dir}; point "
                          "--classifiers-dir at it, or run codes/evaluate.py to train it")
     judge = Judge(folder)
-    if judge.fingerprint != settings.get("judge_weights"):
+    if "judge_weights" not in settings:
+        raise UsageError("these runs were judged before evaluate.py recorded the judge's weights; "
+                         "run codes/evaluate.py on them again")
+    if judge.fingerprint != settings["judge_weights"]:
         raise UsageError(f"the runs were judged by another {settings['judge']} than the one in "
-                         f"{classifiers_dir} (its weights differ: trained on another machine, "
-                         "or before the judge's weights were recorded); run codes/evaluate.py "
-                         "on them again with this one")
+                         f"{classifiers_dir} (its weights differ: it was trained on another "
+                         "machine); run codes/evaluate.py on them again with this one")
     try:
         config = from_dict(EvaluationConfig, settings["evaluation"])
     except UsageError:

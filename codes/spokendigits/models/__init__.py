@@ -127,7 +127,7 @@ class ModelConfig:
     convolution: str = field(default="2d", metadata={
         "help": "cwgan-gp: what its layers convolve over: 2d, frequency and time (SpecGAN), "
                 "or 1d, frames alone, every frequency bin a channel, so each layer sees whole "
-                "spectra (their harmonics) of nearby frames; give 1d a wider width (e.g. 128)",
+                "spectra (their harmonics) of nearby frames; give 1d a wider width (e.g. 64)",
         "choices": CONVOLUTIONS})
 
     phase_shuffle: int | None = field(default=None, metadata={

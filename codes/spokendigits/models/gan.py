@@ -9,8 +9,8 @@ Three bodies share one training step:
   batch-normalized before its ReLU, as in DCGAN and SNGAN generators); the critic mirrors it with 5x5
   stride-2 convolutions and leaky ReLUs, without batch normalization (the
   gradient penalty is per sample). Bins beyond a multiple of `2**depth` (FSDD's
-  Nyquist bin) are cropped on the way in and padded back on the way out.
-  With `convolution` "1d", the same layers are one-dimensional, over frames
+  Nyquist bin) are cropped on the way in and padded back on the way out (in
+  1-D, frames alone: every bin is made). With `convolution` "1d", the same layers are one-dimensional, over frames
   alone: every frequency bin is a channel, so each layer sees the whole
   spectrum of nearby frames, and the generator's last layer draws every bin
   of a frame at once (a pitch's harmonics are one pattern across channels,
@@ -101,20 +101,25 @@ def _phase_pyramid(phase: keras.KerasTensor, config: ModelConfig) -> list[keras.
     return pyramid
 
 
+def _layers(config: ModelConfig) -> tuple[type, type, type]:
+    """The conv GAN's convolution, transposed convolution and upsampling layers: 2-D, or
+    1-D over frames (`convolution` "1d")."""
+    if config.convolution == "1d":
+        return layers.Conv1D, layers.Conv1DTranspose, layers.UpSampling1D
+    return layers.Conv2D, layers.Conv2DTranspose, layers.UpSampling2D
+
+
 def _doubled(image: keras.KerasTensor, channels: int, activation: str | None,
              config: ModelConfig) -> keras.KerasTensor:
     """`image` (`[batch, freq, frame, channel]`, or `[batch, frame, channel]` in 1-D) at
     twice its resolution with `channels` channels: a stride-2 transposed convolution of 5
     (x 5) taps, or (upsampling "resize") nearest-neighbour doubling and a convolution of 3
     (x 3)."""
-    one_d = len(image.shape) == 3
+    convolution, transposed, upsampling = _layers(config)
     if config.upsampling == "resize":
-        image = (layers.UpSampling1D(2) if one_d else
-                 layers.UpSampling2D(2, interpolation="nearest"))(image)
-        return (layers.Conv1D if one_d else layers.Conv2D)(channels, 3, padding="same",
-                                                           activation=activation)(image)
-    return (layers.Conv1DTranspose if one_d else layers.Conv2DTranspose)(
-        channels, KERNEL, strides=2, padding="same", activation=activation)(image)
+        image = upsampling(2)(image)  # nearest-neighbour, in both
+        return convolution(channels, 3, padding="same", activation=activation)(image)
+    return transposed(channels, KERNEL, strides=2, padding="same", activation=activation)(image)
 
 
 def build_generator(config: ModelConfig, shape: tuple[int, int, int],
@@ -178,13 +183,12 @@ def _image_critic_body(image: keras.KerasTensor, config: ModelConfig) -> keras.K
     shape = tuple(image.shape[1:])
     cut = _crop(shape, config)
     image = layers.Cropping2D(((0, cut[0]), (0, cut[1])))(image)
-    one_d = config.convolution == "1d"
-    if one_d:  # [freq, frame, channel] -> [frame, freq * channel]
+    if config.convolution == "1d":  # [freq, frame, channel] -> [frame, freq * channel]
         image = layers.Permute((2, 1, 3))(image)
         image = layers.Reshape((shape[1] - cut[1], shape[0] * shape[2]))(image)
     for channels in widths(config):
-        image = spectral((layers.Conv1D if one_d else layers.Conv2D)(
-            channels, KERNEL, strides=2, padding="same"), config)(image)
+        image = spectral(_layers(config)[0](channels, KERNEL, strides=2, padding="same"),
+                         config)(image)
         image = layers.LeakyReLU(LEAK)(image)
     return layers.Flatten()(image)
 
