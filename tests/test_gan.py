@@ -219,7 +219,7 @@ def test_a_1d_generator_draws_each_frames_bins_and_channels_from_its_last_layers
     # and it reads frame t's bin b, channel c at b * channels + c, as the generator makes them
     frames = keras.Model(critic.inputs, first.input)
     image = np.arange(5 * 35 * 2, dtype=np.float32).reshape(1, *shape)
-    read = keras.ops.convert_to_numpy(frames(image))
+    read = keras.ops.convert_to_numpy(frames([image]))
     assert read.shape == (1, 32, 10)
     np.testing.assert_array_equal(read[0], image[0, :, :32].transpose(1, 0, 2).reshape(32, 10))
 
