@@ -38,6 +38,8 @@ import numpy as np  # noqa: E402
 
 
 def main() -> None:
+    from spokendigits.models import CONVOLUTIONS, UPSAMPLINGS  # no Keras yet
+
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--families", nargs="+", default=["cwgan-gp"])
@@ -54,8 +56,8 @@ def main() -> None:
     parser.add_argument("--augment", action="store_true")
     parser.add_argument("--batch-norm", action="store_true", help="in the generator")
     parser.add_argument("--auxiliary-weight", type=float, default=0.0)
-    parser.add_argument("--upsampling", default="transpose", choices=["transpose", "resize"])
-    parser.add_argument("--convolution", default="2d", choices=["2d", "1d"], help="cwgan-gp")
+    parser.add_argument("--upsampling", default="transpose", choices=UPSAMPLINGS)
+    parser.add_argument("--convolution", default="2d", choices=CONVOLUTIONS, help="cwgan-gp")
     parser.add_argument("--spectral-critic", action="store_true", help="wavegan")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=5, help="timed generator steps")

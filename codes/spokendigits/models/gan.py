@@ -8,13 +8,14 @@ Three bodies share one training step:
   5x5 stride-2 transposed convolutions (with `batch_norm`, each hidden layer
   batch-normalized before its ReLU, as in DCGAN and SNGAN generators); the critic mirrors it with 5x5
   stride-2 convolutions and leaky ReLUs, without batch normalization (the
-  gradient penalty is per sample). Bins beyond a multiple of `2**depth` (FSDD's
-  Nyquist bin) are cropped on the way in and padded back on the way out (in
-  1-D, frames alone: every bin is made). With `convolution` "1d", the same layers are one-dimensional, over frames
-  alone: every frequency bin is a channel, so each layer sees the whole
-  spectrum of nearby frames, and the generator's last layer draws every bin
-  of a frame at once (a pitch's harmonics are one pattern across channels,
-  not a texture a 5x5 kernel must repeat up the image).
+  gradient penalty is per sample). Bins and frames beyond a multiple of
+  `2**depth` (FSDD's Nyquist bin) are cropped on the way in and padded back on
+  the way out. With `convolution` "1d", the same layers are one-dimensional,
+  over frames alone (only frames are cropped): every frequency bin is a
+  channel, so each layer sees the whole spectrum of nearby frames, and the
+  generator's last layer draws every bin of a frame at once (a pitch's
+  harmonics are one pattern across channels, not a texture a 5x5 kernel must
+  repeat up the image).
 - `mlp-cwgan-gp`: the small fully connected generator and critic of the
   reference the study reproduces (audio-digits-generator): the generator
   widens through `depth` leaky-ReLU layers (width 128, depth 3: 128, 256, 512),
