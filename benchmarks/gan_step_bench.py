@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--auxiliary-weight", type=float, default=0.0)
     parser.add_argument("--upsampling", default="transpose", choices=UPSAMPLINGS)
     parser.add_argument("--convolution", default="2d", choices=CONVOLUTIONS, help="cwgan-gp")
+    parser.add_argument("--minibatch-std", action="store_true", help="cwgan-gp")
     parser.add_argument("--spectral-critic", action="store_true", help="wavegan")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=5, help="timed generator steps")
@@ -98,6 +99,7 @@ def main() -> None:
                                      auxiliary_weight=args.auxiliary_weight,
                                      upsampling=args.upsampling,
                                      convolution=args.convolution,
+                                     minibatch_std=args.minibatch_std,
                                      spectral_critic=args.spectral_critic)
                 shape = REPRESENTATIONS[representation].from_feature_config(feature_config).shape
                 clips = args.batch_size * args.critic_steps * (args.steps + 1)

@@ -18,7 +18,8 @@ from spokendigits.synthesis import Synthesizer
 # 4 clips a critic step, 2 critic steps a generator step: 300 training clips give 37 steps
 TINY_GAN = {"epochs": (1, 2), "batch_size": 4, "learning_rate": 1e-4}
 VARIANTS = {
-    "magnitude": ModelConfig(family="cwgan-gp", conditional=True, width=2, critic_steps=2),
+    "magnitude": ModelConfig(family="cwgan-gp", conditional=True, width=2, critic_steps=2,
+                             minibatch_std=True),
     "magnitude-phase": ModelConfig(family="cwgan-gp", conditional=True, width=2, critic_steps=2,
                                    representation="magnitude-phase", upsampling="resize"),
     "phase-conditional": ModelConfig(family="cwgan-gp", conditional=True, width=2,
@@ -88,7 +89,9 @@ def test_wavegan_settings():
                            ({"family": "wavegan", "convolution": "1d"}, "1d is for cwgan-gp"),
                            ({"family": "mlp-cwgan-gp", "convolution": "1d"}, "1d is for"),
                            ({"family": "cwgan-gp", "convolution": "1d",
-                             "phase_conditional": True}, "without phase_conditional")):
+                             "phase_conditional": True}, "without phase_conditional"),
+                           ({"family": "mlp-cwgan-gp", "minibatch_std": True}, "for cwgan-gp"),
+                           ({"family": "cnn-vae", "minibatch_std": True}, "GANs only")):
         with pytest.raises(UsageError, match=message):
             ModelConfig(**wrong)
 
@@ -308,6 +311,23 @@ def test_augmentation_shifts_and_cuts_and_passes_gradients():
     gradient = tape.gradient(total, images).numpy()
     assert set(np.unique(gradient)) <= {0.0, 1.0} and gradient.sum() == augmented.numpy().size - \
         (augmented.numpy() == 0).sum()  # each kept value comes from one input value
+
+
+def test_the_minibatch_std_channel_tells_a_varied_batch_from_a_uniform_one():
+    from spokendigits.models.gan import MinibatchStd, build_critic
+
+    rng = np.random.default_rng(0)
+    varied = rng.standard_normal((6, 5, 4, 3)).astype(np.float32)
+    out = np.asarray(MinibatchStd()(varied))
+    assert out.shape == (6, 5, 4, 4)
+    np.testing.assert_array_equal(out[..., :3], varied)
+    np.testing.assert_allclose(out[..., 3], varied.std(axis=0).mean(), rtol=1e-5)  # everywhere
+    uniform = np.repeat(varied[:1], 6, axis=0)  # a collapsed batch: one clip six times
+    assert np.abs(np.asarray(MinibatchStd()(uniform))[..., 3]).max() < 1e-3
+    config = ModelConfig(family="cwgan-gp", conditional=True, width=2, minibatch_std=True)
+    convolutions = [layer for layer in build_critic(config, (16, 16, 1), 10).layers
+                    if "conv" in layer.name]
+    assert [layer.input.shape[-1] for layer in convolutions] == [1, 2, 4, 8 + 1]  # the last
 
 
 def test_the_auxiliary_classifier_is_scored_on_the_labels_of_the_condition():

@@ -51,7 +51,8 @@ GAN_DEFAULTS = {"representation": "log-magnitude", "phase_conditional": False,
                 "phase_shuffle": None, "post_filter": False, "spectral_critic": False,
                 "consistency_weight": 0.0, "critic_steps": 5, "gradient_penalty": 10.0,
                 "loss": "wasserstein", "spectral_norm": False, "ema": 0.0, "augment": False,
-                "auxiliary_weight": 0.0, "upsampling": "transpose", "convolution": "2d"}
+                "auxiliary_weight": 0.0, "upsampling": "transpose", "convolution": "2d",
+                "minibatch_std": False}
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,10 @@ class ModelConfig:
                 "or 1d, frames alone, every frequency bin a channel, so each layer sees whole "
                 "spectra (their harmonics) of nearby frames; give 1d a wider width (e.g. 64)",
         "choices": CONVOLUTIONS})
+    minibatch_std: bool = field(default=False, metadata={
+        "help": "cwgan-gp: the critic's last convolution also reads one channel holding the "
+                "batch's standard deviation of its input, averaged over every feature "
+                "(Karras et al. 2018), so a generator that draws too little variety is told"})
 
     phase_shuffle: int | None = field(default=None, metadata={
         "help": "wavegan: each critic layer's output is shifted by a random -n..n samples "
@@ -196,6 +201,8 @@ class ModelConfig:
              f"convolution must be one of {list(CONVOLUTIONS)}"),
             (self.convolution == "2d" or (self.family == "cwgan-gp" and not self.phase_conditional),
              "convolution 1d is for cwgan-gp without phase_conditional"),
+            (not self.minibatch_std or self.family == "cwgan-gp",
+             "minibatch_std is for cwgan-gp"),
             (self.auxiliary_weight == 0 or self.conditional,
              "auxiliary_weight needs conditional: the classifier names the condition"),
             (gan or all(getattr(self, name) == value for name, value in GAN_DEFAULTS.items()),
@@ -257,6 +264,7 @@ class ModelConfig:
             parts += [f"AC {self.auxiliary_weight:g}"] if self.auxiliary_weight else []
             parts += ["resize-conv"] if self.upsampling == "resize" else []
             parts += ["1-D conv"] if self.convolution == "1d" else []
+            parts += ["minibatch std"] if self.minibatch_std else []
             parts += ["STFT critic"] if self.spectral_critic else []
             return ", ".join(parts) + f", {self.critic_steps} critic steps"
         if self.decoder_variance == "fixed":

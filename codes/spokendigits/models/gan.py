@@ -55,7 +55,9 @@ on the critic's last hidden vector learns to name the labels of real clips
 is also trained to make clips that head names as asked. It is the critic's own
 head, learnt with it from the training clips; the judge never enters training.
 The projection asks "is this a real clip of that digit"; the classifier adds
-"which digit is this", a dense signal from the first steps.
+"which digit is this", a dense signal from the first steps. With `minibatch_std`, the conv
+critic's last convolution also reads how much the batch varies (ProGAN's minibatch standard
+deviation), against a generator that draws too little variety.
 """
 
 from __future__ import annotations
@@ -187,11 +189,28 @@ def _image_critic_body(image: keras.KerasTensor, config: ModelConfig) -> keras.K
     if config.convolution == "1d":  # [freq, frame, channel] -> [frame, freq * channel]
         image = layers.Permute((2, 1, 3))(image)
         image = layers.Reshape((shape[1] - cut[1], shape[0] * shape[2]))(image)
-    for channels in widths(config):
+    for index, channels in enumerate(widths(config)):
+        if config.minibatch_std and index == config.depth - 1:
+            image = MinibatchStd()(image)
         image = spectral(_layers(config)[0](channels, KERNEL, strides=2, padding="same"),
                          config)(image)
         image = layers.LeakyReLU(LEAK)(image)
     return layers.Flatten()(image)
+
+
+@keras.saving.register_keras_serializable(package="spokendigits")
+class MinibatchStd(layers.Layer):
+    """`[batch, ..., channel]` -> `[batch, ..., channel + 1]`: the input and one channel that
+    holds, everywhere, the standard deviation over the batch of each of the input's features,
+    averaged (Karras et al. 2018). A critic that reads it can tell a batch of generated clips
+    that vary less than real ones do, a signal that no single clip carries."""
+
+    def call(self, inputs):
+        std = ops.mean(ops.sqrt(ops.var(inputs, axis=0) + 1e-8))
+        return ops.concatenate([inputs, ops.ones_like(inputs[..., :1]) * std], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 1)
 
 
 def build_critic(config: ModelConfig, shape: tuple[int, int, int], condition_dim: int,
