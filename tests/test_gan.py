@@ -31,7 +31,7 @@ VARIANTS = {
                            representation="log-mel"),
     "1-D, magnitude-phase": ModelConfig(family="cwgan-gp", conditional=True, width=4,
                                         critic_steps=2, representation="magnitude-phase",
-                                        convolution="1d"),
+                                        convolution="1d", minibatch_std=True),
     "wavegan": ModelConfig(family="wavegan", conditional=True, width=2, critic_steps=2,
                            post_filter=True, spectral_critic=True, upsampling="resize"),
     "mlp, digit+speaker, hinge": ModelConfig(

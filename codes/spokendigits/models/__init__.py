@@ -133,7 +133,8 @@ class ModelConfig:
     minibatch_std: bool = field(default=False, metadata={
         "help": "cwgan-gp: the critic's last convolution also reads one channel holding the "
                 "batch's standard deviation of its input, averaged over every feature "
-                "(Karras et al. 2018), so a generator that draws too little variety is told"})
+                "(Karras et al. 2018), so a generator that draws too little variety is told; "
+                "each score then depends on its whole batch"})
 
     phase_shuffle: int | None = field(default=None, metadata={
         "help": "wavegan: each critic layer's output is shifted by a random -n..n samples "

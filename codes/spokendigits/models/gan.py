@@ -57,7 +57,9 @@ head, learnt with it from the training clips; the judge never enters training.
 The projection asks "is this a real clip of that digit"; the classifier adds
 "which digit is this", a dense signal from the first steps. With `minibatch_std`, the conv
 critic's last convolution also reads how much the batch varies (ProGAN's minibatch standard
-deviation), against a generator that draws too little variety.
+deviation), against a generator that draws too little variety. Each score then depends
+on the whole batch (each replica's, under a strategy), as in ProGAN, also on the gradient
+penalty's mixes.
 """
 
 from __future__ import annotations
@@ -203,7 +205,8 @@ class MinibatchStd(layers.Layer):
     """`[batch, ..., channel]` -> `[batch, ..., channel + 1]`: the input and one channel that
     holds, everywhere, the standard deviation over the batch of each of the input's features,
     averaged (Karras et al. 2018). A critic that reads it can tell a batch of generated clips
-    that vary less than real ones do, a signal that no single clip carries."""
+    that vary less than real ones do, a signal that no single clip carries. A batch of one
+    clip gets about 0 (the square root of the `1e-8` floor)."""
 
     def call(self, inputs):
         std = ops.mean(ops.sqrt(ops.var(inputs, axis=0) + 1e-8))
