@@ -191,11 +191,11 @@ def _image_critic_body(image: keras.KerasTensor, config: ModelConfig) -> keras.K
     if config.convolution == "1d":  # [freq, frame, channel] -> [frame, freq * channel]
         image = layers.Permute((2, 1, 3))(image)
         image = layers.Reshape((shape[1] - cut[1], shape[0] * shape[2]))(image)
+    convolution = _layers(config)[0]
     for index, channels in enumerate(widths(config)):
-        if config.minibatch_std and index == config.depth - 1:
+        if config.minibatch_std and index == config.depth - 1:  # before the last
             image = MinibatchStd()(image)
-        image = spectral(_layers(config)[0](channels, KERNEL, strides=2, padding="same"),
-                         config)(image)
+        image = spectral(convolution(channels, KERNEL, strides=2, padding="same"), config)(image)
         image = layers.LeakyReLU(LEAK)(image)
     return layers.Flatten()(image)
 
