@@ -11,7 +11,7 @@
     python benchmarks/gan_step_bench.py --families wavegan --widths 8 16 32   # WaveGAN
     python benchmarks/gan_step_bench.py --families wavegan --widths 16 --loss hinge \
         --gradient-penalty 0 --spectral-norm --critic-steps 1 --ema 0.999 --batch-norm \
-        --auxiliary-weight 1 --spectral-critic                 # configs/wavegan_spectral.json
+        --auxiliary-weight 1 --spectral-critic                 # configs/bundled_wavegan.json
     python benchmarks/gan_step_bench.py --representations magnitude-if log-mel
     python benchmarks/gan_step_bench.py --widths 64 128 --convolution 1d --loss hinge \
         --gradient-penalty 0 --spectral-norm --critic-steps 1 --ema 0.999 --augment \
@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 
 
 def main() -> None:
-    from spokendigits.models import CONVOLUTIONS, UPSAMPLINGS  # no Keras yet
+    from spokendigits.models.gan import CONVOLUTIONS, UPSAMPLINGS  # no Keras yet
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -71,8 +71,7 @@ def main() -> None:
 
     from spokendigits.audio import Scaling
     from spokendigits.features import FeatureConfig, Featurizer
-    from spokendigits.models import ModelConfig
-    from spokendigits.models.gan import build, fit_data
+    from spokendigits.models import FAMILIES, ModelConfig
     from spokendigits.representations import REPRESENTATIONS
 
     feature_config = FeatureConfig(sample_rate=8000, clip_seconds=0.76, n_fft=256, hop_length=64,
@@ -86,8 +85,8 @@ def main() -> None:
     for family in args.families:
         for representation in args.representations:
             for width in args.widths:
-                if family == "wavegan":  # it makes waveforms alone
-                    representation = "waveform"
+                if representation not in FAMILIES[family].representations:
+                    representation = FAMILIES[family].representations[0]  # wavegan's waveform
                 config = ModelConfig(family=family, width=width, depth=args.depth,
                                      conditional=True, latent_dim=64,
                                      critic_steps=args.critic_steps, representation=representation,
@@ -108,8 +107,8 @@ def main() -> None:
                 if args.phase_conditional:
                     inputs["phase"] = rng.uniform(-1, 1, (clips, *shape[:2], 1)).astype(np.float32)
                 keras.utils.set_random_seed(0)
-                model = build(config, shape, 10, 0, featurizer=featurizer)
-                dataset, _ = fit_data(config, inputs, args.batch_size, 0)
+                model = FAMILIES[family].build(config, shape, 10, 0, featurizer=featurizer)
+                dataset, _ = FAMILIES[family].fit_data(config, inputs, args.batch_size, 0)
                 batches = iter(dataset)
                 step = model.make_train_function() or model.train_function
                 step(batches)  # traces

@@ -74,7 +74,7 @@ def main() -> None:
     from spokendigits.datasets import get_source
     from spokendigits.evaluation import digit_means, per_digit_count
     from spokendigits.features import FeatureSet
-    from spokendigits.latents import SAMPLERS
+    from spokendigits.sampling import SAMPLERS
     from spokendigits.runs import Run
     from spokendigits.storage import atomic_write
     from spokendigits.synthesis import Synthesizer

@@ -7,7 +7,7 @@
 
 Spaces and dashes are pauses; at most 100 digits and pauses at a time. Writes
 output/speech/<digits>.wav unless --out says otherwise. Needs no TensorFlow: the
-decoder runs on ONNX Runtime.
+generator runs on ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from spokendigits import cli
 from spokendigits.audio import write_wav
 from spokendigits.datasets import PROJECT_ROOT
 from spokendigits.errors import DataError, UsageError
-from spokendigits.latents import DEFAULT_SAMPLER, SAMPLERS
 from spokendigits.runs import Run
+from spokendigits.sampling import DEFAULT_SAMPLER, SAMPLERS
 from spokendigits.storage import check_writable_folder
 from spokendigits.synthesis import (DEFAULT_MODEL, MAX_ITERATIONS, MAX_TEMPERATURE, MAX_TOKENS,
                                     Synthesizer, bundled_models, bundled_run, check_sampling,
@@ -56,7 +56,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--sampler", choices=SAMPLERS,
                         help="how latent vectors are drawn: each digit's fitted Gaussian (digit), "
                              "a mixture of its speakers' (mixture), or N(0, I) for conditional "
-                             f"models (prior); default {DEFAULT_SAMPLER} for VAEs, prior for GANs")
+                             f"models (prior); default {DEFAULT_SAMPLER} where the model has "
+                             "fitted Gaussians (VAEs), else prior")
     return parser.parse_args()
 
 

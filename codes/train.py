@@ -33,7 +33,7 @@ from spokendigits.config import add_arguments, from_arguments
 from spokendigits.errors import DataError, UsageError
 from spokendigits.features import FEATURES_ROOT, FeatureSet
 from spokendigits.models import ModelConfig
-from spokendigits.runs import (RUNS_ROOT, STRATEGIES, RunSpec, TrainConfig, collect_summaries,
+from spokendigits.runs import (RUNS_ROOT, RunSpec, TrainConfig, collect_summaries,
                               finished_runs, load_sweep)
 from spokendigits.storage import atomic_write
 
@@ -53,7 +53,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--runs-dir", type=Path, default=RUNS_ROOT,
                         help="where run folders go (default: output/runs)")
     parser.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
-    parser.add_argument("--distribute", default="none", choices=STRATEGIES,
+    parser.add_argument("--distribute", default="none", choices=cli.STRATEGIES,
                         help="none: one device; mirrored: every GPU of this machine (else the "
                              "CPU's logical devices); multi-worker: the machines of $TF_CONFIG, "
                              "each running this same command (default: none)")

@@ -15,6 +15,15 @@ import soundfile
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_FSDD = ROOT.parent / "shared" / "datasets" / "fsdd"
+# Fixtures that train GANs or judge a whole study: every test using one is `slow`, outside
+# the fast lane (`pytest -m "not slow"`). Tests that train by themselves are marked in place.
+SLOW_FIXTURES = {"gan_runs", "tiny_study"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session", autouse=True)

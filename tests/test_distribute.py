@@ -51,6 +51,7 @@ def train(features_file, sweep, runs_dir, *flags, env=None):
             if path.is_dir()}
 
 
+@pytest.mark.slow
 def test_every_family_trains_under_mirrored_on_two_cpu_devices_and_speaks(features_file,
                                                                           tmp_path):
     sweep = write_sweep(tmp_path / "sweep.json", FAMILIES)
@@ -68,6 +69,7 @@ def test_every_family_trains_under_mirrored_on_two_cpu_devices_and_speaks(featur
         assert np.isfinite(waveform).all() and np.abs(waveform).max() > 0
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_first_epoch_with_or_without_a_strategy(features_file,
                                                                               tmp_path):
     """On one device `mirrored` (and several steps per execution) leave the arithmetic as it
@@ -143,6 +145,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_local_workers_train_together_and_stop(features_file, tmp_path):
     sweep = write_sweep(tmp_path / "sweep.json", FAMILIES[1:3])
     workers = [f"localhost:{free_port()}" for _ in range(2)]
@@ -174,6 +177,7 @@ def test_two_local_workers_train_together_and_stop(features_file, tmp_path):
     assert len(logged[0]) == 2 and logged[0] == logged[1]
 
 
+@pytest.mark.slow
 def test_distribution_flags_are_checked_before_training(features_file, tmp_path):
     sweep = write_sweep(tmp_path / "sweep.json", FAMILIES[:1])
     common = ["--config", str(sweep), "--features", str(features_file), "--runs-dir",

@@ -91,6 +91,7 @@ def test_evaluate_run_writes_metrics_and_reuses_them(trained_runs, small_judge, 
     assert table["versus_floor"][:4].isna().all()
 
 
+@pytest.mark.slow
 def test_a_judge_of_the_same_name_with_other_weights_judges_again(
         trained_runs, small_judge, small_feature_set, tmp_path):
     """The same settings give other weights on another machine: results are reused, and
@@ -127,6 +128,7 @@ def test_a_judge_of_the_same_name_with_other_weights_judges_again(
     assert not reused
 
 
+@pytest.mark.slow
 def test_evaluate_script_end_to_end(trained_runs, small_feature_set, tmp_path):
     features = small_feature_set.save(tmp_path / "features")
     result = run_script("evaluate.py", str(trained_runs["cnn"].folder), "--features", str(features),

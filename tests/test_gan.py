@@ -11,7 +11,7 @@ import pytest
 
 from conftest import run_script
 from spokendigits.errors import UsageError
-from spokendigits.models import ModelConfig, model_arrays
+from spokendigits.models import ModelConfig, family_of
 from spokendigits.runs import Run, RunSpec, TrainConfig, export_inference
 from spokendigits.synthesis import Synthesizer
 
@@ -69,9 +69,8 @@ def test_settings_of_one_kind_of_family_are_refused_by_the_other():
 
 def test_wavegan_settings():
     from spokendigits.models import FAMILIES
-    from spokendigits.runs import FAMILY_LABELS
 
-    assert set(FAMILY_LABELS) == set(FAMILIES)  # every family has a name in tables
+    assert all(family.label for family in FAMILIES.values())  # every family has a name in tables
     config = ModelConfig(family="wavegan")
     assert (config.representation, config.phase_shuffle, config.width, config.depth) == \
         ("waveform", 2, 16, 4)
@@ -104,7 +103,7 @@ def test_model_arrays_put_the_phase_where_the_config_asks(small_feature_set):
 
     def arrays(key, phase):
         spec = RunSpec(VARIANTS[key], TrainConfig())
-        return model_arrays(spec.model, features, phase,
+        return family_of(spec.model).model_arrays(spec.model, features, phase,
                             for_feature_set(spec.model.decoded_representation,
                                             small_feature_set))
 
@@ -124,7 +123,7 @@ def test_model_arrays_put_the_phase_where_the_config_asks(small_feature_set):
 def test_phase_shuffle_shifts_each_clip_within_n_with_reflected_edges():
     import keras
 
-    from spokendigits.models.wavegan import PhaseShuffle
+    from spokendigits.models.wavegan_network import PhaseShuffle
 
     n, length = 2, 12
     clips = np.stack([np.arange(length) + 100 * clip for clip in range(64)]).astype(np.float32)
@@ -153,7 +152,7 @@ def test_phase_shuffle_shifts_each_clip_within_n_with_reflected_edges():
 def test_the_gradient_penalty_reaches_waveform_critics():
     import keras
 
-    from spokendigits.models.gan import build
+    from spokendigits.models.gan_network import build
 
     config = ModelConfig(family="wavegan", conditional=True, width=2, critic_steps=1)
     model = build(config, (8192, 1), 10, seed=0)
@@ -171,7 +170,7 @@ def test_only_transposed_convolutions_leave_a_periodic_pattern_in_waveforms():
     (away from the edges' zero padding); a transposed one, the same repeating pattern."""
     import keras
 
-    from spokendigits.models.wavegan import generator_body
+    from spokendigits.models.wavegan_network import generator_body
 
     def output(upsampling: str) -> np.ndarray:
         keras.utils.set_random_seed(0)
@@ -201,7 +200,7 @@ def test_a_1d_generator_draws_each_frames_bins_and_channels_from_its_last_layers
     every frame; frames beyond a multiple of 2**depth are padded with zeros, as in 2-D."""
     import keras
 
-    from spokendigits.models.gan import build_critic, build_generator
+    from spokendigits.models.gan_network import build_critic, build_generator
 
     shape = (5, 35, 2)  # 35 frames: 32 made, 3 padded
     config = ModelConfig(family="cwgan-gp", width=2, depth=4, convolution="1d",
@@ -230,7 +229,7 @@ def test_a_1d_generator_draws_each_frames_bins_and_channels_from_its_last_layers
 def test_the_spectral_critic_sees_the_feature_sets_own_features(small_feature_set):
     import keras
 
-    from spokendigits.models.gan import ScaledLogMagnitude, stft_settings
+    from spokendigits.models.gan_network import ScaledLogMagnitude, stft_settings
 
     featurizer = small_feature_set.featurizer
     config = featurizer.config
@@ -263,7 +262,7 @@ def test_the_spectral_critic_sees_the_feature_sets_own_features(small_feature_se
 def test_a_spectral_critic_joins_the_waveform_critic_and_loads_back(small_feature_set, tmp_path):
     import keras
 
-    from spokendigits.models.gan import ScaledLogMagnitude, build
+    from spokendigits.models.gan_network import ScaledLogMagnitude, build
 
     spectral = ModelConfig(family="wavegan", conditional=True, width=2, critic_steps=1,
                            loss="hinge", gradient_penalty=0.0, spectral_critic=True)
@@ -282,7 +281,7 @@ def test_a_spectral_critic_joins_the_waveform_critic_and_loads_back(small_featur
 
 
 def test_a_real_spectrogram_is_consistent_and_a_random_phase_is_not(small_feature_set):
-    from spokendigits.models.gan import stft_inconsistency, stft_settings
+    from spokendigits.models.gan_network import stft_inconsistency, stft_settings
 
     stft = stft_settings(small_feature_set.featurizer)
     loud = np.argsort(small_feature_set.features.mean(axis=(1, 2)))[-4:]  # little log floor
@@ -298,7 +297,7 @@ def test_augmentation_shifts_and_cuts_and_passes_gradients():
     import keras
     import tensorflow as tf
 
-    from spokendigits.models.gan import augment
+    from spokendigits.models.gan_network import augment
 
     images = tf.random.normal((8, 32, 24, 1), seed=1)
     with tf.GradientTape() as tape:
@@ -314,7 +313,7 @@ def test_augmentation_shifts_and_cuts_and_passes_gradients():
 
 
 def test_the_minibatch_std_channel_tells_a_varied_batch_from_a_uniform_one():
-    from spokendigits.models.gan import MinibatchStd, build_critic
+    from spokendigits.models.gan_network import MinibatchStd, build_critic
 
     rng = np.random.default_rng(0)
     varied = rng.standard_normal((6, 5, 4, 3)).astype(np.float32)
@@ -333,7 +332,7 @@ def test_the_minibatch_std_channel_tells_a_varied_batch_from_a_uniform_one():
 def test_the_auxiliary_classifier_is_scored_on_the_labels_of_the_condition():
     import keras
 
-    from spokendigits.models.gan import build
+    from spokendigits.models.gan_network import build
 
     shape, rng = (8, 4, 1), np.random.default_rng(0)
     features = rng.standard_normal((2, *shape)).astype(np.float32)
@@ -388,7 +387,7 @@ def test_the_phase_conditional_model_speaks_with_training_phases(gan_runs, small
 
 
 def test_the_moving_average_follows_the_generator_and_is_what_is_saved():
-    from spokendigits.models.gan import build
+    from spokendigits.models.gan_network import build
 
     config = ModelConfig(family="mlp-cwgan-gp", conditional=True, width=4, depth=1, ema=0.9,
                          critic_steps=1, loss="hinge", gradient_penalty=0.0)
@@ -406,6 +405,7 @@ def test_the_moving_average_follows_the_generator_and_is_what_is_saved():
     assert model.saved_generator is model.ema_generator
 
 
+@pytest.mark.slow
 def test_a_gan_resumes_with_both_optimizers(small_feature_set, tmp_path, monkeypatch):
     import keras
 

@@ -6,10 +6,15 @@ import numpy as np
 import pytest
 
 from spokendigits.errors import UsageError
-from spokendigits.latents import fit_latent_gaussians, sample_latents
-from spokendigits.models import ModelConfig, build_condition, build_model, condition_dim
+from spokendigits.models import ModelConfig, build_condition, condition_dim, family_of
+from spokendigits.sampling import fit_latent_gaussians, sample_latents
 
 LABELS = {"digits": list(range(10)), "speakers": ["ann", "bob", "cid"]}
+
+
+def build_model(config, *args, **kwargs):
+    """A compiled model of `config`'s family, as training builds it."""
+    return family_of(config).build(config, *args, **kwargs)
 
 
 def test_family_defaults_are_written_into_the_config():

@@ -74,11 +74,14 @@ def test_a_second_report_replaces_the_first_whole_but_keeps_the_reports_inside_i
     assert first.returncode == 0, first.stderr  # a folder holding only reports is no foreign one
     (out / "figures" / "stale.png").write_bytes(b"old")
     (out / "older" / "figures" / "kept.png").write_bytes(b"old")
+    (out / "findings.md").write_text("# What we found\n")  # written by people: kept too
     result = run_script("report.py", *report_arguments(tiny_study, out), "--grid-rows", "1")
     assert result.returncode == 0, result.stderr
     assert not (out / "figures" / "stale.png").exists() and (out / "README.md").is_file()
     assert (out / "older" / "figures" / "kept.png").read_bytes() == b"old"
     assert "[older/](older/README.md)" in (out / "README.md").read_text()
+    assert (out / "findings.md").read_text() == "# What we found\n"
+    assert "[findings.md](findings.md)" in (out / "README.md").read_text()
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]
     assert not [path for path in out.iterdir() if path.name.startswith(".older")]
 

@@ -74,6 +74,7 @@ def test_a_run_another_process_holds_is_busy_and_left_alone(small_feature_set, t
     assert sorted(path.name for path in folder.iterdir()) == [LOCK]  # nothing written
 
 
+@pytest.mark.slow
 def test_train_script_goes_on_past_a_busy_run_and_says_so(small_feature_set, small_feature_file,
                                                           tmp_path):
     from spokendigits.training import LOCK
@@ -116,6 +117,7 @@ def _kill_after(monkeypatch, callback, epochs: int) -> None:
     monkeypatch.setattr(callback, "on_epoch_end", killed)
 
 
+@pytest.mark.slow
 def test_resume_repairs_a_damaged_history_or_says_why_it_cannot(small_feature_set, tmp_path,
                                                                 monkeypatch):
     from spokendigits import training
@@ -147,6 +149,7 @@ def test_resume_repairs_a_damaged_history_or_says_why_it_cannot(small_feature_se
         training.train_run(spec, small_feature_set, tmp_path / "b", verbose=0)
 
 
+@pytest.mark.slow
 def test_a_kill_in_the_first_epoch_leaves_no_history_and_readers_skip_the_run(
         small_feature_set, trained_runs, tmp_path, monkeypatch):
     from spokendigits import training

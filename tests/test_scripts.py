@@ -16,6 +16,7 @@ def small_feature_file(small_feature_set, tmp_path_factory):
     return small_feature_set.save(tmp_path_factory.mktemp("features"))
 
 
+@pytest.mark.slow
 def test_train_runs_a_sweep_skips_it_the_second_time_and_sums_it_up(small_feature_file, tmp_path):
     sweep = tmp_path / "sweep.json"
     sweep.write_text(json.dumps({"training": {"epochs": [1, 2]},
@@ -35,6 +36,7 @@ def test_train_runs_a_sweep_skips_it_the_second_time_and_sums_it_up(small_featur
     assert second.returncode == 0 and second.stdout.count(": skipped in") == 2
 
 
+@pytest.mark.slow
 def test_train_one_variant_from_flags(small_feature_file, tmp_path):
     result = run_script("train.py", "--family", "cnn-vae", "--kl-warmup-epochs", "1", "--epochs", "1",
                         "--features", str(small_feature_file), "--runs-dir", str(tmp_path))

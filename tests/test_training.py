@@ -32,13 +32,13 @@ def test_each_family_trains_and_its_files_reload(trained_runs, small_feature_set
         metrics = json.loads((checkpoint / "metrics.json").read_text())
         assert set(metrics) == {"epoch", "train", "validation", "test"}
         decoder = keras.saving.load_model(checkpoint / "decoder.keras")
-        session = onnxruntime.InferenceSession(str(checkpoint / "decoder.onnx"))
+        session = onnxruntime.InferenceSession(str(checkpoint / "generator.onnx"))
         z = np.random.default_rng(0).standard_normal((2, run.model.latent_dim)).astype(np.float32)
         feeds = {"z": z}
         if run.model.conditional:
             feeds["condition"] = np.eye(16, dtype=np.float32)[[1, 12]]
         expected = decoder.predict(list(feeds.values()), verbose=0)
-        np.testing.assert_allclose(session.run(None, feeds)[0], expected, atol=1e-4)
+        np.testing.assert_allclose(session.run(None, feeds)[0], expected[..., None], atol=1e-4)
     for run in trained_runs.values():  # every model, conditional or not, can sample its digits
         latents = json.loads((run.checkpoint() / "latents.json").read_text())
         assert sorted(latents["digit"], key=int) == [str(d) for d in range(10)]
@@ -53,6 +53,7 @@ def test_a_finished_run_is_skipped(trained_runs, small_feature_set):
     assert status == "skipped" and again.folder == run.folder
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_from_its_last_epoch(small_feature_set, tmp_path, monkeypatch):
     from spokendigits import training
 
@@ -78,6 +79,7 @@ def test_an_interrupted_run_resumes_from_its_last_epoch(small_feature_set, tmp_p
     assert not list(folder.glob("state-*"))
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_loss_curve(small_feature_set, tmp_path):
     from spokendigits.training import train_run
 
@@ -120,7 +122,7 @@ def test_export_copies_what_inference_needs(trained_runs, tmp_path):
     exported = Run.open(export_inference(trained_runs["mlp"], tmp_path / "shared", epoch=1))
     assert exported.checkpoints == [1] and exported.model == trained_runs["mlp"].model
     assert sorted(p.name for p in exported.checkpoint().iterdir()) == \
-        ["decoder.onnx", "latents.json", "metrics.json"]
+        ["generator.onnx", "latents.json", "metrics.json", "sampler.json"]
     with pytest.raises(UsageError, match="exists"):
         export_inference(trained_runs["mlp"], tmp_path / "shared")
 

@@ -19,6 +19,9 @@ from .errors import DataError, UsageError
 # numpy's default_rng refuses negative seeds, and np.random.seed (which Keras'
 # set_random_seed calls) seeds above 2**32 - 1.
 MAX_SEED = 2**32 - 1
+# Where a run trains (`train.py --distribute`, `distribute.make_strategy`): not a setting of
+# the run, which learns the same on any of them.
+STRATEGIES = ("none", "mirrored", "multi-worker")
 
 
 def run(main: Callable[[], None]) -> None:

@@ -32,7 +32,7 @@ import tensorflow as tf
 from keras import ops
 
 from .errors import UsageError
-from .runs import STRATEGIES
+from .cli import STRATEGIES
 
 
 def split_cpu(devices: int) -> None:

@@ -32,10 +32,11 @@ from . import metrics
 from .classifier import CLASSIFIERS_ROOT, Judge, heard
 from .config import check_settings, config_hash, from_dict, to_dict
 from .features import FeatureSet
-from .latents import DEFAULT_SAMPLER, SAMPLERS, encode
+from .latents import encode
 from .models import build_condition, condition_dim
-from .runs import Run, labels
 from .errors import UsageError
+from .runs import Run, labels
+from .sampling import DEFAULT_SAMPLER, SAMPLERS
 from .storage import read_json, write_json
 from .synthesis import Synthesizer, check_sampling
 
@@ -248,12 +249,13 @@ def reconstructions(run: Run, epoch: int | None, feature_set: FeatureSet) -> np.
 
 
 def samplers_of(run: Run, config: EvaluationConfig) -> list[str]:
-    """The configured samplers that can ask `run` for a digit (`ModelConfig.samplers`); a GAN,
-    which knows only the prior, is judged with it whatever is configured. A
+    """The configured samplers that can ask `run` for a digit (`ModelConfig.samplers`); a
+    model that offers one sampler alone (a GAN: the prior) is judged with it whatever is
+    configured. A
     speaker-conditional model is given a speaker for every clip, and draws from that
     speaker's Gaussian whether asked for "digit" or "mixture": it keeps the first of the
     two, so no two rows hold the same draws."""
-    if run.model.is_gan:
+    if len(run.model.samplers) == 1:
         return list(run.model.samplers)
     samplers = [sampler for sampler in config.samplers if sampler in run.model.samplers]
     if run.model.speaker_conditional:

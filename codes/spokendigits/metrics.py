@@ -14,6 +14,10 @@ import numpy as np
 import scipy.linalg
 from scipy.spatial.distance import cdist
 
+# Spread of a GAN's generated clips of one digit over that of real ones (and the same for
+# the spread between digits) under which training warns of mode collapse.
+COLLAPSE_RATIO = 0.25
+
 
 def accuracy(predicted: np.ndarray, asked: np.ndarray) -> float:
     """Share of clips whose predicted digit is the one asked for."""

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from .features import Featurizer
-from .models import COLLAPSE_RATIO
+from .metrics import COLLAPSE_RATIO
 from .storage import atomic_write
 
 DB_RANGE = 80.0  # spectrograms show the loudest 80 dB of a figure

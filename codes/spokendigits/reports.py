@@ -33,11 +33,12 @@ from .audio import write_wav
 from .classifier import CLASSIFIERS_ROOT
 from .evaluation import (FLOOR, TABLE_COLUMNS, accuracy_per_digit, checkpoint_rows, is_model,
                          last_checkpoints, load_results, markdown_view, reconstructions)
-from .latents import SAMPLERS
 from .errors import DataError, UsageError
 from .features import FeatureSet
 from .latents import LatentViews
+from .models import FAMILIES, family_of
 from .runs import Run, collect_summaries, histories, labels
+from .sampling import SAMPLERS
 from .storage import atomic_folder, atomic_write, try_lock
 from .synthesis import Synthesizer, parse_digits, realtime_factor
 
@@ -54,6 +55,18 @@ GAN_COLUMNS = {
 SPOKEN = "0123456789"  # what every model says in the report's wavs
 # Written into every report folder: only a folder holding it (or an empty one) is replaced.
 MARKER = ".spokendigits-report"
+# Written by people, not by this module: what the study tried and what it showed. A report
+# folder's findings are kept when the report is made again, and linked from its README.
+FINDINGS = "findings.md"
+
+
+def by_table(runs: list[Run]) -> dict[str, list[Run]]:
+    """`runs` grouped by the report table of their family's losses (`Family.table`:
+    "vae_study", "gan_study"), in their order."""
+    tables: dict[str, list[Run]] = {}
+    for run in runs:
+        tables.setdefault(family_of(run.model).table, []).append(run)
+    return tables
 
 
 def write_table(path: str | Path, table: pd.DataFrame, title: str, intro: str,
@@ -190,14 +203,15 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
     if destination.exists() and not destination.is_dir():
         raise UsageError(f"{destination} is a file; name a folder for the report")
     nested = nested_reports(destination)  # kept: copied into the new report
+    findings = destination / FINDINGS if (destination / FINDINGS).is_file() else None
     if destination.is_dir() and not (destination / MARKER).is_file() and \
-            set(destination.iterdir()) - set(nested):
+            set(destination.iterdir()) - set(nested) - {findings}:
         raise UsageError(f"{destination} holds files but no report made by codes/report.py; the "
                          "report replaces its folder whole, so choose an empty or new folder")
     results, judge, evaluation = load_results(runs, feature_set, classifiers_dir)
     summaries = collect_summaries(runs)
-    vaes = [run for run in runs if not run.model.is_gan]
-    gans = [run for run in runs if run.model.is_gan]
+    tables = by_table(runs)
+    vaes, gans = tables.get("vae_study", []), tables.get("gan_study", [])
 
     def rows_of(chosen: list[Run], columns: dict[str, str]) -> pd.DataFrame:
         return summaries[summaries["run"].isin([run.name for run in chosen])].reindex(
@@ -250,7 +264,7 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
         last = last_checkpoints(results, summaries)
         models = checkpoint_rows(results, summaries)
         order = {run: position for position, run in enumerate(last["run"])}
-        encoded = [run.name for run in vaes if run.has_encoder()]  # reconstructions need one
+        encoded = [run.name for run in runs if run.has_encoder()]  # reconstructions need one
         final = models[(models["epochs"] == models.groupby("run")["epochs"].transform("max"))
                        & models["run"].isin(encoded)]
         if encoded:
@@ -310,11 +324,13 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
         last["realtime_factor"] = last["run"].map(speeds)
         text = _report_text(runs, feature_set, judge.name, judged, command, last, separation,
                             grid_rows, len(wav_seeds), sections, encoded=bool(encoded),
-                            nested=[path.name for path in nested])
+                            nested=[path.name for path in nested], findings=bool(findings))
         with atomic_write(folder / "README.md", "w") as file:
             file.write(text)
         for path in nested:  # copied, not moved: until the swap the old report stays whole
             shutil.copytree(path, folder / path.name)
+        if findings:
+            shutil.copy2(findings, folder / FINDINGS)
         (folder / MARKER).write_text("Made by codes/report.py, which replaces this folder whole.\n")
     return destination
 
@@ -348,22 +364,28 @@ def _diagnosis_grid(run: Run, feature_set: FeatureSet, seed: int):
 
 def _report_text(runs: list[Run], feature_set: FeatureSet, judge_name: str, judged: dict,
                  command: str, last: pd.DataFrame, separation: pd.DataFrame, grid_rows: int,
-                 wavs: int, sections: list[str], encoded: bool, nested: list[str]) -> str:
+                 wavs: int, sections: list[str], encoded: bool, nested: list[str],
+                 findings: bool = False) -> str:
     """The report's markdown: its settings, findings, figures and one section per model.
     Sections about one kind of family (losses, reconstructions, latent spaces) appear
     where the report has runs of it; `encoded`: some VAE kept its encoder, so there are
-    reconstructions to show; `nested`: the reports kept in subfolders, linked."""
+    reconstructions to show; `nested`: the reports kept in subfolders, linked, as are the
+    `findings` written by people where there are some."""
     config, summary = feature_set.config, feature_set.summary
     real = last[last["family"] == "real"].iloc[0]
     best = last[is_model(last)].iloc[0]  # sorted by accuracy
-    vaes = any(not run.model.is_gan for run in runs)
-    gans = any(run.model.is_gan for run in runs)
-    kinds = " and ".join(kind for kind, present in (("VAEs", vaes), ("GANs", gans)) if present)
+    tables = by_table(runs)
+    vaes, gans = "vae_study" in tables, "gan_study" in tables
+    present = {family_of(run.model) for run in runs}
+    kinds = " and ".join(dict.fromkeys(family.kind for family in FAMILIES.values()
+                                       if family in present))
     tables = ["[results.md](results.md) (judged quality)"]
     tables += ["[vae_study.md](vae_study.md) (VAE losses and training time)"] if vaes else []
     tables += ["[gan_study.md](gan_study.md) (GAN losses and training time)"] if gans else []
     kept = "".join(f"\n- Kept from before, a report of other runs: [{name}/]({name}/README.md)."
                    for name in nested)
+    kept += f"\n- Written by people, kept from before: [{FINDINGS}]({FINDINGS}), what the study " \
+        "tried and what it showed." if findings else ""
     parts = [f"""# Spoken digits with {kinds}: the study report
 
 Made by `{command}` from {len(runs)} runs, trained by `python codes/train.py` and judged by

@@ -11,12 +11,15 @@ folder. It holds:
     train.lock             held (flock) by the train.py training the run; gone once it is finished
     state-eNNN.keras       the full model after epoch NNN (both optimizers of a GAN), to resume from
     previews/eNNN.png/.wav GANs: fixed-z samples of each digit every few epochs
+
+VAE checkpoints of earlier versions hold `decoder.onnx` and `latents.json` instead
+of the first two; they still open and speak (`synthesis`).
     checkpoints/eNNN/      one per swept epoch count, written whole or not at all:
-        generator.onnx       GANs: the generator, for inference without TensorFlow
-        sampler.json         GANs: how to draw z (N(0, I)) and the phase images (phases.npy)
-        decoder.onnx         VAEs: the decoder, for inference without TensorFlow
+        generator.onnx       the generator (a VAE's decoder), for inference without TensorFlow
+        sampler.json         how to draw z (`sampling.sampler_file`), naming the files below
         latents.json         VAEs: per-digit (and speaker) latent Gaussians of the training clips
-        generator.keras, or decoder.keras and encoder.keras
+        phases.npy           phase-conditional GANs: phase images of training clips per digit
+        generator.keras, or decoder.keras and encoder.keras (the family's, to reload)
         metrics.json         the losses at that epoch: train and validation (VAEs: test too)
     summary.json           written last: the run is complete
 """
@@ -36,18 +39,13 @@ from .config import check_settings, config_hash, from_dict, non_defaults, read_j
 from .datasets import PROJECT_ROOT
 from .errors import DataError, UsageError
 from .features import FEATURES_ROOT, Featurizer, FeatureSet
-from .models import ModelConfig
+from .models import ModelConfig, family_of
 from .representations import Representation, representation_class
 from .storage import atomic_folder, read_json
 
 RUNS_ROOT = PROJECT_ROOT / "output" / "runs"
-FAMILY_LABELS = {"mlp-vae": "MLP", "cnn-vae": "CNN", "cwgan-gp": "CWGAN-GP",
-                 "mlp-cwgan-gp": "MLP CWGAN-GP", "wavegan": "WaveGAN"}
 CHECKPOINTS = "checkpoints"
 MAX_EPOCHS = 999  # checkpoint folders are eNNN
-# Where a run trains (`train.py --distribute`, `distribute.make_strategy`): not a setting of
-# the run, which learns the same on any of them.
-STRATEGIES = ("none", "mirrored", "multi-worker")
 
 
 @dataclass(frozen=True)
@@ -93,27 +91,73 @@ class RunSpec:
     training: TrainConfig
 
 
+MAX_BASES = 8  # a chain of configs naming bases: deeper is surely a loop or a mistake
+
+
+def _read_sweep(path: Path) -> dict[str, Any]:
+    """The sweep file at `path`, its keys and the types of its `training` and `runs` checked."""
+    sweep = read_json_object(path, "sweep file")
+    unknown = sorted(set(sweep) - {"training", "runs", "description"})
+    if unknown:
+        raise UsageError(f"sweep file {path}: unknown key(s) {unknown}; use training, runs, "
+                         "description")
+    if not isinstance(sweep.get("runs"), list) or not sweep["runs"]:
+        raise UsageError(f"sweep file {path} needs a non-empty \"runs\" list of model settings")
+    if not isinstance(sweep.get("training", {}), dict):
+        raise UsageError(f"sweep file {path}: \"training\" should be an object of training "
+                         "settings, e.g. {\"epochs\": [10, 30]}")
+    return sweep
+
+
+def _variant(run: Any, training: dict[str, Any], path: Path, where: str,
+             chain: tuple[Path, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model and training settings of one run entry of the sweep at `path` (`where` names
+    it in errors), over the sweep's top-level `training`. An entry that names a `"base"`
+    (a config file of one run, relative to `path`'s folder) starts from that run's settings,
+    its own base's first; then the keys it gives override them."""
+    if not isinstance(run, dict):
+        raise UsageError(f"{where} is not an object of model settings")
+    run = dict(run)
+    own = run.pop("training", {})
+    if not isinstance(own, dict):
+        raise UsageError(f"{where}: \"training\" should be an object of training settings")
+    base = run.pop("base", None)
+    if base is None:
+        return run, {**training, **own}
+    if not isinstance(base, str) or not base:
+        raise UsageError(f"{where}: \"base\" should name a config file, e.g. \"bundled_gan.json\"")
+    base_path = (path.parent / base).resolve()
+    if base_path in chain or len(chain) > MAX_BASES:
+        raise UsageError(f"{where}: base {base} leads back to itself or goes deeper than "
+                         f"{MAX_BASES} files; name a config without that loop")
+    base_sweep = _read_sweep(base_path)
+    if len(base_sweep["runs"]) != 1:
+        raise UsageError(f"{where}: base {base_path} holds {len(base_sweep['runs'])} runs; a "
+                         "base is a config of one run")
+    model, inherited = _variant(base_sweep["runs"][0], base_sweep.get("training", {}),
+                                base_path, f"sweep file {base_path}, run 0", (*chain, base_path))
+    return {**model, **run}, {**inherited, **training, **own}
+
+
 def load_sweep(path: str | Path) -> list[RunSpec]:
     """Read a sweep file: `{"training": {...}, "runs": [{model settings, "training": {...}}]}`.
 
-    Top-level `training` settings apply to every run; a run's own override them.
+    Top-level `training` settings apply to every run; a run's own override them. A run may
+    name a `"base"` config of one run and give only what it changes: `{"base":
+    "bundled_gan.json", "minibatch_std": true}` is the bundled GAN with minibatch std (the
+    base's training settings apply too, under this file's).
     """
-    sweep = read_json_object(path, "sweep file")
-    if not isinstance(sweep.get("runs"), list) or not sweep["runs"]:
-        raise UsageError(f"sweep file {path} needs a non-empty \"runs\" list of model settings")
-    unknown = sorted(set(sweep) - {"training", "runs", "description"})
-    if unknown:
-        raise UsageError(f"sweep file {path}: unknown key(s) {unknown}; use training, runs, description")
+    path = Path(path)
+    sweep = _read_sweep(path)
     specs = []
     for index, run in enumerate(sweep["runs"]):
-        if not isinstance(run, dict):
-            raise UsageError(f"sweep file {path}: run {index} is not an object of model settings")
-        run = dict(run)
-        training = {**sweep.get("training", {}), **run.pop("training", {})}
+        where = f"sweep file {path}, run {index}"
+        model, training = _variant(run, sweep.get("training", {}), path, where,
+                                   (path.resolve(),))
         try:
-            specs.append(RunSpec(from_dict(ModelConfig, run), from_dict(TrainConfig, training)))
+            specs.append(RunSpec(from_dict(ModelConfig, model), from_dict(TrainConfig, training)))
         except UsageError as error:
-            raise UsageError(f"sweep file {path}, run {index}: {error}") from None
+            raise UsageError(f"{where}: {error}") from None
     return specs
 
 
@@ -238,22 +282,13 @@ class Run:
         and consistency, e.g. "CWGAN-GP, digit, magnitude-phase"."""
         model = self.model
         default = ModelConfig(family=model.family)
-        family = FAMILY_LABELS[model.family]
+        family = family_of(model)
         resized = (model.width, model.depth, model.latent_dim, model.residual_blocks) != \
             (default.width, default.depth, default.latent_dim, default.residual_blocks)
-        parts = [f"{family} {model.size}" if resized else family,
+        parts = [f"{family.label} {model.size}" if resized else family.label,
                  model.conditioning if model.conditioning != "none" else "unconditional"]
         parts += [model.representation] if model.representation != default.representation else []
-        parts += [model.likelihood] if model.is_gan and model.likelihood != default.likelihood \
-            else []
-        parts += ["BN"] if model.is_gan and model.batch_norm else []
-        parts += [f"σ {model.decoder_variance}"] if model.decoder_variance != "fixed" else []
-        parts += ["regularized"] if not model.is_gan and (
-            model.dropout or model.l2 or model.batch_norm) else []
-        parts += [f"KL warm-up {model.kl_warmup_epochs}"] if model.kl_warmup_epochs and not (
-            model.dropout or model.l2 or model.batch_norm) else []
-        parts += [f"free bits {model.free_bits:g}"] if model.free_bits else []
-        parts += [f"consistency {model.consistency_weight:g}"] if model.consistency_weight else []
+        parts += family.label_parts(model)
         return ", ".join(parts)
 
     @property
@@ -433,8 +468,10 @@ def histories(runs: list[Run]):
                       for run in runs], ignore_index=True)
 
 
-INFERENCE_FILES = ("generator.onnx", "decoder.onnx", "sampler.json", "phases.npy", "latents.json",
-                   "metrics.json")  # see `synthesis`: a GAN's, then a VAE's
+# See `synthesis`: the contract (the generator, its sampler and the files it names), a
+# legacy VAE checkpoint's decoder, and the losses.
+INFERENCE_FILES = ("generator.onnx", "sampler.json", "phases.npy", "latents.json", "decoder.onnx",
+                   "metrics.json")
 
 
 def export_inference(run: Run, destination: Path, epoch: int | None = None) -> Path:

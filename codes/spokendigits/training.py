@@ -29,7 +29,7 @@ from .config import to_dict
 from .errors import DataError, UsageError
 from .features import FeatureSet
 from .representations import Representation, for_feature_set
-from .models import build_condition, build_model, condition_dim, family_module, model_arrays
+from .models import Family, build_condition, condition_dim, family_of
 from .runs import CHECKPOINTS, RUNS_ROOT, Run, RunSpec, checkpoint_name, read_history, run_name
 from .storage import atomic_folder, atomic_write, try_lock, write_json
 
@@ -62,9 +62,9 @@ def split_data(feature_set: FeatureSet, spec: RunSpec, labels: dict[str, list],
     for name, index in zip(SPLITS, (np.sort(train_index), np.sort(validation_index),
                                     np.flatnonzero(feature_set.is_test))):
         digits, speakers = feature_set.digits[index], feature_set.speakers[index]
-        inputs = model_arrays(spec.model, feature_set.features[index],
-                              None if feature_set.phase is None else feature_set.phase[index],
-                              representation)
+        inputs = family_of(spec.model).model_arrays(
+            spec.model, feature_set.features[index],
+            None if feature_set.phase is None else feature_set.phase[index], representation)
         if condition_dim(spec.model, labels):
             inputs["condition"] = build_condition(spec.model, labels, digits, speakers)
         splits[name] = SplitData(inputs, digits, speakers)
@@ -148,11 +148,11 @@ class SaveState(keras.callbacks.Callback):
 
 
 class SaveCheckpoints(keras.callbacks.Callback):
-    """At each swept epoch count, one folder of what the family saves (`save_checkpoint`:
+    """At each swept epoch count, one folder of what the family saves (`Family.export`:
     the generator as ONNX, how to sample it, the losses), written whole or not at all."""
 
     def __init__(self, folder: Path, epochs: tuple[int, ...], data: dict[str, SplitData],
-                 batch_size: int, family: Any):
+                 batch_size: int, family: Family):
         super().__init__()
         self.folder, self.epochs, self.data, self.batch_size = folder, set(epochs), data, batch_size
         self.family = family
@@ -165,8 +165,7 @@ class SaveCheckpoints(keras.callbacks.Callback):
         if destination.exists():  # left by a run killed before it saved this epoch's state
             shutil.rmtree(destination)
         with atomic_folder(destination) as staging:
-            self.family.save_checkpoint(self.model, staging, count, logs, self.data,
-                                        self.batch_size)
+            self.family.export(self.model, staging, count, logs, self.data, self.batch_size)
 
 
 def _resume(folder: Path) -> tuple[keras.Model | None, int, pd.DataFrame]:
@@ -306,14 +305,14 @@ def _train(folder: Path, spec: RunSpec, feature_set: FeatureSet, tensorboard: bo
     # `distribute.set_determinism`) also the same arithmetic, so the same loss curve on the
     # same machine.
     keras.utils.set_random_seed(spec.training.seed)
-    family = family_module(spec.model)
+    family = family_of(spec.model)
     with strategy.scope():  # variables and optimizers live on every replica
         model, initial_epoch, history = _resume(folder)
         if model is None:
             (folder / "history.csv").unlink(missing_ok=True)
-            model = build_model(spec.model, data["train"].inputs["features"].shape[1:],
-                                condition_dim(spec.model, labels), spec.training.seed,
-                                spec.training, feature_set.featurizer)
+            model = family.build(spec.model, data["train"].inputs["features"].shape[1:],
+                                 condition_dim(spec.model, labels), spec.training.seed,
+                                 spec.training, feature_set.featurizer)
     model.steps_per_execution = steps_per_execution
     callbacks = [StopOnNonFinite(), EpochLog(),
                  *family.callbacks(spec.model, folder, data, tensorboard, feature_set.featurizer,
@@ -346,7 +345,7 @@ def _train(folder: Path, spec: RunSpec, feature_set: FeatureSet, tensorboard: bo
         # a GAN's step is one generator update (and critic_steps critic updates); with the
         # epoch's validation and callbacks
         "seconds_per_step": float(history["seconds"].median()) / fitted.params["steps"],
-        "checkpoints": [summary_row(run, epoch, history, family.LOSSES)
+        "checkpoints": [summary_row(run, epoch, history, family.losses)
                         for epoch in run.checkpoints]})
     for state in folder.glob("state-e*.keras"):  # the checkpoints hold what inference needs
         state.unlink()

@@ -1,58 +1,55 @@
-"""Model families, built from a `ModelConfig` by one registry.
+"""Model settings, and the registry of model families.
 
-A family is a module with the same few functions (`build`, `callbacks`,
-`save_checkpoint`, `summary`, `LOSSES`); `FAMILIES` maps each family name to
-its module, so generic training code calls the family and knows nothing of
-KL terms, encoders or critics:
+`ModelConfig` holds a model's settings; `FAMILIES` maps each family's name to
+its `Family` (`family`: the contract generic code relies on), registered by one
+line below. The families:
 
 - `mlp-vae`, `cnn-vae` (`vae`): variational autoencoders on log-magnitudes.
 - `cwgan-gp`, `mlp-cwgan-gp` (`gan`): conditional Wasserstein GANs with a
   gradient penalty, convolutional (SpecGAN-like) or the small MLP reference.
-- `wavegan` (`gan`, bodies in `wavegan`): the same GAN on raw waveforms, with
-  WaveGAN's 1-D layers and phase shuffle (Donahue et al. 2019).
+- `wavegan` (`wavegan`): the same GAN on raw waveforms, with WaveGAN's 1-D
+  layers and phase shuffle (Donahue et al. 2019).
 
-This module imports no Keras, so a run's settings can be read where only
-inference runs; `family_module` imports the family's module when called.
+This module and the family modules import no Keras, so a run's settings can be
+read where only inference runs; a family's network (`vae_network`,
+`gan_network`) is imported when the family is asked to build or export.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from ..config import check_settings
 from ..errors import UsageError
 from ..representations import REPRESENTATIONS as REPRESENTATION_CLASSES
-from ..representations import Representation
+from . import gan, vae, wavegan
+from .family import Family
 
-FAMILIES = {"mlp-vae": "vae", "cnn-vae": "vae", "cwgan-gp": "gan", "mlp-cwgan-gp": "gan",
-            "wavegan": "gan"}
-DECODER_VARIANCES = ("fixed", "shared", "per-bin")
+__all__ = ["FAMILIES", "Family", "ModelConfig", "build_condition", "condition_dim",
+           "family_of", "register"]
+
+FAMILIES: dict[str, Family] = {}
+
+
+def register(family: Family) -> Family:
+    """List `family` in `FAMILIES` under its name (a name taken twice is refused)."""
+    if family.name in FAMILIES:
+        raise ValueError(f"a family named {family.name!r} is registered already")
+    FAMILIES[family.name] = family
+    return family
+
+
+for _family in (vae.MLP_VAE, vae.CNN_VAE, gan.CWGAN_GP, gan.MLP_CWGAN_GP, wavegan.WAVEGAN):
+    register(_family)
+
 # What a model generates (see `representations`): images of the STFT (log-magnitude, and
 # phase or instantaneous frequency), of mel bands, or the waveform (WaveGAN's alone).
 REPRESENTATIONS = tuple(REPRESENTATION_CLASSES)
-GAN_LOSSES = ("wasserstein", "hinge")
-UPSAMPLINGS = ("transpose", "resize")
-CONVOLUTIONS = ("2d", "1d")
-# VAE sizes measured on FSDD features (129 x 96) to train in about 1.5-2.5 s an epoch on
-# 2 cores; the conv GAN's to take 2.3 s per generator step (5 critic steps of 64 clips)
-# there (benchmarks/gan_step_bench.py; width 16 took 5.4 s).
-FAMILY_DEFAULTS = {"mlp-vae": {"width": 256, "depth": 2}, "cnn-vae": {"width": 8, "depth": 4},
-                   "cwgan-gp": {"width": 8, "depth": 4}, "mlp-cwgan-gp": {"width": 128, "depth": 3},
-                   "wavegan": {"width": 16, "depth": 4, "phase_shuffle": 2}}
-# Spread of a GAN's generated clips of one digit over that of real ones (and the same for
-# the spread between digits) under which training warns of mode collapse.
-COLLAPSE_RATIO = 0.25
-# Settings of one kind of family, which the other must leave at these defaults.
-VAE_DEFAULTS = {"beta": 1.0, "kl_warmup_epochs": 0, "free_bits": 0.0, "decoder_variance": "fixed"}
-GAN_DEFAULTS = {"representation": "log-magnitude", "phase_conditional": False,
-                "phase_shuffle": None, "post_filter": False, "spectral_critic": False,
-                "consistency_weight": 0.0, "critic_steps": 5, "gradient_penalty": 10.0,
-                "loss": "wasserstein", "spectral_norm": False, "ema": 0.0, "augment": False,
-                "auxiliary_weight": 0.0, "upsampling": "transpose", "convolution": "2d",
-                "minibatch_std": False}
+# Settings every family reads; every other setting is some family's own (`Family.own_settings`).
+SHARED_SETTINGS = ("family", "latent_dim", "conditional", "speaker_conditional", "width",
+                   "depth", "dropout", "l2", "batch_norm", "representation")
 
 
 @dataclass(frozen=True)
@@ -69,10 +66,10 @@ class ModelConfig:
     width: int | None = field(default=None, metadata={
         "help": "MLP: units of the last hidden layer (doubling towards the input); CNN: "
                 "channels of the first convolution (doubling with depth); unset: "
-                "the family's default (mlp-vae 256, cnn-vae 8)"})
+                "the family's default (`FAMILIES[...].defaults`)"})
     depth: int | None = field(default=None, metadata={
         "help": "hidden layers (MLP) or stride-2 convolutions (CNN) on each side; unset: "
-                "the family's default (mlp-vae 2, cnn-vae 4)"})
+                "the family's default"})
     dropout: float = field(default=0.0, metadata={"help": "dropout rate after each hidden block"})
     l2: float = field(default=0.0, metadata={"help": "L2 weight penalty on every kernel"})
     batch_norm: bool = field(default=False, metadata={"help": "batch normalization in each block"})
@@ -84,7 +81,7 @@ class ModelConfig:
     decoder_variance: str = field(default="fixed", metadata={
         "help": "the decoder's Gaussian variance: fixed (squared error), or learned as one "
                 "value (shared) or one per frequency bin (per-bin), as in the sigma-VAE",
-        "choices": DECODER_VARIANCES})
+        "choices": vae.DECODER_VARIANCES})
     residual_blocks: int = field(default=0, metadata={
         "help": "CNN: residual blocks (two 3x3 convolutions and a skip) after each resolution "
                 "change, on each side"})
@@ -105,7 +102,7 @@ class ModelConfig:
         "help": "GANs: weight lambda of the critic's gradient penalty (0: none)"})
     loss: str = field(default="wasserstein", metadata={
         "help": "GANs: the adversarial loss: wasserstein (WGAN) or hinge (SNGAN, BigGAN)",
-        "choices": GAN_LOSSES})
+        "choices": gan.GAN_LOSSES})
     spectral_norm: bool = field(default=False, metadata={
         "help": "GANs: spectral normalization of every critic layer (Miyato et al. 2018)"})
     ema: float = field(default=0.0, metadata={
@@ -124,12 +121,12 @@ class ModelConfig:
                 "WaveGAN) or resize (nearest-neighbour repetition, then a stride-1 convolution: "
                 "3x3; 25 taps in wavegan), which leaves no checkerboard pattern (Odena et al. "
                 "2016), in wavegan no tone at a 16th of the sample rate",
-        "choices": UPSAMPLINGS})
+        "choices": gan.UPSAMPLINGS})
     convolution: str = field(default="2d", metadata={
         "help": "cwgan-gp: what its layers convolve over: 2d, frequency and time (SpecGAN), "
                 "or 1d, frames alone, every frequency bin a channel, so each layer sees whole "
                 "spectra (their harmonics) of nearby frames; give 1d a wider width (e.g. 64)",
-        "choices": CONVOLUTIONS})
+        "choices": gan.CONVOLUTIONS})
     minibatch_std: bool = field(default=False, metadata={
         "help": "cwgan-gp: the critic's last convolution also reads one channel holding the "
                 "batch's standard deviation of its input, averaged over every feature "
@@ -151,12 +148,13 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise UsageError(f"unknown model family '{self.family}'; choose one of {list(FAMILIES)}")
-        gan, wavegan = self.is_gan, self.family == "wavegan"
-        for name, default in FAMILY_DEFAULTS[self.family].items():  # saved configs are explicit
+        family = FAMILIES[self.family]
+        for name, default in family.defaults.items():  # saved configs are explicit
             if getattr(self, name) is None:
                 object.__setattr__(self, name, default)
-        if wavegan and self.representation == GAN_DEFAULTS["representation"]:
-            object.__setattr__(self, "representation", "waveform")  # the only one it makes
+        if self.representation not in family.representations and \
+                self.representation == _DEFAULTS["representation"]:
+            object.__setattr__(self, "representation", family.representations[0])
         checks = [
             (self.latent_dim >= 1, "latent_dim must be at least 1"),
             (self.width >= 1, "width must be at least 1"),
@@ -166,54 +164,17 @@ class ModelConfig:
             (self.depth >= 1, "depth must be at least 1"),
             (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
             (self.l2 >= 0, "l2 must not be negative"),
-            (self.beta >= 0, "beta must not be negative"),
-            (self.kl_warmup_epochs >= 0, "kl_warmup_epochs must not be negative"),
-            (self.free_bits >= 0, "free_bits must not be negative"),
-            (self.decoder_variance in DECODER_VARIANCES,
-             f"decoder_variance must be one of {list(DECODER_VARIANCES)}"),
             (self.residual_blocks >= 0, "residual_blocks must not be negative"),
-            (self.family == "cnn-vae" or not self.residual_blocks,
-             "residual_blocks is for cnn-vae only"),
-            (not gan or all(getattr(self, name) == value for name, value in VAE_DEFAULTS.items()),
-             f"{', '.join(VAE_DEFAULTS)} are for VAEs only"),
-            (self.representation in REPRESENTATIONS,
-             f"representation must be one of {list(REPRESENTATIONS)}"),
-            (wavegan == (self.representation == "waveform"),
-             "representation waveform is wavegan's, and wavegan makes waveforms only"),
-            (wavegan or (self.phase_shuffle is None and not self.post_filter
-                         and not self.spectral_critic),
-             "phase_shuffle, post_filter and spectral_critic are for wavegan only"),
-            (self.phase_shuffle is None or self.phase_shuffle >= 0,
-             "phase_shuffle must not be negative"),
-            (not wavegan or not self.augment,
-             "augment is for the spectrogram GANs (cwgan-gp, mlp-cwgan-gp)"),
-            (not self.phase_conditional or self.representation == "log-magnitude",
-             "phase_conditional needs representation log-magnitude: the phase is given"),
-            (self.consistency_weight == 0 or self.phase_conditional,
-             "consistency_weight needs phase_conditional: it ties magnitude to the given phase"),
-            (self.consistency_weight >= 0, "consistency_weight must not be negative"),
-            (self.critic_steps >= 1, "critic_steps must be at least 1"),
-            (self.gradient_penalty >= 0, "gradient_penalty must not be negative"),
-            (self.loss in GAN_LOSSES, f"loss must be one of {list(GAN_LOSSES)}"),
-            (0 <= self.ema < 1, "ema must be in [0, 1)"),
-            (self.auxiliary_weight >= 0, "auxiliary_weight must not be negative"),
-            (self.upsampling in UPSAMPLINGS, f"upsampling must be one of {list(UPSAMPLINGS)}"),
-            (self.convolution in CONVOLUTIONS,
-             f"convolution must be one of {list(CONVOLUTIONS)}"),
-            (self.convolution == "2d" or (self.family == "cwgan-gp" and not self.phase_conditional),
-             "convolution 1d is for cwgan-gp without phase_conditional"),
-            (not self.minibatch_std or self.family == "cwgan-gp",
-             "minibatch_std is for cwgan-gp"),
-            (self.auxiliary_weight == 0 or self.conditional,
-             "auxiliary_weight needs conditional: the classifier names the condition"),
-            (gan or all(getattr(self, name) == value for name, value in GAN_DEFAULTS.items()),
-             f"{', '.join(GAN_DEFAULTS)} are for GANs only"),
+            (self.representation in family.representations,
+             f"representation {self.representation} is not one {self.family} makes: "
+             f"{list(family.representations)}"),
         ]
-        check_settings(f"model settings for {self.family}", checks)
-
-    @property
-    def is_gan(self) -> bool:
-        return FAMILIES[self.family] == "gan"
+        checks += [(getattr(self, name) == _DEFAULTS[name], f"{name}"
+                    f"{' ' + getattr(self, name) if isinstance(getattr(self, name), str) else ''}"
+                    f" is for {_owners(name, family)}")
+                   for name in _DEFAULTS
+                    if name not in SHARED_SETTINGS and name not in family.own_settings]
+        check_settings(f"model settings for {self.family}", checks + family.checks(self))
 
     @property
     def needs_stft(self) -> bool:
@@ -223,12 +184,8 @@ class ModelConfig:
 
     @property
     def samplers(self) -> tuple[str, ...]:
-        """The latent samplers (`latents.SAMPLERS`) that can ask this model for a digit: a
-        GAN draws from the prior alone; a VAE from its fitted densities, and from the prior
-        where the digit is its condition."""
-        if self.is_gan:
-            return ("prior",)
-        return (("prior",) if self.conditional else ()) + ("digit", "mixture")
+        """The latent samplers (`sampling.SAMPLERS`) that can ask this model for a digit."""
+        return FAMILIES[self.family].samplers(self)
 
     @property
     def needs_phase(self) -> bool:
@@ -254,23 +211,9 @@ class ModelConfig:
 
     @property
     def likelihood(self) -> str:
-        """The decoder's likelihood, in words: "fixed variance, beta 1", "sigma per-bin"; for
-        GANs the loss: "WGAN-GP, 5 critic steps"."""
-        if self.is_gan:
-            parts = ["WGAN" if self.loss == "wasserstein" else "hinge"]
-            parts += [f"GP {self.gradient_penalty:g}"] if self.gradient_penalty else []
-            parts += ["SN"] if self.spectral_norm else []
-            parts += [f"EMA {self.ema:g}"] if self.ema else []
-            parts += ["DiffAugment"] if self.augment else []
-            parts += [f"AC {self.auxiliary_weight:g}"] if self.auxiliary_weight else []
-            parts += ["resize-conv"] if self.upsampling == "resize" else []
-            parts += ["1-D conv"] if self.convolution == "1d" else []
-            parts += ["minibatch std"] if self.minibatch_std else []
-            parts += ["STFT critic"] if self.spectral_critic else []
-            return ", ".join(parts) + f", {self.critic_steps} critic steps"
-        if self.decoder_variance == "fixed":
-            return f"fixed variance, beta {self.beta:g}"
-        return f"sigma {self.decoder_variance}" + (f", beta {self.beta:g}" if self.beta != 1 else "")
+        """What the model is fitted by, in words: "fixed variance, beta 1", "sigma per-bin";
+        for GANs the loss: "WGAN, GP 10, 5 critic steps"."""
+        return FAMILIES[self.family].likelihood(self)
 
     @property
     def size(self) -> str:
@@ -287,44 +230,27 @@ class ModelConfig:
         return "+".join(parts) or "none"
 
 
-def family_module(config: ModelConfig) -> Any:
-    """The module of `config.family` (`vae` or `gan`); imports Keras."""
-    import importlib
-
-    return importlib.import_module(f"{__name__}.{FAMILIES[config.family]}")
+def family_of(config: ModelConfig) -> Family:
+    """The `Family` of `config.family`."""
+    return FAMILIES[config.family]
 
 
-def build_model(config: ModelConfig, feature_shape: tuple[int, ...], condition_dim: int,
-                seed: int, training: Any = None, featurizer: Any = None) -> Any:
-    """A compiled model of `config.family` for arrays of `feature_shape` (`[freq, frame]`
-    for VAEs, `[freq, frame, channel]` for GANs); `training` (a `TrainConfig`) gives the
-    learning rates, `featurizer` what a family needs of the features (see its `build`)."""
-    return family_module(config).build(config, feature_shape, condition_dim, seed, training,
-                                       featurizer)
+_DEFAULTS = {setting.name: setting.default for setting in fields(ModelConfig)}
 
 
-def model_arrays(config: ModelConfig, features: np.ndarray, phase: np.ndarray | None,
-                 representation: Representation) -> dict[str, np.ndarray]:
-    """What the model trains on, from a feature set's `[clip, freq, frame]` scaled
-    log-magnitudes and phases in radians: `{"features": ...}` (VAEs `[clip, freq, frame]`;
-    GANs the arrays of `representation`, the run's fitted `config.representation`) and, for
-    a phase-conditional model, the log-magnitude alone and `{"phase": [clip, freq, frame,
-    1]}` phase / pi.
-
-    Raises:
-        UsageError: the model needs the phase and the feature set has none.
-    """
-    if not config.is_gan:
-        return {"features": features}
-    if config.needs_phase and phase is None:
-        raise UsageError(f"a {config.family} model with representation {config.representation}"
-                         f"{' and a phase condition' if config.phase_conditional else ''} needs "
-                         "the STFT phase: make the feature set again with codes/features.py "
-                         "--phase (the name stays the same)")
-    if config.phase_conditional:
-        return {"features": features[..., None],
-                "phase": (phase / np.pi).astype(np.float32)[..., None]}
-    return {"features": representation.encode_features(features, phase)}
+def _owners(setting: str, asking: Family) -> str:
+    """The families that read `setting`, in words, for a message to a config of `asking`:
+    "VAEs only (mlp-vae, cnn-vae)" where they are the whole of a group, "GANs only
+    (cwgan-gp)" where `asking` is of another kind, else "cnn-vae only"."""
+    owners = [family for family in FAMILIES.values() if setting in family.own_settings]
+    names = ", ".join(family.name for family in owners)
+    for group in dict.fromkeys(group for family in FAMILIES.values() for group in family.groups):
+        if owners == [family for family in FAMILIES.values() if group in family.groups]:
+            return f"{group} only ({names})" if len(owners) > 1 else f"{group} only"
+    kinds = list(dict.fromkeys(family.kind for family in owners))
+    if asking.kind not in kinds:
+        return f"{' and '.join(kinds)} only ({names})"
+    return f"{names} only"
 
 
 def condition_dim(config: ModelConfig, labels: dict[str, list]) -> int:

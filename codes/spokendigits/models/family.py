@@ -1,0 +1,107 @@
+"""The contract of a model family: what generic code may ask of one.
+
+A family is one `Family` object, made in that family's own module (`vae`,
+`gan`, `wavegan`) and listed in `models.FAMILIES` by one line. Training, runs,
+synthesis, evaluation and reports ask it; none of them names a family. What it
+answers:
+
+- who it is: `name` (in run folders and configs), `label` (in tables and
+  legends), `kind` and `groups` (plurals that name it with families alike in
+  messages, e.g. "VAEs", "spectrogram GANs"), `table` (which report table
+  lists its losses);
+- its settings: `defaults` for the shared sizes it leaves unset,
+  `own_settings` (the `ModelConfig` fields beyond the shared ones that it
+  reads; every other family must leave them at their defaults),
+  `representations` it can make, `checks` of its own, `likelihood` and
+  `label_parts` in words;
+- what its checkpoints offer: `has_encoder` (latent views, reconstructions),
+  `samplers`, the `losses` its history logs;
+- its Keras side: `build`, `fit_data`, `callbacks`, `export` (a checkpoint's
+  files, `synthesis`'s contract) and `summary`. Each imports the family's
+  network module when called, so reading a run's settings (inference) needs no
+  Keras.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..sampling import offered_samplers
+
+if TYPE_CHECKING:
+    from . import ModelConfig
+
+
+class Family:
+    """One model family (see the module's docstring). Subclasses set the class attributes
+    and the Keras methods; an instance per family name."""
+
+    kind = ""                      # plural, e.g. "VAEs": named where others give its settings
+    table = ""                     # the report table of its losses (`reports.STUDY_TABLES`)
+    own_settings: tuple[str, ...] = ()
+    representations: tuple[str, ...] = ("log-magnitude",)
+    has_encoder = False
+    fits_latents = False           # its checkpoints hold Gaussians of the encoded training clips
+    losses: tuple[str, ...] = ()
+
+    def __init__(self, name: str, label: str, defaults: dict[str, Any],
+                 groups: tuple[str, ...] = ()):
+        self.name, self.label, self.defaults = name, label, dict(defaults)
+        self.groups = (self.kind, *groups)  # names of families alike, in messages
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    def checks(self, config: "ModelConfig") -> list[tuple[bool, str]]:
+        """Checks of the settings this family alone reads: (condition, message) pairs."""
+        return []
+
+    def samplers(self, config: "ModelConfig") -> tuple[str, ...]:
+        """The latent samplers (`sampling.SAMPLERS`) that can ask this model for a digit."""
+        return offered_samplers(config.conditional, self.fits_latents)
+
+    def likelihood(self, config: "ModelConfig") -> str:
+        """What the model is fitted by, in words."""
+        raise NotImplementedError
+
+    def label_parts(self, config: "ModelConfig") -> list[str]:
+        """What a run's label says of the family's own settings where they are not the
+        defaults (`runs.Run.label` adds size, conditioning and representation)."""
+        return []
+
+    def model_arrays(self, config: "ModelConfig", features: np.ndarray,
+                     phase: np.ndarray | None, representation: Any) -> dict[str, np.ndarray]:
+        """What the model trains on, from a feature set's `[clip, freq, frame]` scaled
+        log-magnitudes (and phases in radians): `{"features": ...}` and any more inputs."""
+        return {"features": features}
+
+    # The Keras side: each imports the family's network module.
+
+    def build(self, config: "ModelConfig", feature_shape: tuple[int, ...], condition_dim: int,
+              seed: int, training: Any = None, featurizer: Any = None) -> Any:
+        """A compiled Keras model for arrays of `feature_shape`; `training` (a `TrainConfig`)
+        gives the learning rates, `featurizer` what the model needs of the features."""
+        raise NotImplementedError
+
+    def fit_data(self, config: "ModelConfig", inputs: dict[str, np.ndarray], batch_size: int,
+                 seed: int, training: bool = True) -> tuple[Any, dict[str, Any]]:
+        """The input pipeline of `inputs`, and `fit`'s options."""
+        raise NotImplementedError
+
+    def callbacks(self, config: "ModelConfig", folder: Path, data: dict, tensorboard: bool,
+                  featurizer: Any, representation: Any) -> list[Any]:
+        """Keras callbacks of the family's own, beside training's."""
+        return []
+
+    def export(self, model: Any, staging: Path, epoch: int, logs: dict, data: dict,
+               batch_size: int) -> None:
+        """Write checkpoint `epoch` into `staging`: `generator.onnx` (or, VAEs,
+        `decoder.onnx`), how to draw z, `metrics.json`, and Keras files to reload."""
+        raise NotImplementedError
+
+    def summary(self, model: Any) -> dict[str, Any]:
+        """Parameter counts for the run's `summary.json`."""
+        raise NotImplementedError
