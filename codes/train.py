@@ -29,7 +29,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from spokendigits import cli
-from spokendigits.config import add_arguments, from_arguments
+from spokendigits.config import add_arguments, from_arguments, setting_fields
 from spokendigits.errors import DataError, UsageError
 from spokendigits.features import FEATURES_ROOT, FeatureSet
 from spokendigits.models import ModelConfig
@@ -83,7 +83,7 @@ def find_feature_set(path: Path | None) -> Path:
 
 def sweep_specs(args: argparse.Namespace) -> list[RunSpec]:
     """The runs to train: one from model flags, else the sweep file; training flags apply to all."""
-    model_flags = {field.name for field in dataclasses.fields(ModelConfig)} & set(vars(args))
+    model_flags = {field.name for _, field in setting_fields(ModelConfig)} & set(vars(args))
     if model_flags:
         specs = [RunSpec(from_arguments(ModelConfig, args), TrainConfig())]
     else:

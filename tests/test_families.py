@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,7 +26,6 @@ def mean_regressor_family() -> Family:
     import keras
     import tensorflow as tf
 
-    from spokendigits.distribute import pipeline
     from spokendigits.sampling import sampler_file
     from spokendigits.storage import write_json
 
@@ -83,10 +81,6 @@ def mean_regressor_family() -> Family:
             model.compile(optimizer=keras.optimizers.Adam(1e-2))
             model.optimizer.build(model.trainable_variables)
             return model
-
-        def fit_data(self, config, inputs, batch_size, seed, training=True):
-            return pipeline(inputs, batch_size, seed, training), \
-                {"shuffle": False} if training else {}
 
         def export(self, model, staging, epoch, logs, data, batch_size):
             model.generator.export(str(staging / "generator.onnx"), format="onnx",

@@ -4,7 +4,9 @@ Every artifact carries the settings that made it as JSON: `to_dict` and
 `from_dict` round-trip exactly, `config_hash` names files so that the same
 settings always land in the same place, and `add_arguments` /
 `from_arguments` turn a dataclass into command-line flags, so a new setting
-is a new field and nothing else.
+is a new field and nothing else. A field whose metadata has `"flatten"` (a
+callable naming dataclasses: a model family's own settings) stands for the
+fields of those classes, in JSON and on the command line alike.
 
 Both ways in check values alike: a float setting must be finite (JSON and
 `float()` both accept NaN and infinities), and a field named `seed` must be
@@ -30,8 +32,26 @@ T = TypeVar("T")
 
 
 def to_dict(config: Any) -> dict[str, Any]:
-    """The dataclass as a plain, JSON-ready dict."""
-    return dataclasses.asdict(config)
+    """The dataclass as a plain, JSON-ready dict, flattened fields' own settings in place
+    of them."""
+    values = dataclasses.asdict(config)
+    for field in dataclasses.fields(config):
+        if "flatten" in field.metadata:
+            values.update(values.pop(field.name))
+    return values
+
+
+def setting_fields(cls: type) -> list[tuple[type, dataclasses.Field]]:
+    """`(owner, field)` for every setting of dataclass `cls`: its fields, and in place of a
+    flattened one the fields of every class it names (each name once)."""
+    found: dict[str, tuple[type, dataclasses.Field]] = {}
+    for field in dataclasses.fields(cls):
+        owners = field.metadata["flatten"]() if "flatten" in field.metadata else None
+        for owner, inner in ([(owner, inner) for owner in owners
+                              for inner in dataclasses.fields(owner)] if owners else
+                             [(cls, field)]):
+            found.setdefault(inner.name, (owner, inner))
+    return list(found.values())
 
 
 def _allowed_types(annotation: Any) -> tuple[type, ...]:
@@ -64,13 +84,15 @@ def _check_value(cls: type, name: str, annotation: Any, value: Any) -> Any:
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     """Build `cls` from a dict (parsed JSON), rejecting names it does not know and
     values of the wrong type."""
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(set(data) - set(hints))
+    owners = {field.name: owner for owner, field in setting_fields(cls)}
+    unknown = sorted(set(data) - set(owners))
     if unknown:
         raise UsageError(
-            f"unknown {cls.__name__} setting(s) {unknown}; valid ones are {sorted(hints)}"
+            f"unknown {cls.__name__} setting(s) {unknown}; valid ones are {sorted(owners)}"
         )
-    return cls(**{name: _check_value(cls, name, hints[name], value) for name, value in data.items()})
+    return cls(**{name: _check_value(owners[name], name,
+                                     typing.get_type_hints(owners[name])[name], value)
+                  for name, value in data.items()})
 
 
 def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
@@ -108,8 +130,13 @@ def non_defaults(config: Any) -> dict[str, Any]:
     """The settings of a dataclass that differ from its field defaults, as `to_dict` gives
     them: what a hash should cover, so that a new field with a default renames nothing."""
     values = to_dict(config)
-    return {field.name: values[field.name] for field in dataclasses.fields(config)
-            if field.default is dataclasses.MISSING or values[field.name] != field.default}
+    found = {}
+    for field in dataclasses.fields(config):
+        if "flatten" in field.metadata:
+            found.update(non_defaults(getattr(config, field.name)))
+        elif field.default is dataclasses.MISSING or values[field.name] != field.default:
+            found[field.name] = values[field.name]
+    return found
 
 
 def config_hash(data: Any, length: int = 8) -> str:
@@ -147,11 +174,14 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     Flags default to "not given", so `from_arguments` overrides only what the
     user typed and a config file's values stand otherwise.
     """
-    group = parser.add_argument_group(f"{cls.__name__} settings")
-    hints = typing.get_type_hints(cls)
-    for field in dataclasses.fields(cls):
+    groups: dict[type, argparse._ArgumentGroup] = {}
+    for owner, field in setting_fields(cls):
+        if owner not in groups:
+            groups[owner] = parser.add_argument_group(f"{owner.__name__} settings",
+                                                      (owner.__doc__ or "").split("\n")[0])
+        group = groups[owner]
         flag = "--" + field.name.replace("_", "-")
-        scalar, nargs = _flag_type(hints[field.name])
+        scalar, nargs = _flag_type(typing.get_type_hints(owner)[field.name])
         help_text = field.metadata.get("help", "")
         if field.default is not None:
             help_text += f" (default: {field.default})"
@@ -169,7 +199,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
 def from_arguments(cls: type[T], args: argparse.Namespace, base: T | None = None) -> T:
     """`base` (or the defaults) with every flag the user gave applied on top."""
     given = {field.name: getattr(args, field.name)
-             for field in dataclasses.fields(cls) if hasattr(args, field.name)}
+             for _, field in setting_fields(cls) if hasattr(args, field.name)}
     given = {name: tuple(value) if isinstance(value, list) else value for name, value in given.items()}
     # Without a base, build afresh: settings resolved from others (a family's default
     # width) must follow the flags, not the defaults of another family.

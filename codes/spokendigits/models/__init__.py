@@ -18,6 +18,7 @@ read where only inference runs; a family's network (`vae_network`,
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
@@ -41,20 +42,36 @@ def register(family: Family) -> Family:
     return family
 
 
-for _family in (vae.MLP_VAE, vae.CNN_VAE, gan.CWGAN_GP, gan.MLP_CWGAN_GP, wavegan.WAVEGAN):
-    register(_family)
+register(vae.MLP_VAE)
+register(vae.CNN_VAE)
+register(gan.CWGAN_GP)
+register(gan.MLP_CWGAN_GP)
+register(wavegan.WAVEGAN)
 
 # What a model generates (see `representations`): images of the STFT (log-magnitude, and
 # phase or instantaneous frequency), of mel bands, or the waveform (WaveGAN's alone).
 REPRESENTATIONS = tuple(REPRESENTATION_CLASSES)
-# Settings every family reads; every other setting is some family's own (`Family.own_settings`).
-SHARED_SETTINGS = ("family", "latent_dim", "conditional", "speaker_conditional", "width",
-                   "depth", "dropout", "l2", "batch_norm", "representation")
 
 
-@dataclass(frozen=True)
+def _family_defaults(setting: str) -> str:
+    """Each registered family's default of a shared size, in words: "mlp-vae 256, ..."."""
+    return ", ".join(f"{family.name} {family.defaults[setting]}" for family in FAMILIES.values())
+
+
+@dataclass(frozen=True, init=False)
 class ModelConfig:
-    """One model variant: family, conditioning, size and regularization."""
+    """One model variant: the settings every family shares, and its family's own.
+
+    Shared: family, latent size, conditioning, size, regularization, what it makes.
+    `settings` is the family's own (`Family.settings`, a dataclass in its module).
+
+    Built from flat settings, as configs and command lines give them:
+    `ModelConfig(family="cwgan-gp", loss="hinge")` puts `loss` in the family's settings, and
+    `config.loss` reads it back. A setting of another family reads as its default; given at
+    its default it is dropped (configs of earlier versions list every setting), given
+    otherwise it is refused, naming the families it is for. `config.to_dict` gives the flat
+    settings back, so run names and saved configs are those of the flat settings.
+    """
 
     family: str = field(default="cnn-vae", metadata={
         "help": "model family", "choices": tuple(FAMILIES)})
@@ -66,94 +83,60 @@ class ModelConfig:
     width: int | None = field(default=None, metadata={
         "help": "MLP: units of the last hidden layer (doubling towards the input); CNN: "
                 "channels of the first convolution (doubling with depth); unset: "
-                "the family's default (`FAMILIES[...].defaults`)"})
+                f"the family's default ({_family_defaults('width')})"})
     depth: int | None = field(default=None, metadata={
         "help": "hidden layers (MLP) or stride-2 convolutions (CNN) on each side; unset: "
-                "the family's default"})
+                f"the family's default ({_family_defaults('depth')})"})
     dropout: float = field(default=0.0, metadata={"help": "dropout rate after each hidden block"})
     l2: float = field(default=0.0, metadata={"help": "L2 weight penalty on every kernel"})
     batch_norm: bool = field(default=False, metadata={"help": "batch normalization in each block"})
-    beta: float = field(default=1.0, metadata={"help": "weight of the KL term (beta-VAE)"})
-    kl_warmup_epochs: int = field(default=0, metadata={
-        "help": "raise the KL weight linearly to beta over this many epochs (beta/N in the first)"})
-    free_bits: float = field(default=0.0, metadata={
-        "help": "nats of KL per latent dimension (batch mean) that go unpenalised"})
-    decoder_variance: str = field(default="fixed", metadata={
-        "help": "the decoder's Gaussian variance: fixed (squared error), or learned as one "
-                "value (shared) or one per frequency bin (per-bin), as in the sigma-VAE",
-        "choices": vae.DECODER_VARIANCES})
-    residual_blocks: int = field(default=0, metadata={
-        "help": "CNN: residual blocks (two 3x3 convolutions and a skip) after each resolution "
-                "change, on each side"})
     representation: str = field(default="log-magnitude", metadata={
         "help": "GANs: what the generator makes: the log-magnitude, log-magnitude and phase or "
                 "instantaneous frequency as two channels (decoded with their own phase), the "
                 "log-mel, or (wavegan, always) the waveform", "choices": REPRESENTATIONS})
-    phase_conditional: bool = field(default=False, metadata={
-        "help": "GANs: also condition generator and critic on a phase image (the clip's own in "
-                "training, a training clip's of the digit at inference); decoded with it"})
-    consistency_weight: float = field(default=0.0, metadata={
-        "help": "GANs with a phase condition: weight of the STFT consistency of the generated "
-                "magnitude with the given phase, ||STFT(iSTFT(M e^(i phi))) - M e^(i phi)||^2 / "
-                "||M||^2"})
-    critic_steps: int = field(default=5, metadata={
-        "help": "GANs: critic updates per generator update, each on its own real batch"})
-    gradient_penalty: float = field(default=10.0, metadata={
-        "help": "GANs: weight lambda of the critic's gradient penalty (0: none)"})
-    loss: str = field(default="wasserstein", metadata={
-        "help": "GANs: the adversarial loss: wasserstein (WGAN) or hinge (SNGAN, BigGAN)",
-        "choices": gan.GAN_LOSSES})
-    spectral_norm: bool = field(default=False, metadata={
-        "help": "GANs: spectral normalization of every critic layer (Miyato et al. 2018)"})
-    ema: float = field(default=0.0, metadata={
-        "help": "GANs: decay of an exponential moving average of the generator's weights, "
-                "which is then the one saved (e.g. 0.999; 0: off)"})
-    augment: bool = field(default=False, metadata={
-        "help": "GANs: differentiable augmentation of every clip the critic sees, real or "
-                "generated (random time shift and cutout, Zhao et al. 2020), for small data"})
-    auxiliary_weight: float = field(default=0.0, metadata={
-        "help": "GANs: weight of an auxiliary classifier on the critic (AC-GAN, Odena et al. "
-                "2017): the critic also learns to name the condition of real clips, and the "
-                "generator to make clips it names as asked (0: off)"})
-    upsampling: str = field(default="transpose", metadata={
-        "help": "conv GANs and wavegan: how the generator raises its resolution: transpose "
-                "(transposed convolutions: 5x5 stride 2, as SpecGAN; 25 taps stride 4, as "
-                "WaveGAN) or resize (nearest-neighbour repetition, then a stride-1 convolution: "
-                "3x3; 25 taps in wavegan), which leaves no checkerboard pattern (Odena et al. "
-                "2016), in wavegan no tone at a 16th of the sample rate",
-        "choices": gan.UPSAMPLINGS})
-    convolution: str = field(default="2d", metadata={
-        "help": "cwgan-gp: what its layers convolve over: 2d, frequency and time (SpecGAN), "
-                "or 1d, frames alone, every frequency bin a channel, so each layer sees whole "
-                "spectra (their harmonics) of nearby frames; give 1d a wider width (e.g. 64)",
-        "choices": gan.CONVOLUTIONS})
-    minibatch_std: bool = field(default=False, metadata={
-        "help": "cwgan-gp: the critic's last convolution also reads one channel holding the "
-                "batch's standard deviation of its input, averaged over every feature "
-                "(Karras et al. 2018), so a generator that draws too little variety is told; "
-                "each score then depends on its whole batch"})
+    settings: Any = field(default=None, metadata={
+        "flatten": lambda: tuple(dict.fromkeys(family.settings for family in FAMILIES.values())),
+        "help": "the family's own settings"})
 
-    phase_shuffle: int | None = field(default=None, metadata={
-        "help": "wavegan: each critic layer's output is shifted by a random -n..n samples "
-                "(reflection-padded), so the critic cannot tell real from generated by their "
-                "phase alone; unset: 2, as in the paper"})
-    post_filter: bool = field(default=False, metadata={
-        "help": "wavegan: a learned 512-tap filter after the generator's last layer (the "
-                "paper's post-processing, off by default as there)"})
-    spectral_critic: bool = field(default=False, metadata={
-        "help": "wavegan: the critic also reads each clip's log-magnitude STFT (scaled as the "
-                "feature set's) through the conv critic's 2-D layers, beside the waveform "
-                "layers, so it can hear which digit is said (off: the paper's critic)"})
+    def __init__(self, **values: Any) -> None:
+        name = values.get("family", _SHARED_DEFAULTS["family"])
+        if name not in FAMILIES:
+            raise UsageError(f"unknown model family '{name}'; choose one of {list(FAMILIES)}")
+        family = FAMILIES[name]
+        given = values.pop("settings", None)  # from dataclasses.replace
+        unknown = sorted(set(values) - set(_SHARED_DEFAULTS) - set(_setting_defaults()))
+        if unknown:
+            raise UsageError(f"unknown model setting(s) {unknown}; valid ones are "
+                             f"{sorted({*_SHARED_DEFAULTS, *_setting_defaults()})}")
+        for setting, default in _SHARED_DEFAULTS.items():
+            object.__setattr__(self, setting, values.pop(setting, default))
+        carried = {} if given is None else {setting.name: getattr(given, setting.name)
+                                            for setting in fields(given)}
+        own = {setting: values.pop(setting, carried.get(setting))
+               for setting in family.own_settings if setting in values or setting in carried}
+        for setting, default in family.defaults.items():  # saved configs are explicit
+            if setting in family.own_settings and own.get(setting) is None:
+                own[setting] = default
+        object.__setattr__(self, "settings", family.settings(**own))
+        self._check(family, foreign=values)
 
-    def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
-            raise UsageError(f"unknown model family '{self.family}'; choose one of {list(FAMILIES)}")
-        family = FAMILIES[self.family]
-        for name, default in family.defaults.items():  # saved configs are explicit
+    def __getattr__(self, name: str) -> Any:
+        """A setting of the family's own settings, or another family's default."""
+        settings = self.__dict__.get("settings")
+        if settings is not None and name in settings.__dataclass_fields__:
+            return getattr(settings, name)
+        if not name.startswith("__") and name in _setting_defaults():
+            return _setting_defaults()[name]
+        raise AttributeError(f"ModelConfig has no setting {name!r}")
+
+    def _check(self, family: Family, foreign: dict[str, Any]) -> None:
+        """Resolve the shared sizes the family sets where they are unset, then raise one
+        UsageError naming every bad setting, `foreign` (other families' settings) among them."""
+        for name in ("width", "depth"):
             if getattr(self, name) is None:
-                object.__setattr__(self, name, default)
+                object.__setattr__(self, name, family.defaults[name])
         if self.representation not in family.representations and \
-                self.representation == _DEFAULTS["representation"]:
+                self.representation == _SHARED_DEFAULTS["representation"]:
             object.__setattr__(self, "representation", family.representations[0])
         checks = [
             (self.latent_dim >= 1, "latent_dim must be at least 1"),
@@ -164,16 +147,13 @@ class ModelConfig:
             (self.depth >= 1, "depth must be at least 1"),
             (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
             (self.l2 >= 0, "l2 must not be negative"),
-            (self.residual_blocks >= 0, "residual_blocks must not be negative"),
             (self.representation in family.representations,
              f"representation {self.representation} is not one {self.family} makes: "
              f"{list(family.representations)}"),
         ]
-        checks += [(getattr(self, name) == _DEFAULTS[name], f"{name}"
-                    f"{' ' + getattr(self, name) if isinstance(getattr(self, name), str) else ''}"
-                    f" is for {_owners(name, family)}")
-                   for name in _DEFAULTS
-                    if name not in SHARED_SETTINGS and name not in family.own_settings]
+        checks += [(value == _setting_defaults()[name], f"{name}"
+                    f"{' ' + value if isinstance(value, str) else ''} is for "
+                    f"{_owners(name, family)}") for name, value in foreign.items()]
         check_settings(f"model settings for {self.family}", checks + family.checks(self))
 
     @property
@@ -235,7 +215,15 @@ def family_of(config: ModelConfig) -> Family:
     return FAMILIES[config.family]
 
 
-_DEFAULTS = {setting.name: setting.default for setting in fields(ModelConfig)}
+_SHARED_DEFAULTS = {setting.name: setting.default for setting in fields(ModelConfig)
+                    if setting.name != "settings"}
+
+
+def _setting_defaults() -> dict[str, Any]:
+    """Every registered family's own settings and their defaults (a name two families
+    share has one default)."""
+    return {setting.name: setting.default for family in FAMILIES.values()
+            for setting in fields(family.settings)}
 
 
 def _owners(setting: str, asking: Family) -> str:

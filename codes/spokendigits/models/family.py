@@ -9,9 +9,9 @@ answers:
   legends), `kind` and `groups` (plurals that name it with families alike in
   messages, e.g. "VAEs", "spectrogram GANs"), `table` (which report table
   lists its losses);
-- its settings: `defaults` for the shared sizes it leaves unset,
-  `own_settings` (the `ModelConfig` fields beyond the shared ones that it
-  reads; every other family must leave them at their defaults),
+- its settings: `settings`, the dataclass of its own settings (beside the
+  shared ones of `ModelConfig`; every other family must leave them at their
+  defaults), `defaults` for the settings it resolves where they are unset,
   `representations` it can make, `checks` of its own, `likelihood` and
   `label_parts` in words;
 - what its checkpoints offer: `has_encoder` (latent views, reconstructions),
@@ -24,6 +24,7 @@ answers:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,22 +36,32 @@ if TYPE_CHECKING:
     from . import ModelConfig
 
 
+@dataclass(frozen=True)
+class NoSettings:
+    """The settings of a family that reads only the shared ones."""
+
+
 class Family:
     """One model family (see the module's docstring). Subclasses set the class attributes
     and the Keras methods; an instance per family name."""
 
     kind = ""                      # plural, e.g. "VAEs": named where others give its settings
     table = ""                     # the report table of its losses (`reports.STUDY_TABLES`)
-    own_settings: tuple[str, ...] = ()
     representations: tuple[str, ...] = ("log-magnitude",)
     has_encoder = False
     fits_latents = False           # its checkpoints hold Gaussians of the encoded training clips
     losses: tuple[str, ...] = ()
 
     def __init__(self, name: str, label: str, defaults: dict[str, Any],
-                 groups: tuple[str, ...] = ()):
+                 settings: type = NoSettings, groups: tuple[str, ...] = ()):
         self.name, self.label, self.defaults = name, label, dict(defaults)
+        self.settings = settings
         self.groups = (self.kind, *groups)  # names of families alike, in messages
+
+    @property
+    def own_settings(self) -> tuple[str, ...]:
+        """The names of `settings`' fields."""
+        return tuple(setting.name for setting in fields(self.settings))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
@@ -88,8 +99,11 @@ class Family:
 
     def fit_data(self, config: "ModelConfig", inputs: dict[str, np.ndarray], batch_size: int,
                  seed: int, training: bool = True) -> tuple[Any, dict[str, Any]]:
-        """The input pipeline of `inputs`, and `fit`'s options."""
-        raise NotImplementedError
+        """The input pipeline of `inputs` (`distribute.pipeline`: shuffled by `seed` for
+        training), and `fit`'s options."""
+        from ..distribute import pipeline
+
+        return pipeline(inputs, batch_size, seed, training), {"shuffle": False} if training else {}
 
     def callbacks(self, config: "ModelConfig", folder: Path, data: dict, tensorboard: bool,
                   featurizer: Any, representation: Any) -> list[Any]:

@@ -9,6 +9,7 @@ the same GAN on waveforms (`wavegan`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,22 +27,80 @@ CONVOLUTIONS = ("2d", "1d")
 IMAGES = ("log-magnitude", "magnitude-phase", "magnitude-if", "log-mel")  # what a body draws
 
 
+@dataclass(frozen=True)
+class GANSettings:
+    """What every GAN reads beyond the shared settings: its loss and training step."""
+
+    critic_steps: int = field(default=5, metadata={
+        "help": "GANs: critic updates per generator update, each on its own real batch"})
+    gradient_penalty: float = field(default=10.0, metadata={
+        "help": "GANs: weight lambda of the critic's gradient penalty (0: none)"})
+    loss: str = field(default="wasserstein", metadata={
+        "help": "GANs: the adversarial loss: wasserstein (WGAN) or hinge (SNGAN, BigGAN)",
+        "choices": GAN_LOSSES})
+    spectral_norm: bool = field(default=False, metadata={
+        "help": "GANs: spectral normalization of every critic layer (Miyato et al. 2018)"})
+    ema: float = field(default=0.0, metadata={
+        "help": "GANs: decay of an exponential moving average of the generator's weights, "
+                "which is then the one saved (e.g. 0.999; 0: off)"})
+    auxiliary_weight: float = field(default=0.0, metadata={
+        "help": "GANs: weight of an auxiliary classifier on the critic (AC-GAN, Odena et al. "
+                "2017): the critic also learns to name the condition of real clips, and the "
+                "generator to make clips it names as asked (0: off)"})
+    upsampling: str = field(default="transpose", metadata={
+        "help": "conv GANs and wavegan: how the generator raises its resolution: transpose "
+                "(transposed convolutions: 5x5 stride 2, as SpecGAN; 25 taps stride 4, as "
+                "WaveGAN) or resize (nearest-neighbour repetition, then a stride-1 convolution: "
+                "3x3; 25 taps in wavegan), which leaves no checkerboard pattern (Odena et al. "
+                "2016), in wavegan no tone at a 16th of the sample rate",
+        "choices": UPSAMPLINGS})
+
+
+@dataclass(frozen=True)
+class SpectrogramGANSettings(GANSettings):
+    """A spectrogram GAN's: also a phase condition and DiffAugment."""
+
+    phase_conditional: bool = field(default=False, metadata={
+        "help": "GANs: also condition generator and critic on a phase image (the clip's own in "
+                "training, a training clip's of the digit at inference); decoded with it"})
+    consistency_weight: float = field(default=0.0, metadata={
+        "help": "GANs with a phase condition: weight of the STFT consistency of the generated "
+                "magnitude with the given phase, ||STFT(iSTFT(M e^(i phi))) - M e^(i phi)||^2 / "
+                "||M||^2"})
+    augment: bool = field(default=False, metadata={
+        "help": "GANs: differentiable augmentation of every clip the critic sees, real or "
+                "generated (random time shift and cutout, Zhao et al. 2020), for small data"})
+
+
+@dataclass(frozen=True)
+class CWGANSettings(SpectrogramGANSettings):
+    """The conv GAN's: also 1-D convolutions and minibatch standard deviation."""
+
+    convolution: str = field(default="2d", metadata={
+        "help": "cwgan-gp: what its layers convolve over: 2d, frequency and time (SpecGAN), "
+                "or 1d, frames alone, every frequency bin a channel, so each layer sees whole "
+                "spectra (their harmonics) of nearby frames; give 1d a wider width (e.g. 64)",
+        "choices": CONVOLUTIONS})
+    minibatch_std: bool = field(default=False, metadata={
+        "help": "cwgan-gp: the critic's last convolution also reads one channel holding the "
+                "batch's standard deviation of its input, averaged over every feature "
+                "(Karras et al. 2018), so a generator that draws too little variety is told; "
+                "each score then depends on its whole batch"})
+
+
 class GANFamily(Family):
     """A conditional WGAN whose generator and critic are `body` (`gan_network.BODIES`)."""
 
     kind = "GANs"
     table = "gan_study"
-    own_settings = ("critic_steps", "gradient_penalty", "loss", "spectral_norm", "ema",
-                    "auxiliary_weight", "upsampling")
     representations = IMAGES
     losses = ("critic_loss", "generator_loss", "wasserstein", "gradient_penalty")
 
     def __init__(self, name: str, label: str, defaults: dict[str, Any], body: str,
-                 more_settings: tuple[str, ...] = (), groups: tuple[str, ...] = (),
+                 settings: type = GANSettings, groups: tuple[str, ...] = (),
                  representations: tuple[str, ...] | None = None):
-        super().__init__(name, label, defaults, groups)
+        super().__init__(name, label, defaults, settings, groups)
         self.body = body
-        self.own_settings = (*type(self).own_settings, *more_settings)
         self.representations = representations or type(self).representations
 
     def checks(self, config: "ModelConfig") -> list[tuple[bool, str]]:
@@ -107,42 +166,41 @@ class GANFamily(Family):
                     "phase": (phase / np.pi).astype(np.float32)[..., None]}
         return {"features": representation.encode_features(features, phase)}
 
-    def build(self, config: "ModelConfig", feature_shape: tuple[int, ...], condition_dim: int,
-              seed: int, training: Any = None, featurizer: Any = None) -> Any:
+    @staticmethod
+    def network() -> Any:
+        """`gan_network`, the Keras side, imported when the family trains (not when inference
+        reads a config)."""
         from . import gan_network
 
-        return gan_network.build(config, feature_shape, condition_dim, seed, training,
-                                 featurizer)
+        return gan_network
+
+    def build(self, config: "ModelConfig", feature_shape: tuple[int, ...], condition_dim: int,
+              seed: int, training: Any = None, featurizer: Any = None) -> Any:
+        return self.network().build(config, feature_shape, condition_dim, seed, training,
+                                    featurizer)
 
     def fit_data(self, config: "ModelConfig", inputs: dict[str, np.ndarray], batch_size: int,
                  seed: int, training: bool = True) -> tuple[Any, dict[str, Any]]:
-        from . import gan_network
-
-        return gan_network.fit_data(config, inputs, batch_size, seed, training)
+        """For training, in whole steps of `critic_steps` batches (a step needs them all)."""
+        return self.network().fit_data(config, inputs, batch_size, seed, training)
 
     def callbacks(self, config: "ModelConfig", folder: Path, data: dict, tensorboard: bool,
                   featurizer: Any, representation: Any) -> list[Any]:
-        from . import gan_network
-
-        return gan_network.callbacks(config, folder, data, tensorboard, featurizer,
-                                     representation)
+        return self.network().callbacks(config, folder, data, tensorboard, featurizer,
+                                        representation)
 
     def export(self, model: Any, staging: Path, epoch: int, logs: dict, data: dict,
                batch_size: int) -> None:
-        from . import gan_network
-
-        gan_network.save_checkpoint(model, staging, epoch, logs, data, batch_size)
+        self.network().save_checkpoint(model, staging, epoch, logs, data, batch_size)
 
     def summary(self, model: Any) -> dict[str, Any]:
         return {"parameters": int(model.generator.count_params() + model.critic.count_params()),
                 "generator_parameters": int(model.generator.count_params())}
 
 
-SPECTROGRAM_GAN_SETTINGS = ("phase_conditional", "consistency_weight", "augment")
 # The conv GAN's size takes 2.3 s per generator step (5 critic steps of 64 clips) on FSDD
 # on 2 cores (benchmarks/gan_step_bench.py; width 16 took 5.4 s).
 CWGAN_GP = GANFamily("cwgan-gp", "CWGAN-GP", {"width": 8, "depth": 4}, body="conv",
-                     more_settings=(*SPECTROGRAM_GAN_SETTINGS, "convolution", "minibatch_std"),
-                     groups=("spectrogram GANs",))
+                     settings=CWGANSettings, groups=("spectrogram GANs",))
 MLP_CWGAN_GP = GANFamily("mlp-cwgan-gp", "MLP CWGAN-GP", {"width": 128, "depth": 3}, body="mlp",
-                         more_settings=SPECTROGRAM_GAN_SETTINGS, groups=("spectrogram GANs",))
+                         settings=SpectrogramGANSettings, groups=("spectrogram GANs",))

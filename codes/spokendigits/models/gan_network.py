@@ -64,7 +64,6 @@ penalty's mixes.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import math
 import warnings
@@ -77,10 +76,9 @@ import tensorflow as tf
 from keras import layers, ops
 
 from . import FAMILIES, ModelConfig, wavegan_network
-from .gan import GANFamily
 from .blocks import (LEAK, batch_norm, crop, generator_activation, latent_inputs, normalized_relu, spectral,
                      widths)
-from ..config import from_dict
+from ..config import from_dict, to_dict
 from ..distribute import (BuiltAtConstruction, ReplicaSeedGenerator, pipeline, replica_share,
                           step_logs)
 from ..errors import UsageError
@@ -90,7 +88,6 @@ from ..storage import atomic_write, write_json
 
 KERNEL = 5
 ADAM = {"beta_1": 0.5, "beta_2": 0.9}
-LOSSES = GANFamily.losses
 PHASE_BANK = 8            # phase images kept per digit for inference (phase-conditional models)
 PREVIEW_EVERY = 5         # epochs between previews
 COLLAPSE_AFTER = 10       # epochs: a generator starts from near-constant output
@@ -424,8 +421,9 @@ class ConditionalWGAN(BuiltAtConstruction, keras.Model):
         self.generator_optimizer.build(self.generator.trainable_variables)
         self.critic_optimizer.build(self.critic.trainable_variables)
         self.seed_generator = ReplicaSeedGenerator(seed)
+        losses = FAMILIES[config.family].losses
         self.trackers = {name: keras.metrics.Mean(name=name) for name in
-                         (*LOSSES, *(("consistency",) if config.consistency_weight else ()),
+                         (*losses, *(("consistency",) if config.consistency_weight else ()),
                           *(("classification",) if config.auxiliary_weight else ()))}
         self.built = True
 
@@ -541,7 +539,8 @@ class ConditionalWGAN(BuiltAtConstruction, keras.Model):
 
     def _track(self, critic_loss, generator_loss, wasserstein, penalty, consistency,
                classification) -> dict:
-        values = dict(zip(LOSSES, (critic_loss, generator_loss, wasserstein, penalty)))
+        values = dict(zip(FAMILIES[self.config.family].losses,
+                          (critic_loss, generator_loss, wasserstein, penalty)))
         if self.config.consistency_weight:
             values["consistency"] = consistency
         if self.config.auxiliary_weight:
@@ -551,7 +550,7 @@ class ConditionalWGAN(BuiltAtConstruction, keras.Model):
         return step_logs({name: tracker.result() for name, tracker in self.trackers.items()})
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "config": dataclasses.asdict(self.config),
+        return {**super().get_config(), "config": to_dict(self.config),
                 "feature_shape": list(self.feature_shape), "condition_dim": self.condition_dim,
                 "seed": self.seed, "learning_rates": list(self.learning_rates), "stft": self.stft}
 

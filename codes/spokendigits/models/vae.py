@@ -9,10 +9,9 @@ clips, per digit and speaker, for choosing a digit (`sampling`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from .family import Family
 
@@ -22,28 +21,51 @@ if TYPE_CHECKING:
 DECODER_VARIANCES = ("fixed", "shared", "per-bin")
 
 
+@dataclass(frozen=True)
+class VAESettings:
+    """What a VAE reads beyond the shared settings: its likelihood and KL term."""
+
+    beta: float = field(default=1.0, metadata={"help": "weight of the KL term (beta-VAE)"})
+    kl_warmup_epochs: int = field(default=0, metadata={
+        "help": "raise the KL weight linearly to beta over this many epochs (beta/N in the first)"})
+    free_bits: float = field(default=0.0, metadata={
+        "help": "nats of KL per latent dimension (batch mean) that go unpenalised"})
+    decoder_variance: str = field(default="fixed", metadata={
+        "help": "the decoder's Gaussian variance: fixed (squared error), or learned as one "
+                "value (shared) or one per frequency bin (per-bin), as in the sigma-VAE",
+        "choices": DECODER_VARIANCES})
+
+
+@dataclass(frozen=True)
+class CNNVAESettings(VAESettings):
+    """A CNN VAE's: also residual blocks."""
+
+    residual_blocks: int = field(default=0, metadata={
+        "help": "CNN: residual blocks (two 3x3 convolutions and a skip) after each resolution "
+                "change, on each side"})
+
+
 class VAEFamily(Family):
     """A VAE whose encoder and decoder are `body` (`vae_network.BODIES`: "mlp", "cnn")."""
 
     kind = "VAEs"
     table = "vae_study"
-    own_settings = ("beta", "kl_warmup_epochs", "free_bits", "decoder_variance")
     has_encoder = True
     fits_latents = True
     losses = ("loss", "reconstruction", "kl")
 
     def __init__(self, name: str, label: str, defaults: dict[str, Any], body: str,
-                 more_settings: tuple[str, ...] = (), groups: tuple[str, ...] = ()):
-        super().__init__(name, label, defaults, groups)
+                 settings: type = VAESettings):
+        super().__init__(name, label, defaults, settings)
         self.body = body
-        self.own_settings = (*type(self).own_settings, *more_settings)
 
     def checks(self, config: "ModelConfig") -> list[tuple[bool, str]]:
         return [(config.beta >= 0, "beta must not be negative"),
                 (config.kl_warmup_epochs >= 0, "kl_warmup_epochs must not be negative"),
                 (config.free_bits >= 0, "free_bits must not be negative"),
                 (config.decoder_variance in DECODER_VARIANCES,
-                 f"decoder_variance must be one of {list(DECODER_VARIANCES)}")]
+                 f"decoder_variance must be one of {list(DECODER_VARIANCES)}"),
+                (config.residual_blocks >= 0, "residual_blocks must not be negative")]
 
     def likelihood(self, config: "ModelConfig") -> str:
         """"fixed variance, beta 1", or "sigma per-bin" (with beta where it is not 1)."""
@@ -60,29 +82,25 @@ class VAEFamily(Family):
                                                              and not regularized) + \
             [f"free bits {config.free_bits:g}"] * bool(config.free_bits)
 
+    @staticmethod
+    def network() -> Any:
+        """`vae_network`, the Keras side, imported when the family trains (not when inference
+        reads a config)."""
+        from . import vae_network
+
+        return vae_network
+
     def build(self, config: "ModelConfig", feature_shape: tuple[int, ...], condition_dim: int,
               seed: int, training: Any = None, featurizer: Any = None) -> Any:
-        from . import vae_network
-
-        return vae_network.build(config, feature_shape, condition_dim, seed, training)
-
-    def fit_data(self, config: "ModelConfig", inputs: dict[str, np.ndarray], batch_size: int,
-                 seed: int, training: bool = True) -> tuple[Any, dict[str, Any]]:
-        from . import vae_network
-
-        return vae_network.fit_data(inputs, batch_size, seed, training)
+        return self.network().build(config, feature_shape, condition_dim, seed, training)
 
     def callbacks(self, config: "ModelConfig", folder: Path, data: dict, tensorboard: bool,
                   featurizer: Any, representation: Any) -> list[Any]:
-        from . import vae_network
-
-        return [vae_network.KLWarmUp(config.beta, config.kl_warmup_epochs)]
+        return [self.network().KLWarmUp(config.beta, config.kl_warmup_epochs)]
 
     def export(self, model: Any, staging: Path, epoch: int, logs: dict, data: dict,
                batch_size: int) -> None:
-        from . import vae_network
-
-        vae_network.save_checkpoint(model, staging, epoch, logs, data, batch_size)
+        self.network().save_checkpoint(model, staging, epoch, logs, data, batch_size)
 
     def summary(self, model: Any) -> dict[str, Any]:
         return {"parameters": int(model.encoder.count_params() + model.decoder.count_params()),
@@ -93,4 +111,4 @@ class VAEFamily(Family):
 # 2 cores.
 MLP_VAE = VAEFamily("mlp-vae", "MLP", {"width": 256, "depth": 2}, body="mlp")
 CNN_VAE = VAEFamily("cnn-vae", "CNN", {"width": 8, "depth": 4}, body="cnn",
-                    more_settings=("residual_blocks",))
+                    settings=CNNVAESettings)

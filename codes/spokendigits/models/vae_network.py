@@ -29,7 +29,6 @@ regularization.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +39,8 @@ from keras import layers, ops
 
 from . import FAMILIES, ModelConfig, cnn, mlp
 from .blocks import latent_inputs
-from ..config import from_dict
-from ..distribute import (BuiltAtConstruction, ReplicaSeedGenerator, pipeline, replica_share,
+from ..config import from_dict, to_dict
+from ..distribute import (BuiltAtConstruction, ReplicaSeedGenerator, replica_share,
                           step_logs)
 from ..sampling import fit_latent_gaussians, sampler_file
 from ..storage import write_json
@@ -178,7 +177,7 @@ class VAE(BuiltAtConstruction, keras.Model):
         return self._track(*self._loss_terms(inputs, training=False))
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "config": dataclasses.asdict(self.config),
+        return {**super().get_config(), "config": to_dict(self.config),
                 "feature_shape": list(self.feature_shape), "condition_dim": self.condition_dim,
                 "seed": self.seed}
 
@@ -216,12 +215,6 @@ def build(config: ModelConfig, feature_shape: tuple[int, ...], condition_dim: in
                                                   else training.learning_rate))
     model.optimizer.build(model.trainable_variables)  # whole before fit (BuiltAtConstruction)
     return model
-
-
-def fit_data(inputs: dict[str, np.ndarray], batch_size: int, seed: int,
-             training: bool = True) -> tuple[Any, dict[str, Any]]:
-    """The input pipeline of `inputs` (`distribute.pipeline`), and `fit`'s options."""
-    return pipeline(inputs, batch_size, seed, training), {"shuffle": False} if training else {}
 
 
 def save_checkpoint(model: VAE, staging: Path, epoch: int, logs: dict, data: dict,
