@@ -24,6 +24,7 @@ import soundfile
 import soxr
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .config import check_settings
 from .errors import DataError
 from .storage import atomic_write
 
@@ -70,6 +71,54 @@ def stft_shape(n_fft: int, hop_length: int, n_samples: int) -> tuple[int, int]:
     """`(freq, frame)`: the shape `stft` gives a waveform of `n_samples` (frames are
     centred, so one more than whole hops)."""
     return n_fft // 2 + 1, 1 + n_samples // hop_length
+
+
+@dataclass(frozen=True)
+class StftSettings:
+    """The STFT and the clip length every STFT representation shares.
+
+    A resolved `FeatureConfig` gives them (`FeatureConfig.stft`); every
+    representation of `representations` holds them.
+
+    Attributes:
+        sample_rate: Hz.
+        n_fft: STFT window in samples, even (the inverse STFT assumes it).
+        hop_length: STFT hop in samples.
+        clip_samples: samples of every clip; longer waveforms are cut at the
+            end, shorter ones padded with silence.
+        log_floor: smallest magnitude before the log, the level of silence
+            (`FeatureConfig`'s default).
+    """
+
+    sample_rate: int
+    n_fft: int
+    hop_length: int
+    clip_samples: int
+    log_floor: float = 1e-5
+
+    def __post_init__(self) -> None:
+        # every comparison with nan is False, so these refuse nan too
+        check_settings("STFT settings", [
+            (self.sample_rate >= 1, f"sample_rate={self.sample_rate} must be positive (Hz)"),
+            (self.n_fft >= 16 and self.n_fft % 2 == 0,
+             f"n_fft={self.n_fft} must be an even number of samples, at least 16"),
+            (1 <= self.hop_length <= self.n_fft,
+             f"hop_length={self.hop_length} must be 1 to n_fft ({self.n_fft})"),
+            (self.clip_samples >= 1, f"clip_samples={self.clip_samples} must be positive"),
+            (0 < self.log_floor < math.inf,
+             f"log_floor={self.log_floor} must be positive and finite"),
+        ])
+
+    @property
+    def n_freq(self) -> int:
+        """Frequency bins of a spectrogram."""
+        return stft_shape(self.n_fft, self.hop_length, self.clip_samples)[0]
+
+    @property
+    def n_frames(self) -> int:
+        """STFT frames of one clip."""
+        return stft_shape(self.n_fft, self.hop_length, self.clip_samples)[1]
+
 
 
 def stft(waveforms: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:

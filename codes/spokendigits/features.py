@@ -126,14 +126,21 @@ class FeatureConfig:
         return round(self.clip_seconds * self.sample_rate)
 
     @property
+    def stft(self) -> audio.StftSettings:
+        """The STFT and clip length of these (resolved) settings, as every representation
+        holds them."""
+        return audio.StftSettings(self.sample_rate, self.n_fft, self.hop_length,
+                                  self.clip_samples, self.log_floor)
+
+    @property
     def n_freq(self) -> int:
         """Frequency bins of a spectrogram."""
-        return audio.stft_shape(self.n_fft, self.hop_length, self.clip_samples)[0]
+        return self.stft.n_freq
 
     @property
     def n_frames(self) -> int:
         """STFT frames of a spectrogram."""
-        return audio.stft_shape(self.n_fft, self.hop_length, self.clip_samples)[1]
+        return self.stft.n_frames
 
     def resolve(self, durations: Sequence[float], sample_rates: Sequence[int],
                 default_split: str) -> "FeatureConfig":

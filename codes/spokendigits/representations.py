@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 import numpy as np
 
 from . import audio
+from .audio import StftSettings
 from .config import check_settings, from_dict, to_dict
 from .errors import DataError, UsageError
 
@@ -58,53 +59,6 @@ DECODE_PHASES = ("own", "griffin-lim")
 # At 8 kHz and n_fft 256 each of 64 bands spans two STFT bins or more and the filters keep
 # full rank, which the pseudo-inverse needs; from about 76 bands some span one and rank is lost.
 DEFAULT_MELS = 64
-
-
-@dataclass(frozen=True)
-class StftSettings:
-    """The STFT and the clip length every STFT representation shares.
-
-    The fields mean what `FeatureConfig`'s fields of the same names mean once
-    resolved; `Representation.from_feature_config` copies them over.
-
-    Attributes:
-        sample_rate: Hz.
-        n_fft: STFT window in samples, even (the inverse STFT assumes it).
-        hop_length: STFT hop in samples.
-        clip_samples: samples of every clip; longer waveforms are cut at the
-            end, shorter ones padded with silence.
-        log_floor: smallest magnitude before the log, the level of silence
-            (`FeatureConfig`'s default).
-    """
-
-    sample_rate: int
-    n_fft: int
-    hop_length: int
-    clip_samples: int
-    log_floor: float = 1e-5
-
-    def __post_init__(self) -> None:
-        # every comparison with nan is False, so these refuse nan too
-        check_settings("representation settings", [
-            (self.sample_rate >= 1, f"sample_rate={self.sample_rate} must be positive (Hz)"),
-            (self.n_fft >= 16 and self.n_fft % 2 == 0,
-             f"n_fft={self.n_fft} must be an even number of samples, at least 16"),
-            (1 <= self.hop_length <= self.n_fft,
-             f"hop_length={self.hop_length} must be 1 to n_fft ({self.n_fft})"),
-            (self.clip_samples >= 1, f"clip_samples={self.clip_samples} must be positive"),
-            (0 < self.log_floor < math.inf,
-             f"log_floor={self.log_floor} must be positive and finite"),
-        ])
-
-    @property
-    def n_freq(self) -> int:
-        """Frequency bins of a spectrogram."""
-        return audio.stft_shape(self.n_fft, self.hop_length, self.clip_samples)[0]
-
-    @property
-    def n_frames(self) -> int:
-        """STFT frames of one clip."""
-        return audio.stft_shape(self.n_fft, self.hop_length, self.clip_samples)[1]
 
 
 @dataclass(frozen=True)
@@ -183,9 +137,7 @@ class Representation:
         if not config.is_resolved:
             raise UsageError(f"feature settings {to_dict(config)} are not resolved; "
                              "resolve them (FeatureConfig.resolve) first")
-        return cls(cls.settings_class(
-            sample_rate=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
-            clip_samples=config.clip_samples, log_floor=config.log_floor, **settings), scaling)
+        return cls(cls.settings_class(**dataclasses.asdict(config.stft), **settings), scaling)
 
     @property
     def shape(self) -> tuple[int, ...]:
