@@ -26,8 +26,8 @@ from spokendigits import cli
 from spokendigits.classifier import CLASSIFIERS_ROOT, train_classifier
 from spokendigits.config import add_arguments, from_arguments
 from spokendigits.errors import UsageError
-from spokendigits.evaluation import (EvaluationConfig, RealData, evaluate_run, markdown_view,
-                                     reference_rows, results_table)
+from spokendigits.evaluation import (EvaluationConfig, RealData, check_samplers, evaluate_run,
+                                     markdown_view, reference_rows, results_table)
 from spokendigits.runs import add_run_arguments, open_runs
 from spokendigits.storage import atomic_write, check_writable_folder
 
@@ -54,6 +54,8 @@ def main() -> None:
     if args.table is not None:
         check_writable_folder(args.table.parent, "--table")
     runs, feature_set = open_runs(args)
+    for run in runs:  # before the judge trains
+        check_samplers(run, config)
 
     from spokendigits.distribute import set_determinism  # imports TensorFlow
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import pytest
 
@@ -138,3 +139,41 @@ def test_runs_of_earlier_versions_keep_their_names():
     assert "critic_steps" not in run.config["model"]  # older than the GAN settings
     assert run_name(RunSpec(run.model, run.training), run.config["feature_set"]) == \
         run.summary["run"] == "cnn-vae-9e35b601"
+
+
+@pytest.mark.parametrize("write, message", [
+    (lambda path: path.write_text("[" * 100_000 + "]" * 100_000), "deeper than can be read"),
+    (lambda path: path.write_text('{"seed": ' + "7" * 5000 + "}"), "cannot be read as JSON"),
+    (lambda path: os.truncate(path, 2**30), "1,073,741,824 bytes"),  # sparse: no disk used
+], ids=["deep", "long number", "huge"])
+def test_hostile_json_is_refused_with_the_file_named(tmp_path, write, message):
+    from spokendigits.errors import DataError
+    from spokendigits.runs import Run, load_sweep
+    from spokendigits.storage import read_json
+
+    path = tmp_path / "config.json"
+    path.touch()
+    write(path)
+    with pytest.raises(UsageError, match=message) as refused:
+        load_sweep(path)
+    assert str(path) in str(refused.value)
+    with pytest.raises(DataError, match=f"{path} is damaged"):
+        read_json(path)
+    with pytest.raises(DataError, match="cannot be used|is damaged"):
+        Run.open(tmp_path)
+
+
+@pytest.mark.parametrize("sweep, message", [
+    ({"training": [1], "runs": [{}]}, '"training" should be an object'),
+    ({"training": "x", "runs": [{}]}, '"training" should be an object'),
+    ({"runs": [{"training": 5}]}, '"training" should be an object'),
+    ({"runs": [{"base": "missing.json"}]}, "does not exist"),
+    ({"runs": [{"base": "config.json"}]}, "leads back to itself"),
+], ids=["list", "text", "run's number", "missing base", "own base"])
+def test_sweeps_of_the_wrong_shape_name_the_problem(tmp_path, sweep, message):
+    from spokendigits.runs import load_sweep
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(sweep))
+    with pytest.raises(UsageError, match=message):
+        load_sweep(path)

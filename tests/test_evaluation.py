@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -163,6 +164,38 @@ def test_a_run_without_checkpoints_is_refused_before_anything_is_written(
     with pytest.raises(UsageError, match="no checkpoint yet"):
         evaluate_run(Run.open(copy), small_judge, small_feature_set, real, SMALL)
     assert not (copy / "metrics.json").exists()
+
+
+def test_samplers_a_run_cannot_use_are_refused_before_work_and_earlier_ones_are_kept(
+        trained_runs, small_judge, small_feature_set, tmp_path):
+    from dataclasses import replace
+
+    from spokendigits.runs import Run
+
+    run = Run.open(shutil.copytree(trained_runs["mlp"].folder, tmp_path / "mlp"))  # unconditional
+    (run.folder / "metrics.json").unlink(missing_ok=True)
+    real = RealData.judge(small_feature_set, small_judge, SMALL)
+    digit = json.loads(json.dumps(evaluate_run(run, small_judge, small_feature_set, real, SMALL)[0]))
+    written = (run.folder / "metrics.json").read_bytes()
+    with pytest.raises(UsageError, match="cannot draw digits with --samplers prior; it offers "
+                                         "digit mixture"):
+        evaluate_run(run, small_judge, small_feature_set, real, replace(SMALL, samplers=("prior",)))
+    assert (run.folder / "metrics.json").read_bytes() == written
+    result = run_script("evaluate.py", str(run.folder), "--features",
+                        str(small_feature_set.save(tmp_path / "features")), "--samplers", "prior",
+                        "--classifiers-dir", str(tmp_path / "judges"))
+    assert result.returncode == 2 and "it offers digit mixture" in result.stderr, result.stderr
+    assert (run.folder / "metrics.json").read_bytes() == written
+    assert not (tmp_path / "judges").exists()  # refused before the judge trained
+
+    both, reused = evaluate_run(run, small_judge, small_feature_set, real,
+                                replace(SMALL, samplers=("mixture",)))
+    assert not reused and both["settings"]["evaluation"]["samplers"] == ["prior", "digit", "mixture"]
+    for epoch, checkpoint in both["checkpoints"].items():  # the digit sampler's scores survive
+        assert list(checkpoint["samplers"]) == ["digit", "mixture"]
+        assert checkpoint["samplers"]["digit"] == digit["checkpoints"][epoch]["samplers"]["digit"]
+    again, reused = evaluate_run(run, small_judge, small_feature_set, real, SMALL)
+    assert reused and again == json.loads(json.dumps(both))
 
 
 def test_evaluate_script_bad_input(tmp_path, trained_runs):

@@ -195,3 +195,21 @@ def test_a_damaged_summary_is_named_with_its_fix(trained_runs, tmp_path):
         with pytest.raises(DataError, match=r"summary.json is damaged .*delete it and run the "
                                             r"command in the run's config.json again"):
             finished_runs(root=tmp_path)
+
+
+def test_settings_that_give_no_training_step_are_refused_before_anything_is_written(
+        small_feature_set, tmp_path):
+    from spokendigits.training import train_run
+
+    gan = RunSpec(ModelConfig(family="cwgan-gp", conditional=True, width=4),
+                  TrainConfig(epochs=(1,)))  # 5 critic batches of 64 a step; 270 clips
+    with pytest.raises(UsageError, match=r"270 training clips give no training step: a step of "
+                                         r"cwgan-gp takes 320 clips .* lower batch_size"):
+        train_run(gan, small_feature_set, tmp_path, verbose=0)
+    takes = small_feature_set.takes
+    one_take = small_feature_set.subset((takes == 0) | (takes == 5))  # 60 training clips
+    vae = RunSpec(ModelConfig(family="mlp-vae", width=8), TrainConfig(epochs=(1,)))
+    with pytest.raises(UsageError, match="60 training clips cannot give a validation split of "
+                                         "0.1 with every digit"):
+        train_run(vae, one_take, tmp_path, verbose=0)
+    assert list(tmp_path.iterdir()) == []

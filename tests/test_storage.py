@@ -186,3 +186,32 @@ def test_remove_temporaries_clears_what_is_being_written(tmp_path):
             remove_temporaries()  # what a signal handler calls before os._exit
             assert sorted(os.listdir(tmp_path)) == ["old"]
     assert sorted(os.listdir(tmp_path)) == ["old"]
+
+
+def test_a_written_file_keeps_the_mode_it_had_and_a_new_one_follows_the_umask(tmp_path):
+    import stat
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    existing = tmp_path / "private.wav"
+    existing.write_bytes(b"old")
+    existing.chmod(0o600)
+    new = tmp_path / "new.wav"
+    script = f"import os; os.umask(0o077); import runpy, sys; sys.argv = ['inference.py', '12', " \
+             f"'--out', sys.argv[1]]; runpy.run_path({str(ROOT / 'codes' / 'inference.py')!r}, " \
+             "run_name='__main__')"
+    for out in (existing, new):
+        result = subprocess.run([sys.executable, "-c", script, str(out)], cwd=ROOT,
+                                capture_output=True, text=True,
+                                env={**os.environ, "PYTHONPATH": str(ROOT / "codes")})
+        assert result.returncode == 0, result.stderr
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600, out  # 0600 kept; 0666 less 077
+    mask = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "shared.txt", "w") as file:
+            file.write("x")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "shared.txt").stat().st_mode) == 0o644

@@ -27,6 +27,9 @@ from typing import Any, TypeVar
 
 from . import cli
 from .errors import UsageError
+from .storage import parse_json
+
+MAX_CONFIG_BYTES = 2**20  # a settings file is a few kB
 
 T = TypeVar("T")
 
@@ -99,15 +102,15 @@ def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
     """The JSON object in `path`; `what` names the file in errors ("config file")."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = parse_json(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise UsageError(f"{what} {path} does not exist") from None
     except IsADirectoryError:
         raise UsageError(f"{what} {path} is a folder; give the path of a .json file") from None
     except PermissionError:
         raise UsageError(f"{what} {path} cannot be read (permission denied)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UsageError(f"{what} {path} is not valid JSON: {error}") from None
+    except ValueError as error:  # not JSON, too large or too deep
+        raise UsageError(f"{what} {path} cannot be read as JSON: {error}") from None
     if not isinstance(data, dict):
         raise UsageError(f"{what} {path} must hold a JSON object")
     return data

@@ -264,6 +264,23 @@ def samplers_of(run: Run, config: EvaluationConfig) -> list[str]:
     return samplers
 
 
+def check_samplers(run: Run, config: EvaluationConfig) -> None:
+    """Raise UsageError, before any work, if none of the configured samplers can ask `run`
+    for a digit (an unconditional VAE has no use for the prior)."""
+    if not samplers_of(run, config):
+        raise UsageError(f"run {run.name} cannot draw digits with --samplers "
+                         f"{' '.join(config.samplers)}; it offers {' '.join(run.model.samplers)}")
+
+
+def _but_samplers(settings: Any) -> Any:
+    """Evaluation settings with the samplers left out: what must match for two evaluations
+    of one run to be merged, sampler by sampler."""
+    if not isinstance(settings, dict) or not isinstance(settings.get("evaluation"), dict):
+        return None
+    return {**settings, "evaluation": {key: value for key, value in
+                                       settings["evaluation"].items() if key != "samplers"}}
+
+
 def evaluate_checkpoint(run: Run, epoch: int, judge: Judge, feature_set: FeatureSet,
                         real: RealData, config: EvaluationConfig) -> dict[str, Any]:
     """Judge one checkpoint: `draws` x `per_digit` clips of each digit per sampler, and the
@@ -299,26 +316,34 @@ def evaluate_checkpoint(run: Run, epoch: int, judge: Judge, feature_set: Feature
 
 def evaluate_run(run: Run, judge: Judge, feature_set: FeatureSet, real: RealData,
                  config: EvaluationConfig) -> tuple[dict[str, Any], bool]:
-    """Every checkpoint of `run`, written to `<run>/metrics.json`; reused when that file
-    holds the same settings and judge (its weights, not only its name). Returns the results
-    and whether they were reused."""
+    """Every checkpoint of `run`, written to `<run>/metrics.json` once all are judged; reused
+    when that file holds the same settings and judge (its weights, not only its name) and
+    every sampler asked for. Samplers judged before with otherwise the same settings are
+    kept beside the new ones. Returns the results and whether they were reused."""
     judge.check_features(run.featurizer)
     if not run.checkpoints:
         raise UsageError(f"run {run.name} has no checkpoint yet; train it first")
+    check_samplers(run, config)
     settings = json.loads(json.dumps(  # as read back: tuples become lists
         {"evaluation": to_dict(config), "judge": judge.name, "judge_weights": judge.fingerprint,
          "feature_set": feature_set.name}))
     path = run.folder / "metrics.json"
-    if path.is_file():
-        done = read_json(path)
-        if done.get("settings") == settings and \
-                sorted(map(int, done["checkpoints"])) == run.checkpoints:
+    done = read_json(path) if path.is_file() else {}
+    kept = {}  # checkpoint -> its samplers' scores judged before, with the same settings
+    if isinstance(done, dict) and _but_samplers(done.get("settings")) == _but_samplers(settings) \
+            and sorted(map(int, done["checkpoints"])) == run.checkpoints:
+        judged = done["settings"]["evaluation"]["samplers"]
+        if set(config.samplers) <= set(judged):
             return done, True
+        kept = {epoch: checkpoint["samplers"] for epoch, checkpoint in done["checkpoints"].items()}
+        settings["evaluation"]["samplers"] = list(dict.fromkeys([*judged, *config.samplers]))
+    checkpoints = {str(epoch): evaluate_checkpoint(run, epoch, judge, feature_set, real, config)
+                   for epoch in run.checkpoints}
+    for epoch, checkpoint in checkpoints.items():
+        checkpoint["samplers"] = {**kept.get(epoch, {}), **checkpoint["samplers"]}
     results = {"settings": settings, "settings_hash": config_hash(settings),
-               "checkpoints": {str(epoch): evaluate_checkpoint(run, epoch, judge, feature_set,
-                                                               real, config)
-                               for epoch in run.checkpoints}}
-    write_json(path, results)
+               "checkpoints": checkpoints}
+    write_json(path, results)  # whole, once every checkpoint is judged
     return results, False
 
 
@@ -419,7 +444,7 @@ def load_results(runs: list[Run], feature_set: FeatureSet, classifiers_dir: Path
                              "run codes/evaluate.py first")
         evaluations.append(done)
     settings = evaluations[0]["settings"]
-    if any(done["settings"] != settings for done in evaluations):
+    if any(_but_samplers(done["settings"]) != _but_samplers(settings) for done in evaluations):
         raise UsageError("these runs were judged with different settings or judges; evaluate "
                          "them together with codes/evaluate.py")
     if settings["feature_set"] != feature_set.name:

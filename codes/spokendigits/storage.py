@@ -25,6 +25,7 @@ import pickle
 import pickletools
 import re
 import shutil
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -54,6 +55,8 @@ _TEMPORARIES: set[str] = set()  # what is being written now, for `remove_tempora
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file beside `path`; rename it to `path` only if the block succeeds.
+    The file keeps the permissions of the one it replaces; a new one gets what the umask
+    leaves of 0666, as `open` would give it.
 
     Example:
         with atomic_write("out.pkl") as f:
@@ -70,7 +73,7 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
             yield file
             file.flush()
             os.fsync(file.fileno())
-        os.chmod(temporary, 0o644)
+        os.chmod(temporary, _mode_for(path))
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -78,6 +81,25 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
         raise
     finally:
         _TEMPORARIES.discard(temporary)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux tells it."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        with open("/proc/self/status") as status:
+            return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
+    mask = os.umask(0o022)  # elsewhere: read by setting it, and set it back at once
+    os.umask(mask)
+    return mask
+
+
+def _mode_for(path: Path) -> int:
+    """Permission bits for a file written at `path`: those of the file there, else 0666 less
+    the umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
 
 
 def remove_temporaries() -> None:
@@ -124,14 +146,32 @@ def atomic_folder(destination: str | Path, replace: bool = False) -> Iterator[Pa
             raise
 
 
+# The largest JSON file the project writes is a few MB (a VAE checkpoint's latents.json of a
+# 64-d latent); anything far larger is not one of its files, and is not read into memory.
+MAX_JSON_BYTES = 64 * 2**20
+
+
+def parse_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """The JSON in `path`, read only if it is at most `max_bytes`. OSErrors pass through;
+    every other failure is a ValueError that says what is wrong: too large, nested too deep
+    to parse, a number too long, or not JSON."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ValueError(f"it holds {size:,} bytes, more than the {max_bytes:,} it may")
+    try:
+        return json.loads(path.read_text())
+    except RecursionError:
+        raise ValueError("it nests lists or objects deeper than can be read") from None
+
+
 def read_json(path: str | Path) -> Any:
     """JSON written by the project; a missing or damaged file raises DataError naming it."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        return parse_json(path)
     except FileNotFoundError:
         raise DataError(f"{path} is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError among them
         raise DataError(f"{path} is damaged ({error}); make it again") from None
 
 

@@ -54,10 +54,7 @@ def split_data(feature_set: FeatureSet, spec: RunSpec, labels: dict[str, list],
     `representations.for_feature_set` makes it); validation is a seeded, digit-stratified
     share of the training split, so the test split
     is never seen before the checkpoint's final report."""
-    train_index = np.flatnonzero(~feature_set.is_test)
-    train_index, validation_index = train_test_split(
-        train_index, test_size=spec.training.validation_fraction, random_state=spec.training.seed,
-        stratify=feature_set.digits[train_index])
+    train_index, validation_index = _split_indices(feature_set, spec)
     splits = {}
     for name, index in zip(SPLITS, (np.sort(train_index), np.sort(validation_index),
                                     np.flatnonzero(feature_set.is_test))):
@@ -69,6 +66,38 @@ def split_data(feature_set: FeatureSet, spec: RunSpec, labels: dict[str, list],
             inputs["condition"] = build_condition(spec.model, labels, digits, speakers)
         splits[name] = SplitData(inputs, digits, speakers)
     return splits
+
+
+def _split_indices(feature_set: FeatureSet, spec: RunSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Clip indices of the training and validation splits: a seeded, digit-stratified
+    `validation_fraction` of the feature set's training split is held out.
+
+    Raises:
+        UsageError: the held-out share cannot hold a clip of every digit, or leaves none.
+    """
+    train_index = np.flatnonzero(~feature_set.is_test)
+    try:
+        return train_test_split(train_index, test_size=spec.training.validation_fraction,
+                                random_state=spec.training.seed,
+                                stratify=feature_set.digits[train_index])
+    except ValueError as error:  # scikit-learn's: too few clips of a digit, or in all
+        raise UsageError(f"{len(train_index)} training clips cannot give a validation split of "
+                         f"{spec.training.validation_fraction:g} with every digit in both "
+                         f"parts ({error}); use more clips or another validation_fraction"
+                         ) from None
+
+
+def check_steps(spec: RunSpec, feature_set: FeatureSet) -> None:
+    """Raise UsageError, before anything is written, unless the training split gives at
+    least one training step an epoch (`Family.clips_per_step`: a GAN's step takes
+    `critic_steps` whole batches)."""
+    clips = len(_split_indices(feature_set, spec)[0])
+    needed = family_of(spec.model).clips_per_step(spec.model, spec.training.batch_size)
+    if clips < needed:
+        raise UsageError(f"{clips} training clips give no training step: a step of "
+                         f"{spec.model.family} takes {needed} clips (batch_size "
+                         f"{spec.training.batch_size} x its steps); lower batch_size (or "
+                         "critic_steps), or train on more clips")
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -241,6 +270,7 @@ def train_run(spec: RunSpec, feature_set: FeatureSet, runs_root: Path = RUNS_ROO
     """
     strategy = strategy or tf.distribute.get_strategy()
     check_replicas(spec, strategy)
+    check_steps(spec, feature_set)
     folder = runs_root / run_name(spec, feature_set.name)
     _check_folder_holds(folder)
     if (folder / "summary.json").exists():

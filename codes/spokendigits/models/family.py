@@ -83,6 +83,11 @@ class Family:
         defaults (`runs.Run.label` adds size, conditioning and representation)."""
         return []
 
+    def clips_per_step(self, config: "ModelConfig", batch_size: int) -> int:
+        """Training clips one training step needs: one (the default `fit_data` keeps a last,
+        short batch)."""
+        return 1
+
     def model_arrays(self, config: "ModelConfig", features: np.ndarray,
                      phase: np.ndarray | None, representation: Any) -> dict[str, np.ndarray]:
         """What the model trains on, from a feature set's `[clip, freq, frame]` scaled

@@ -124,6 +124,10 @@ class GANFamily(Family):
              "auxiliary_weight needs conditional: the classifier names the condition"),
         ]
 
+    def clips_per_step(self, config: "ModelConfig", batch_size: int) -> int:
+        """A step takes `critic_steps` whole batches (`fit_data` drops the rest)."""
+        return batch_size * config.critic_steps
+
     def likelihood(self, config: "ModelConfig") -> str:
         """The loss, e.g. "WGAN, GP 10, 5 critic steps" or "hinge, SN, EMA 0.999, ..."."""
         parts = ["WGAN" if config.loss == "wasserstein" else "hinge"]
