@@ -286,9 +286,12 @@ class Representation:
         return self.scaling.apply(audio.log_magnitude(spectrogram, self.settings.log_floor))
 
     def _magnitude(self, scaled: np.ndarray) -> np.ndarray:
-        """Standardised `[..., freq, frame]` log-magnitudes to linear STFT magnitudes."""
+        """Standardised `[..., freq, frame]` log-magnitudes to linear STFT magnitudes, none
+        louder than a bin of a clip in [-1, 1] can be (the window's sum, n_fft / 2): a latent
+        drawn far out (a high temperature) would otherwise overflow into infinities."""
         self._check_fitted(scaling_only=True)
-        return np.exp(self.scaling.invert(scaled))
+        loudest = math.log(self.settings.n_fft / 2)
+        return np.exp(np.minimum(self.scaling.invert(scaled), loudest))
 
     def _check_fitted(self, scaling_only: bool = False) -> None:
         """Raises UsageError unless every statistic (or the log-magnitude scaling) is set."""

@@ -54,8 +54,8 @@ PAUSE_SECONDS = 0.35       # for each pause character
 # cores), and cover any phone, card or account number; 2000 took 134 s and 2.2 GB.
 MAX_TOKENS = 100
 MAX_ITERATIONS = 1000      # Griffin-Lim: 64 converge (README); 1000 take 15x as long
-# Latent spread: by 20 the bundled decoder's log-magnitudes overflow into NaN; a spread of
-# 3 already draws far outside what the model was trained on.
+# Latent spread: a spread of 3 already draws far outside what the model was trained on; up to
+# this bound every bundled model speaks (no louder than a clip can be: `Representation`).
 MAX_TEMPERATURE = 10.0
 # The loudest sample of a digit's clip: 0.9 dB below full scale. Decoded clips at
 # temperature 1 peak anywhere from 0.2 to over 6 (a quarter of 40 ten-digit strings
