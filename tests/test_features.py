@@ -291,3 +291,38 @@ def test_a_worker_that_dies_is_an_error_not_a_hang():
     with pytest.raises(DataError, match="worker process died while testing"):
         with _worker_pool(2) as pool:
             list(_map(_die_in_a_worker, [1, 2, 3], pool, 1, "testing", "item"))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda payload: payload["features"].__setitem__((0, 0, 0), np.nan), "features holds NaN"),
+    (lambda payload: payload["features"].__setitem__((1, 2, 3), 1e30), "features holds NaN"),
+    (lambda payload: payload["featurizer"]["scaling"]["std"].__setitem__(4, 0.0),
+     "scaling statistics"),
+    (lambda payload: payload["featurizer"]["scaling"]["std"].__setitem__(4, np.nan),
+     "scaling statistics"),
+], ids=["NaN", "1e30", "std 0", "std NaN"])
+def test_feature_values_are_checked_at_load_and_save_naming_file_and_field(
+        small_feature_set, tmp_path, damage, message):
+    import dataclasses
+
+    from spokendigits.errors import DataError
+    from spokendigits.features import FORMAT, FORMAT_VERSION, FeatureSet
+    from spokendigits.storage import save_pickle
+
+    payload = {field.name: getattr(small_feature_set, field.name)
+               for field in dataclasses.fields(small_feature_set)}
+    payload["features"] = payload["features"].copy()
+    payload["featurizer"] = small_feature_set.featurizer.to_dict()
+    payload["featurizer"]["scaling"] = {key: np.array(value, np.float32) for key, value in
+                                        payload["featurizer"]["scaling"].items()}
+    damage(payload)
+    path = tmp_path / "damaged.pkl"
+    save_pickle(path, {"format": FORMAT, "version": FORMAT_VERSION, **payload})
+    with pytest.raises(DataError, match=message) as refused:
+        FeatureSet.load(path)
+    assert str(path) in str(refused.value)
+    if "features" in message:  # the same values are never written by save either
+        damaged = dataclasses.replace(small_feature_set, features=payload["features"])
+        with pytest.raises(DataError, match=message):
+            damaged.save(tmp_path / "out")
+        assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

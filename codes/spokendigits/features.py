@@ -49,6 +49,9 @@ MAX_CLIP_SECONDS = 3600.0  # beyond sense for a spoken digit; also keeps sample 
 FORMAT = "spokendigits-featureset"
 FORMAT_VERSION = 3  # 2: durations; 3: arrays as raw bytes, no numpy objects in the pickle
 _PR_SET_PDEATHSIG = 1  # Linux prctl option: a signal to receive when the parent dies
+# No standardised log-magnitude comes near this (FSDD's reach 2.9): beyond it, values
+# are damage or a broken scaling.
+MAX_FEATURE = 1e3
 REMAKE = "make it again with `python codes/features.py` (the same settings give the same name)"
 
 
@@ -273,7 +276,15 @@ class FeatureSet:
                      "test": int(arrays["is_test"].sum()), "shape": list(arrays["features"].shape)})
 
     def save(self, folder: str | Path = FEATURES_ROOT) -> Path:
-        """Write `<folder>/<name>.pkl` atomically and return its path."""
+        """Write `<folder>/<name>.pkl` atomically and return its path.
+
+        Raises:
+            DataError: the values are unusable (`_value_problem`): nothing is written.
+        """
+        problem = self._value_problem()
+        if problem:
+            raise DataError(f"feature set {self.name} cannot be saved: {problem}; check the "
+                            "wavs and the feature settings")
         path = Path(folder) / f"{self.name}.pkl"
         payload = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
         payload["featurizer"] = self.featurizer.to_dict()
@@ -340,6 +351,26 @@ class FeatureSet:
         for name in ("mean", "std"):
             if getattr(self.featurizer.scaling, name).shape != (config.n_freq,):
                 return f"the scaling {name} does not have {config.n_freq} frequency bins"
+        return self._value_problem()
+
+    def _value_problem(self) -> str | None:
+        """What is wrong with the values (not the types) of the arrays, or None: NaN or
+        infinities, standardised log-magnitudes beyond any a clip can give, phases outside
+        [-pi, pi], or scaling statistics that are not finite (std positive)."""
+        scaling = self.featurizer.scaling
+        if not (np.isfinite(scaling.mean).all() and np.isfinite(scaling.std).all()
+                and (scaling.std > 0).all()):
+            return "the scaling statistics (featurizer.scaling.mean and std) are not finite, " \
+                   "or std is not positive"
+        if self.features.size and not np.abs(self.features).max() <= MAX_FEATURE:
+            return f"features holds NaN, infinite or values beyond +-{MAX_FEATURE:g}, which no " \
+                   "standardised log-magnitude reaches"
+        if self.phase is not None and self.phase.size and \
+                not np.abs(self.phase).max() <= np.pi + 1e-3:
+            return "phase holds NaN or values outside [-pi, pi]"
+        if len(self.durations) and not (np.isfinite(self.durations).all()
+                                        and self.durations.min() >= 0):
+            return "durations holds NaN, infinite or negative values"
         if type(self.skipped) is not list or not all(type(record) is dict for record in self.skipped):
             return "skipped is not a list of records"
         if type(self.summary) is not dict:
