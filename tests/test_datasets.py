@@ -22,8 +22,9 @@ from spokendigits.errors import DataError, UsageError
 def test_parse_clip_name():
     assert parse_clip_name("dir/7_theo_42.wav") == Clip(datasets.Path("dir/7_theo_42.wav"), 7, "theo", 42)
     assert parse_clip_name("0_01_3.WAV").speaker == "01"
+    assert parse_clip_name("3_theo_999999999.wav").take == 999_999_999  # the longest take
     for bad in ("10_theo_1.wav", "7_theo.wav", "7-theo-1.wav", "7_theo_x.wav", "7_theo_1.mp3",
-                "7_the o_1.wav", "._7_theo_1.wav"):
+                "7_the o_1.wav", "._7_theo_1.wav", "3_theo_100000000000000000000000.wav"):
         assert parse_clip_name(bad) is None, bad
 
 

@@ -184,15 +184,22 @@ def test_bad_files_are_skipped_listed_and_counted(tone_folder):
     shutil.copy(tone_folder / "1_ann_0.wav", tone_folder / "6_cid_0.wav")
     with open(tone_folder / "6_cid_0.wav", "r+b") as file:  # a valid header with no samples
         file.truncate(44)
+    write_tone(tone_folder / "7_cid_0.wav", seconds=0.01)  # 10 ms: no digit is that short
+    shutil.copy(tone_folder / "1_ann_0.wav", tone_folder / "8_cid_0.wav")
+    with open(tone_folder / "8_cid_0.wav", "r+b") as file:  # a 100-byte wav: 28 samples
+        file.truncate(100)
     features = extract(get_source("folder"), tone_folder, workers=2)
     reasons = {record["file"]: record["reason"] for record in features.skipped}
-    assert set(reasons) == {"nested/notes.wav", "5_cid_0.wav", "6_cid_0.wav"}
+    assert set(reasons) == {"nested/notes.wav", "5_cid_0.wav", "6_cid_0.wav", "7_cid_0.wav",
+                            "8_cid_0.wav"}
+    assert reasons["7_cid_0.wav"] == "10 ms long, shorter than the 50 ms any spoken digit takes"
+    assert reasons["8_cid_0.wav"].endswith("shorter than the 50 ms any spoken digit takes")
     assert reasons["nested/notes.wav"].startswith("name is not")
     assert reasons["5_cid_0.wav"].startswith("unreadable wav")
     assert reasons["6_cid_0.wav"] == "empty wav (no samples)"
     summary = features.summary
     assert (summary["clips"], summary["skipped"], summary["resampled"], summary["mixed_down"]) == \
-        (122, 3, 1, 1)
+        (122, 5, 1, 1)
     stereo = features.files.index("3_cid_0.wav")
     mono = audio.load_wav(tone_folder / "3_cid_0.wav", 8000)  # the mean of the channels
     np.testing.assert_allclose(features.featurizer.encode(mono[None])[0],

@@ -30,7 +30,9 @@ from .storage import atomic_folder
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATASET_ROOT = PROJECT_ROOT / "dataset"
 
-CLIP_NAME = re.compile(r"^(?P<digit>\d)_(?P<speaker>[A-Za-z0-9]+)_(?P<take>\d+)$")
+# A take of at most 9 digits: any longer does not fit the feature set's integer array, and
+# such a wav is skipped with the names that do not parse, before any work.
+CLIP_NAME = re.compile(r"^(?P<digit>\d)_(?P<speaker>[A-Za-z0-9]+)_(?P<take>\d{1,9})$")
 
 # FSDD is pinned to one commit of its public repository. The archive GitHub
 # builds for a commit is not byte-stable over the years, so the pin checks the

@@ -52,6 +52,9 @@ _PR_SET_PDEATHSIG = 1  # Linux prctl option: a signal to receive when the parent
 # No standardised log-magnitude comes near this (FSDD's reach 2.9): beyond it, values
 # are damage or a broken scaling.
 MAX_FEATURE = 1e3
+# Shorter wavs hold no spoken digit (FSDD's shortest is 0.14 s): skipped, not padded with
+# silence into a training clip.
+MIN_CLIP_SECONDS = 0.05
 REMAKE = "make it again with `python codes/features.py` (the same settings give the same name)"
 
 
@@ -459,6 +462,9 @@ def _read_header(path: Path) -> tuple[int, int, int] | str:
         return f"unreadable wav ({error})"
     if info.frames == 0:
         return "empty wav (no samples)"
+    if info.frames < MIN_CLIP_SECONDS * info.samplerate:
+        return (f"{1000 * info.frames / info.samplerate:.0f} ms long, shorter than the "
+                f"{1000 * MIN_CLIP_SECONDS:.0f} ms any spoken digit takes")
     return info.frames, info.samplerate, info.channels
 
 
