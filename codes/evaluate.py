@@ -27,7 +27,8 @@ from spokendigits.classifier import CLASSIFIERS_ROOT, train_classifier
 from spokendigits.config import add_arguments, from_arguments
 from spokendigits.errors import UsageError
 from spokendigits.evaluation import (EvaluationConfig, RealData, check_samplers, evaluate_run,
-                                     markdown_view, reference_rows, results_table)
+                                     markdown_view, per_digit_count, reference_rows,
+                                     results_table)
 from spokendigits.runs import add_run_arguments, open_runs
 from spokendigits.storage import atomic_write, check_writable_folder
 
@@ -52,8 +53,15 @@ def main() -> None:
         if folder.exists() and not folder.is_dir():
             raise UsageError(f"{option} {folder} is a file; give a folder")
     if args.table is not None:
+        if args.table.is_dir():
+            raise UsageError(f"--table {args.table} is a folder; give a file name, e.g. "
+                             f"{args.table / 'results.md'}")
         check_writable_folder(args.table.parent, "--table")
     runs, feature_set = open_runs(args)
+    clips = 10 * per_digit_count(feature_set)  # of a row: the manifolds' size
+    if config.neighbours >= clips:
+        raise UsageError(f"--neighbours {config.neighbours} must be below the {clips} clips of "
+                         "a row (the test split's rarest digit, ten times)")
     for run in runs:  # before the judge trains
         check_samplers(run, config)
 

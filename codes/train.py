@@ -38,6 +38,7 @@ from spokendigits.runs import (RUNS_ROOT, RunSpec, TrainConfig, collect_summarie
 from spokendigits.storage import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
+MAX_STEPS_PER_EXECUTION = 10_000
 DEFAULT_SWEEP = ROOT / "configs" / "vae_study.json"
 
 
@@ -95,8 +96,10 @@ def sweep_specs(args: argparse.Namespace) -> list[RunSpec]:
 def make_strategy(args: argparse.Namespace):
     """The strategy of `--distribute`, made first thing: TensorFlow fixes its devices, and
     a multi-worker cluster its collectives, when its runtime starts."""
-    if args.steps_per_execution < 1:
-        raise UsageError(f"--steps-per-execution must be at least 1, not {args.steps_per_execution}")
+    if not 1 <= args.steps_per_execution <= MAX_STEPS_PER_EXECUTION:
+        raise UsageError(f"--steps-per-execution must be at least 1 and at most "
+                         f"{MAX_STEPS_PER_EXECUTION} (an epoch of FSDD is 38 steps), not "
+                         f"{args.steps_per_execution}")
     if args.steps_per_execution > 1 and args.distribute != "none":
         raise UsageError("--steps-per-execution above 1 fails under a distribution strategy in "
                          "Keras 3 (keras-team/keras#19246); use one or the other")

@@ -198,6 +198,18 @@ def test_samplers_a_run_cannot_use_are_refused_before_work_and_earlier_ones_are_
     assert reused and again == json.loads(json.dumps(both))
 
 
+def test_evaluation_settings_found_bad_only_late_are_refused_first(trained_runs,
+                                                                   small_feature_set, tmp_path):
+    features = str(small_feature_set.save(tmp_path / "features"))
+    for flags, message in ((["--neighbours", "100000"], "--neighbours 100000 must be below the "
+                                                         "60 clips of a row"),
+                           (["--table", str(tmp_path)], "is a folder; give a file name")):
+        result = run_script("evaluate.py", str(trained_runs["cnn"].folder), "--features",
+                            features, "--classifiers-dir", str(tmp_path / "judges"), *flags)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert not (tmp_path / "judges").exists()  # refused before the judge trained
+
+
 def test_evaluate_script_bad_input(tmp_path, trained_runs):
     result = run_script("evaluate.py", "--runs-dir", str(tmp_path))
     assert result.returncode == 2 and "no finished run" in result.stderr

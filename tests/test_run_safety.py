@@ -43,14 +43,19 @@ def test_read_history_keeps_whole_epochs_and_drops_what_two_writers_or_a_kill_le
 
 def test_bad_training_settings_are_usage_errors(tmp_path):
     for settings, message in (({"epochs": (0,)}, "positive"), ({"epochs": (1000,)}, "at most 999"),
-                              ({"batch_size": 0}, "at least 1"),
+                              ({"batch_size": 0}, "1 to 65536"),
                               ({"learning_rate": float("nan")}, "positive and finite"),
                               ({"learning_rate": float("inf")}, "positive and finite")):
         with pytest.raises(UsageError, match=message):
             TrainConfig(**settings)
     for flags, message in ((["--epochs", "5000"], "at most 999"),
                            (["--learning-rate", "inf"], "finite"),
-                           (["--batch-size", "0"], "at least 1")):
+                           (["--batch-size", "0"], "batch_size must be 1 to 65536"),
+                           (["--batch-size", str(10**20)], "batch_size must be 1 to 65536"),
+                           (["--steps-per-execution", str(10**20)], "at most 10000"),
+                           (["--width", str(10**9)], "width must be 1 to 4096"),
+                           (["--latent-dim", str(10**6)], "latent_dim must be 1 to 4096"),
+                           (["--depth", "100"], "depth must be 1 to 16")):
         result = run_script("train.py", "--family", "mlp-vae", *flags,
                             "--runs-dir", str(tmp_path / "runs"))
         assert result.returncode == 2 and message in result.stderr, result.stderr

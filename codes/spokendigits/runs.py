@@ -46,6 +46,7 @@ from .storage import atomic_folder, read_json
 RUNS_ROOT = PROJECT_ROOT / "output" / "runs"
 CHECKPOINTS = "checkpoints"
 MAX_EPOCHS = 999  # checkpoint folders are eNNN
+MAX_BATCH_SIZE = 2**16  # more clips than AudioMNIST holds: larger is a typo, not a setting
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ class TrainConfig:
             (not self.epochs or max(self.epochs) <= MAX_EPOCHS,
              f"epochs must be at most {MAX_EPOCHS} (checkpoint folders are named e001 to e999)"),
             (list(self.epochs) == sorted(set(self.epochs)), "epochs must be increasing"),
-            (self.batch_size >= 1, "batch_size must be at least 1"),
+            (1 <= self.batch_size <= MAX_BATCH_SIZE,
+             f"batch_size must be 1 to {MAX_BATCH_SIZE} (clips per step)"),
             (0 < self.learning_rate < float("inf"), "learning_rate must be positive and finite"),
             (self.critic_learning_rate is None or self.critic_learning_rate > 0,
              "critic_learning_rate must be positive"),

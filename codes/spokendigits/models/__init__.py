@@ -32,6 +32,10 @@ __all__ = ["FAMILIES", "Family", "ModelConfig", "build_condition", "condition_di
            "family_of", "register"]
 
 FAMILIES: dict[str, Family] = {}
+# Latent sizes and widths beyond this, and depths beyond that, exhaust any memory before the
+# first step (a width of 10**9 asks TensorFlow for petabytes): refused with the settings.
+MAX_SIZE = 4096
+MAX_DEPTH = 16
 
 
 def register(family: Family) -> Family:
@@ -139,12 +143,12 @@ class ModelConfig:
                 self.representation == _SHARED_DEFAULTS["representation"]:
             object.__setattr__(self, "representation", family.representations[0])
         checks = [
-            (self.latent_dim >= 1, "latent_dim must be at least 1"),
-            (self.width >= 1, "width must be at least 1"),
+            (1 <= self.latent_dim <= MAX_SIZE, f"latent_dim must be 1 to {MAX_SIZE}"),
+            (1 <= self.width <= MAX_SIZE, f"width must be 1 to {MAX_SIZE}"),
             (self.conditional or not self.speaker_conditional,
              "speaker_conditional needs conditional: a speaker-only model could not be asked "
              "for a digit"),
-            (self.depth >= 1, "depth must be at least 1"),
+            (1 <= self.depth <= MAX_DEPTH, f"depth must be 1 to {MAX_DEPTH}"),
             (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
             (self.l2 >= 0, "l2 must not be negative"),
             (self.representation in family.representations,
