@@ -57,7 +57,10 @@ def main() -> None:
             raise UsageError(f"--table {args.table} is a folder; give a file name, e.g. "
                              f"{args.table / 'results.md'}")
         check_writable_folder(args.table.parent, "--table")
+    check_writable_folder(args.classifiers_dir, "--classifiers-dir")
     runs, feature_set = open_runs(args)
+    for run in runs:  # each run's metrics.json is written beside it
+        check_writable_folder(run.folder, "run folder")
     clips = 10 * per_digit_count(feature_set)  # of a row: the manifolds' size
     if config.neighbours >= clips:
         raise UsageError(f"--neighbours {config.neighbours} must be below the {clips} clips of "

@@ -35,7 +35,7 @@ from spokendigits.features import FEATURES_ROOT, FeatureSet
 from spokendigits.models import ModelConfig
 from spokendigits.runs import (RUNS_ROOT, RunSpec, TrainConfig, collect_summaries,
                               finished_runs, load_sweep)
-from spokendigits.storage import atomic_write
+from spokendigits.storage import atomic_write, check_writable_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_STEPS_PER_EXECUTION = 10_000
@@ -112,6 +112,7 @@ def make_strategy(args: argparse.Namespace):
 
 def main() -> None:
     args = parse_arguments()
+    check_writable_folder(args.runs_dir, "--runs-dir")
     specs = sweep_specs(args)
     feature_set = FeatureSet.load(find_feature_set(args.features))
     command = shlex.join(["python", *sys.argv])

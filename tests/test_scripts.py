@@ -197,3 +197,26 @@ def test_the_default_model_is_the_bundled_model_an_outside_listener_understands_
     assert all(row["temperature"] == 1 for row in heard.values()), heard  # inference.py's
     eligible = [name for name in bundled if judged[name]["accuracy"] >= 0.9 * real]
     assert max(eligible, key=lambda name: heard[name]["accuracy"]) == DEFAULT_MODEL, heard
+
+
+def test_errors_of_the_machine_are_one_line_and_exit_1(capsys):
+    import errno
+
+    from spokendigits import cli
+
+    def full_disk():
+        raise OSError(errno.ENOSPC, "No space left on device", "output/speech/1234.wav")
+
+    with pytest.raises(SystemExit) as stopped:
+        cli.run(full_disk)
+    assert stopped.value.code == 1
+    message = capsys.readouterr().err
+    assert "No space left on device (output/speech/1234.wav) (the disk is full" in message
+    assert "Traceback" not in message
+
+
+def test_train_refuses_a_runs_dir_that_is_a_file(tmp_path):
+    (tmp_path / "runs").write_text("a file")
+    result = run_script("train.py", "--family", "mlp-vae", "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 2 and "is a file; give --runs-dir a folder" in result.stderr
+    assert (tmp_path / "runs").read_text() == "a file"

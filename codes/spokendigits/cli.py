@@ -10,6 +10,7 @@ takes what every random generator of the project accepts.
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import sys
 from typing import Callable
@@ -27,7 +28,10 @@ STRATEGIES = ("none", "mirrored", "multi-worker")
 def run(main: Callable[[], None]) -> None:
     """Run a script's `main`, turning the project's errors into a message and an exit code.
 
-    Usage errors exit with 2 (as argparse does), data errors with 1, Ctrl-C with 130.
+    Usage errors exit with 2 (as argparse does), data errors with 1, Ctrl-C with 130. An
+    error of the machine (a full disk, a folder made read-only while the command ran) exits
+    with 1 and a line naming it: every file is written whole or not at all, so nothing
+    half-written is left to clean up.
     """
     try:
         main()
@@ -40,6 +44,12 @@ def run(main: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename else ""
+        full = " (the disk is full: free some space)" if error.errno == errno.ENOSPC else ""
+        print(f"error: {error.strerror or error}{where}{full}; nothing half-written was kept, "
+              "run the command again once this is fixed", file=sys.stderr)
+        sys.exit(1)
 
 
 def finite_float(text: str) -> float:
