@@ -175,6 +175,22 @@ def test_a_sampler_file_names_files_of_its_own_checkpoint_only(trained_runs, tmp
         Synthesizer(copy)
 
 
+@pytest.mark.parametrize("bank, message", [
+    ("phases.npy", "is damaged or from another run"),
+    ({"file": "phases.npy"}, "is damaged or from another run"),
+    ({"file": "phases.npy", "digits": ["1"]}, "is damaged or from another run"),
+    ({"file": "../../../etc/passwd", "digits": [1]}, "not a file of its own checkpoint folder"),
+    ({"file": "/etc/passwd", "digits": [1]}, "not a file of its own checkpoint folder"),
+], ids=["text", "no digits", "digit names", "parent path", "absolute path"])
+def test_a_phase_bank_of_the_wrong_shape_or_place_is_refused(trained_runs, tmp_path, bank,
+                                                              message):
+    copy = Run.open(shutil.copytree(trained_runs["cnn"].folder, tmp_path / "run"))
+    path = copy.checkpoint() / "sampler.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "phase_bank": bank}))
+    with pytest.raises(DataError, match=message):
+        Synthesizer(copy)
+
+
 def test_generic_code_names_no_family():
     """Training, runs, synthesis, evaluation, reports and the scripts ask the family."""
     family_modules = {"family.py", "vae.py", "gan.py", "wavegan.py", "vae_network.py",
