@@ -93,9 +93,8 @@ def sweep_specs(args: argparse.Namespace) -> list[RunSpec]:
             for spec in specs]
 
 
-def make_strategy(args: argparse.Namespace):
-    """The strategy of `--distribute`, made first thing: TensorFlow fixes its devices, and
-    a multi-worker cluster its collectives, when its runtime starts."""
+def check_execution_flags(args: argparse.Namespace) -> None:
+    """Refuse --steps-per-execution that cannot run, before any file is read."""
     if not 1 <= args.steps_per_execution <= MAX_STEPS_PER_EXECUTION:
         raise UsageError(f"--steps-per-execution must be at least 1 and at most "
                          f"{MAX_STEPS_PER_EXECUTION} (an epoch of FSDD is 38 steps), not "
@@ -103,6 +102,11 @@ def make_strategy(args: argparse.Namespace):
     if args.steps_per_execution > 1 and args.distribute != "none":
         raise UsageError("--steps-per-execution above 1 fails under a distribution strategy in "
                          "Keras 3 (keras-team/keras#19246); use one or the other")
+
+
+def make_strategy(args: argparse.Namespace):
+    """The strategy of `--distribute`, made first thing: TensorFlow fixes its devices, and
+    a multi-worker cluster its collectives, when its runtime starts."""
     from spokendigits import distribute  # imports TensorFlow
 
     if args.cpu_devices is not None:
@@ -112,6 +116,7 @@ def make_strategy(args: argparse.Namespace):
 
 def main() -> None:
     args = parse_arguments()
+    check_execution_flags(args)
     check_writable_folder(args.runs_dir, "--runs-dir")
     specs = sweep_specs(args)
     feature_set = FeatureSet.load(find_feature_set(args.features))
