@@ -135,7 +135,8 @@ class TinyStudy:
     @property
     def environment(self) -> dict[str, str]:
         """What points the notebooks at this study."""
-        return {"SPOKENDIGITS_RUNS_DIR": str(self.runs_dir),
+        return {"SPOKENDIGITS_STUDY_DIR": str(self.runs_dir),
+                "SPOKENDIGITS_RUNS_DIR": str(self.runs_dir),  # 06 reads runs only
                 "SPOKENDIGITS_FEATURES_DIR": str(self.features_dir),
                 "SPOKENDIGITS_CLASSIFIERS_DIR": str(self.classifiers_dir)}
 

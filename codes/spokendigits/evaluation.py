@@ -373,6 +373,7 @@ def results_table(references: list[dict], runs: list[tuple[Run, dict]]):
     `TABLE_COLUMNS` first, then `label` and the per-digit metrics (dicts)."""
     import pandas as pd
 
+    references = json.loads(json.dumps(references))  # as the runs' rows: read from JSON
     rows = [{"family": "real" if row["run"] != FLOOR else "floor", "label": row["run"], **row}
             for row in references]
     floor = next(row for row in references if row["run"] == FLOOR)

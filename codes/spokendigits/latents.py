@@ -81,7 +81,13 @@ class LatentViews:
         """Encode `split` with checkpoint `epoch` (default: the last) and project it."""
         mask = feature_set.split_mask(split)
         digits, speakers = feature_set.digits[mask], feature_set.speakers[mask]
-        z = encode(run, epoch, feature_set.features[mask], digits, speakers)
+        return cls.of_means(encode(run, epoch, feature_set.features[mask], digits, speakers),
+                           digits, speakers, seed)
+
+    @classmethod
+    def of_means(cls, z: np.ndarray, digits: np.ndarray, speakers: np.ndarray,
+                seed: int = 0) -> "LatentViews":
+        """Latent means already encoded, with their projections."""
         return cls(z, digits, speakers, {method: project(z, method, seed) for method in PROJECTIONS})
 
     @property

@@ -32,15 +32,16 @@ from . import plots
 from .audio import write_wav
 from .classifier import CLASSIFIERS_ROOT
 from .evaluation import (FLOOR, TABLE_COLUMNS, accuracy_per_digit, checkpoint_rows, is_model,
-                         last_checkpoints, load_results, markdown_view, reconstructions)
+                         last_checkpoints, markdown_view, reconstructions)
 from .errors import DataError, UsageError
 from .features import FeatureSet
-from .latents import LatentViews
 from .models import FAMILIES, family_of
-from .runs import Run, collect_summaries, histories, labels
+from .runs import Run, histories, labels
 from .sampling import SAMPLERS
 from .storage import atomic_folder, atomic_write, try_lock
-from .synthesis import Synthesizer, parse_digits, realtime_factor
+from .study import FOLDER as STUDY_FOLDER
+from .study import Study
+from .synthesis import Synthesizer, parse_digits
 
 STUDY_COLUMNS = {
     "run": "run", "label": "model", "epochs": "epochs", "parameters": "params",
@@ -104,17 +105,17 @@ def _summary_table(rows: pd.DataFrame) -> str:
         "x real time": formatted("realtime_factor", "{:.0f}")}).to_markdown(index=False)
 
 
-def results_intro(command: str, evaluation, judge_name: str, judged: dict, draws: int) -> str:
+def results_intro(command: str, evaluation, judge: dict, draws: int) -> str:
     """What the results table holds and how it was measured."""
     return (f"Made by `{command}`, from each run's metrics.json (written by "
             f"`codes/evaluate.py`). Every row holds as many clips per digit as the real test "
             f"split (equal n); a model row is the mean ± std over {draws} disjoint draws of "
             f"that size (seed {evaluation.seed}, temperature {evaluation.temperature}, "
             f"{evaluation.griffin_lim_iterations} Griffin-Lim iterations). Judge: "
-            f"`{judge_name}`, its epoch chosen on a validation part of the training split "
-            f"({judged['validation']['accuracy']:.1%}); test accuracy "
-            f"{judged['plain']['accuracy']:.1%}, through Griffin-Lim "
-            f"{judged['griffin_lim']['accuracy']:.1%}.\n\n"
+            f"`{judge['name']}`, its epoch chosen on a validation part of the training split "
+            f"({judge['validation_accuracy']:.1%}); test accuracy "
+            f"{judge['accuracy']:.1%}, through Griffin-Lim "
+            f"{judge['griffin_lim_accuracy']:.1%}.\n\n"
             "- **Reference rows.** Real test clips, plain and through Griffin-Lim (accuracy "
             "and IS only: distances to the test split would compare it with itself). Real "
             "training clips through Griffin-Lim, in draws of the same size: the judge was "
@@ -208,8 +209,8 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
             set(destination.iterdir()) - set(nested) - {findings}:
         raise UsageError(f"{destination} holds files but no report made by codes/report.py; the "
                          "report replaces its folder whole, so choose an empty or new folder")
-    results, judge, evaluation = load_results(runs, feature_set, classifiers_dir)
-    summaries = collect_summaries(runs)
+    study = Study.of(runs, feature_set, classifiers_dir)
+    results, evaluation, summaries = study.results, study.evaluation, study.summaries
     tables = by_table(runs)
     vaes, gans = tables.get("vae_study", []), tables.get("gan_study", [])
 
@@ -218,7 +219,6 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
             columns=list(columns))
 
     config = feature_set.config
-    judged = judge.metrics
     with atomic_folder(destination, replace=True) as folder:
         figures, sounds = folder / "figures", folder / "audio"
         if vaes:
@@ -245,7 +245,7 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
                         "validation and callbacks.", floatfmt=".3g", columns=GAN_COLUMNS)
             plots.save(plots.gan_loss_curves(histories(gans)), figures / "gan_losses.png")
         write_table(folder / "results", results[list(TABLE_COLUMNS)], "Results",
-                    results_intro(command, evaluation, judge.name, judged,
+                    results_intro(command, evaluation, study.judge,
                                   int(results["draws"].max())),
                     floatfmt=".3g", shown=markdown_view(results))
 
@@ -290,15 +290,15 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
         for run in tqdm(ranked, desc="report", unit="run"):
             label = named[run.name]
             synthesizer = Synthesizer(run)
-            speeds[run.name] = realtime_factor(synthesizer)[0]
+            speeds[run.name] = study.realtime_factor(run)
             epoch = run.checkpoints[-1]
             plots.save(plots.spectrogram_grid(
                 synthesizer.digit_grid(grid_rows, seed), run.featurizer,
                 f"{label}: generated, {epoch} epochs", [f"digit {d}" for d in range(10)]),
                 figures / f"samples-{run.name}.png")
             latent_figure = ""
-            if run.has_encoder(epoch):  # a GAN, or an exported VAE, has none
-                views = LatentViews.of(run, feature_set, "test", epoch, seed)
+            views = study.latents(run)  # a GAN, or an exported VAE, has none
+            if views is not None:
                 plots.save(plots.latent_projections(
                     views.projections, views.digits, views.speakers,
                     f"{label}: test clips in latent space, {epoch} epochs"),
@@ -322,11 +322,12 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
 
         separation = pd.DataFrame(separations, columns=["model", "digit", "speaker"])
         last["realtime_factor"] = last["run"].map(speeds)
-        text = _report_text(runs, feature_set, judge.name, judged, command, last, separation,
+        text = _report_text(runs, feature_set, study.judge, command, last, separation,
                             grid_rows, len(wav_seeds), sections, encoded=bool(encoded),
                             nested=[path.name for path in nested], findings=bool(findings))
         with atomic_write(folder / "README.md", "w") as file:
             file.write(text)
+        study.write(folder / STUDY_FOLDER)
         for path in nested:  # copied, not moved: until the swap the old report stays whole
             shutil.copytree(path, folder / path.name)
         if findings:
@@ -362,7 +363,7 @@ def _diagnosis_grid(run: Run, feature_set: FeatureSet, seed: int):
                                   [f"digit {d}" for d in range(10)], list(rows))
 
 
-def _report_text(runs: list[Run], feature_set: FeatureSet, judge_name: str, judged: dict,
+def _report_text(runs: list[Run], feature_set: FeatureSet, judge: dict,
                  command: str, last: pd.DataFrame, separation: pd.DataFrame, grid_rows: int,
                  wavs: int, sections: list[str], encoded: bool, nested: list[str],
                  findings: bool = False) -> str:
@@ -394,8 +395,8 @@ Made by `{command}` from {len(runs)} runs, trained by `python codes/train.py` an
 - Feature set `{feature_set.name}`: {summary['clips']} clips ({summary['train']} train /
   {summary['test']} test) at {config.sample_rate} Hz, cut or padded to {config.clip_seconds:.2f} s;
   {config.n_freq} x {config.n_frames} STFT bins (n_fft {config.n_fft}, hop {config.hop_length}).
-- Judge `{judge_name}`: test accuracy {judged['plain']['accuracy']:.1%}, and
-  {judged['griffin_lim']['accuracy']:.1%} through Griffin-Lim.
+- Judge `{judge['name']}`: test accuracy {judge['accuracy']:.1%}, and
+  {judge['griffin_lim_accuracy']:.1%} through Griffin-Lim.
 - Every checkpoint in tables: {", ".join(tables)}, with CSV copies beside them.{kept}
 
 ## Results at each run's last checkpoint
