@@ -97,15 +97,19 @@ def test_committed_notebooks_ran_top_to_bottom_or_hold_no_outputs(path):
         assert all(cell.execution_count is None for cell in code), "clear every output, or none"
 
 
-def test_committed_training_notebook_shows_the_runs_of_the_report_if_it_has_outputs():
-    """The notebooks and reports/ come from the same runs, not the tiny test study."""
-    notebook = nbformat.read(ROOT / "notebooks" / "02_training_comparison.ipynb", as_version=4)
-    shown = "".join(str(output.get("data", {}).get("text/plain", ""))
-                    for cell in code_cells(notebook) for output in cell.outputs)
-    results = pd.read_csv(ROOT / "reports" / "results.csv")
-    runs = set(results.loc[~results["family"].isin(["real", "floor"]), "run"])
-    assert runs
-    assert not shown or all(run in shown for run in runs)
+def test_committed_study_notebooks_show_the_committed_study_if_they_have_outputs():
+    """02-05 are committed with the outputs of the study in reports/vae-study, not the tiny
+    test study: 02 names its VAEs, 05 every run."""
+    from spokendigits.reports import by_table
+    from spokendigits.study import Study
+
+    study = Study.open(ROOT / "reports" / "vae-study" / "study")
+    for stem, runs in (("02_training_comparison", by_table(study.runs)["vae_study"]),
+                       ("05_model_comparison", study.runs)):
+        notebook = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
+        shown = "".join(str(output.get("data", {}).get(kind, "")) for cell in code_cells(notebook)
+                        for output in cell.outputs for kind in ("text/plain", "text/html"))
+        assert not shown or all(run.name in shown for run in runs), stem
 
 
 def test_committed_representations_notebook_shows_the_runs_of_its_report_if_it_has_outputs():

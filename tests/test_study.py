@@ -100,3 +100,14 @@ def test_the_committed_study_is_what_evaluate_and_report_write(studies):
     assert (COMMITTED / RESULTS).is_file()
     size = sum(path.stat().st_size for path in COMMITTED.rglob("*") if path.is_file())
     assert size < 8 * 2**20, f"the light copy holds {size:,} bytes; keep it to a few MB"
+
+
+def test_a_copied_run_is_summarised_under_its_folders_name(tiny_study, tmp_path):
+    """A bundled model is a run folder renamed (pretrained/gan): its rows join its judged rows."""
+    import shutil
+
+    from spokendigits.runs import Run, collect_summaries
+
+    original = next(tiny_study.runs_dir.iterdir())
+    copy = Run.open(shutil.copytree(original, tmp_path / "renamed"))
+    assert set(collect_summaries([copy])["run"]) == {"renamed"}

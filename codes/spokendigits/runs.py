@@ -453,8 +453,8 @@ def collect_summaries(runs: list[Run]):
     rows, named = [], labels(runs)
     for run in runs:
         summary = run.summary or {}
-        fixed = {"label": named[run.name],
-                 **{key: value for key, value in summary.items() if key != "checkpoints"}}
+        fixed = {**{key: value for key, value in summary.items() if key != "checkpoints"},
+                 "run": run.name, "label": named[run.name]}  # a copied run keeps its folder's name
         rows += [{**fixed, **checkpoint} for checkpoint in summary.get("checkpoints", [])]
     return pd.DataFrame(rows)
 
