@@ -107,7 +107,8 @@ def main() -> None:
                 if args.phase_conditional:
                     inputs["phase"] = rng.uniform(-1, 1, (clips, *shape[:2], 1)).astype(np.float32)
                 keras.utils.set_random_seed(0)
-                model = FAMILIES[family].build(config, shape, 10, 0, featurizer=featurizer)
+                model = FAMILIES[family].build(config, shape, 10, 0,
+                                               representation=featurizer.representation)
                 dataset, _ = FAMILIES[family].fit_data(config, inputs, args.batch_size, 0)
                 batches = iter(dataset)
                 step = model.make_train_function() or model.train_function

@@ -97,7 +97,7 @@ def main() -> None:
     args = parser.parse_args()
 
     feature_set = FeatureSet.load(find_feature_set(args.features))
-    featurizer, rate = feature_set.featurizer, feature_set.config.sample_rate
+    analysis, rate = feature_set.featurizer.representation, feature_set.config.sample_rate
     per_digit = per_digit_count(feature_set)
     test = feature_set.split_mask("test")
     asked = np.repeat(np.arange(10), per_digit)
@@ -106,9 +106,9 @@ def main() -> None:
                   for path in np.asarray(feature_set.files)[test]]
     # name -> (waveforms, digits asked, how the model spoke them, None for the references)
     sets = {"real test clips": (recordings, feature_set.digits[test], None),
-            "real test clips, Griffin-Lim": (featurizer.decode(feature_set.features[test], seed=args.seed),
+            "real test clips, Griffin-Lim": (analysis.waveforms(feature_set.features[test], seed=args.seed),
                                              feature_set.digits[test], None),
-            "floor: digit means, Griffin-Lim": (featurizer.decode(
+            "floor: digit means, Griffin-Lim": (analysis.waveforms(
                 np.repeat(digit_means(feature_set), per_digit, axis=0), seed=args.seed), asked, None)}
     if args.models_only:
         sets.clear()

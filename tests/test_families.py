@@ -76,7 +76,7 @@ def mean_regressor_family() -> Family:
             return "squared error"
 
         def build(self, config, feature_shape, condition_dim, seed, training=None,
-                  featurizer=None):
+                  representation=None):
             model = MeanRegressor(feature_shape, condition_dim, config.latent_dim)
             model.compile(optimizer=keras.optimizers.Adam(1e-2))
             model.optimizer.build(model.trainable_variables)

@@ -45,7 +45,7 @@ def test_fsdd_feature_set(fsdd_features, fsdd_dir):
     index = features.files.index("recordings/5_jackson_20.wav")
     assert (features.digits[index], features.speakers[index], features.takes[index]) == (5, "jackson", 20)
     waveform = audio.load_wav(fsdd_dir / features.files[index], 8000)
-    np.testing.assert_allclose(features.featurizer.encode(waveform[None])[0],
+    np.testing.assert_allclose(features.featurizer.representation.features(waveform[None])[0],
                                features.features[index], atol=1e-4)
 
 
@@ -202,7 +202,7 @@ def test_bad_files_are_skipped_listed_and_counted(tone_folder):
         (122, 5, 1, 1)
     stereo = features.files.index("3_cid_0.wav")
     mono = audio.load_wav(tone_folder / "3_cid_0.wav", 8000)  # the mean of the channels
-    np.testing.assert_allclose(features.featurizer.encode(mono[None])[0],
+    np.testing.assert_allclose(features.featurizer.representation.features(mono[None])[0],
                                features.features[stereo], atol=1e-4)
 
 
@@ -230,21 +230,21 @@ def test_audiomnist_layout_is_resampled_and_split_by_speaker(tmp_path):
 
 def test_feature_round_trip_through_griffin_lim(fsdd_features):
     featurizer = fsdd_features.featurizer
-    features = fsdd_features.features[:8]
-    waveforms = featurizer.decode(features, n_iter=64)
+    analysis, features = featurizer.representation, fsdd_features.features[:8]
+    waveforms = analysis.waveforms(features, n_iter=64)
     assert waveforms.shape == (8, featurizer.config.clip_samples)
     rebuilt = np.exp(analyse(waveforms, featurizer.config)[0])
-    assert spectral_convergence(featurizer.magnitude(features), rebuilt) < 0.08
+    assert spectral_convergence(analysis.magnitude(features), rebuilt) < 0.08
     restored = Featurizer.from_dict(json.loads(json.dumps(featurizer.to_dict())))
     assert restored.config == featurizer.config
-    np.testing.assert_allclose(restored.decode(features[:1], n_iter=4),
-                               featurizer.decode(features[:1], n_iter=4))
+    np.testing.assert_allclose(restored.representation.waveforms(features[:1], n_iter=4),
+                               analysis.waveforms(features[:1], n_iter=4))
 
 
 def test_stored_phase_inverts_exactly(tone_folder):
     features = extract(get_source("folder"), tone_folder, FeatureConfig(phase=True), workers=1)
     config, index = features.config, 5
-    spectrogram = features.featurizer.magnitude(features.features[index]) * \
+    spectrogram = features.featurizer.representation.magnitude(features.features[index]) * \
         np.exp(1j * features.phase[index])
     original = audio.fit_length(audio.load_wav(tone_folder / features.files[index], 8000),
                                 config.clip_samples)

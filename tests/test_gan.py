@@ -232,15 +232,15 @@ def test_the_spectral_critic_sees_the_feature_sets_own_features(small_feature_se
     from spokendigits.models.gan_network import ScaledLogMagnitude, stft_settings
 
     featurizer = small_feature_set.featurizer
-    config = featurizer.config
+    config, analysis = featurizer.config, featurizer.representation
     waveforms = np.random.default_rng(0).uniform(-0.5, 0.5, (2, config.clip_samples)
                                                  ).astype(np.float32)
     padded = np.pad(waveforms, [(0, 0), (0, 8192 - config.clip_samples)])[..., None]
-    layer = ScaledLogMagnitude(stft_settings(featurizer))
+    layer = ScaledLogMagnitude(stft_settings(analysis))
     images = keras.ops.convert_to_numpy(layer(padded))
     assert images.shape == (2, config.n_freq, 1 + 8192 // config.hop_length, 1)
     # the clip's frames are the features; frames wholly in the padding are the floor's
-    np.testing.assert_allclose(images[:, :, :config.n_frames, 0], featurizer.encode(waveforms),
+    np.testing.assert_allclose(images[:, :, :config.n_frames, 0], analysis.features(waveforms),
                                atol=1e-3)
     silent = (config.clip_samples + config.n_fft // 2) // config.hop_length + 1
     floor = featurizer.scaling.apply(np.full((config.n_freq, 1), np.log(config.log_floor),
@@ -266,7 +266,8 @@ def test_a_spectral_critic_joins_the_waveform_critic_and_loads_back(small_featur
 
     spectral = ModelConfig(family="wavegan", conditional=True, width=2, critic_steps=1,
                            loss="hinge", gradient_penalty=0.0, spectral_critic=True)
-    model = build(spectral, (8192, 1), 10, seed=0, featurizer=small_feature_set.featurizer)
+    model = build(spectral, (8192, 1), 10, seed=0,
+                  representation=small_feature_set.featurizer.representation)
     plain = build(dataclasses.replace(spectral, spectral_critic=False), (8192, 1), 10, seed=0)
     assert any(isinstance(layer, ScaledLogMagnitude) for layer in model.critic.layers)
     assert model.critic.count_params() > plain.critic.count_params()
@@ -277,13 +278,13 @@ def test_a_spectral_critic_joins_the_waveform_critic_and_loads_back(small_featur
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded.critic(inputs)),
                                keras.ops.convert_to_numpy(model.critic(inputs)), atol=1e-6)
     with pytest.raises(UsageError, match="STFT settings"):
-        build(spectral, (8192, 1), 10, seed=0)  # no featurizer
+        build(spectral, (8192, 1), 10, seed=0)  # no representation
 
 
 def test_a_real_spectrogram_is_consistent_and_a_random_phase_is_not(small_feature_set):
     from spokendigits.models.gan_network import stft_inconsistency, stft_settings
 
-    stft = stft_settings(small_feature_set.featurizer)
+    stft = stft_settings(small_feature_set.featurizer.representation)
     loud = np.argsort(small_feature_set.features.mean(axis=(1, 2)))[-4:]  # little log floor
     magnitude = small_feature_set.features[loud][..., None]
     phase = (small_feature_set.phase[loud] / np.pi)[..., None]

@@ -118,7 +118,7 @@ def test_spectrogram_grid_labels_its_axes_and_digit_columns(small_feature_set, t
     test = small_feature_set.split_mask("test")
     grid = plots.digit_columns(small_feature_set.features[test], small_feature_set.digits[test], 2)
     assert grid.shape == (2, 10, *small_feature_set.features.shape[1:])
-    figure = plots.spectrogram_grid(grid, small_feature_set.featurizer, "Real",
+    figure = plots.spectrogram_grid(grid, small_feature_set.featurizer.representation, "Real",
                                     [f"digit {d}" for d in range(10)])
     panels = figure.axes[:20]
     assert [ax.get_title() for ax in panels[:10]] == [f"digit {d}" for d in range(10)]

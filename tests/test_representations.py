@@ -74,21 +74,22 @@ def test_encode_pads_and_cuts_clips_of_any_length(fitted, waveforms):
                                   representation.encode(fitted_to_length))
 
 
-def test_log_magnitude_gives_the_numbers_of_todays_featurizer(fitted, waveforms):
+def test_log_magnitude_gives_the_numbers_of_a_feature_set(fitted, waveforms):
     representation = fitted["log-magnitude"]
     featurizer = Featurizer(FEATURE_CONFIG, audio.Scaling.fit(analyse(waveforms[:N_TRAIN],
                                                                       FEATURE_CONFIG)[0]))
     np.testing.assert_array_equal(representation.scaling.mean, featurizer.scaling.mean)
     np.testing.assert_array_equal(representation.scaling.std, featurizer.scaling.std)
-    features = featurizer.encode(waveforms)
+    features = featurizer.scaling.apply(analyse(waveforms, FEATURE_CONFIG)[0])  # as extracted
     np.testing.assert_array_equal(representation.encode(waveforms)[..., 0], features)
-    np.testing.assert_array_equal(representation.decode(features[..., None], seed=3, n_iter=4),
-                                  featurizer.decode(features, seed=3, n_iter=4))
-    # built from the featurizer's own settings and statistics: the same representation
-    rebuilt = LogMagnitude.from_feature_config(featurizer.config, featurizer.scaling)
-    assert rebuilt.settings == representation.settings
+    np.testing.assert_array_equal(representation.features(waveforms), features)
+    np.testing.assert_array_equal(representation.waveforms(features, seed=3, n_iter=4),
+                                  representation.decode(features[..., None], seed=3, n_iter=4))
+    # a feature set's settings and statistics give the same representation
+    rebuilt = featurizer.representation
+    assert isinstance(rebuilt, LogMagnitude) and rebuilt.settings == representation.settings
     assert representation.settings.log_floor == FeatureConfig.log_floor  # one default for both
-    np.testing.assert_array_equal(rebuilt.encode(waveforms)[..., 0], features)
+    np.testing.assert_array_equal(rebuilt.features(waveforms), features)
 
 
 def test_magnitude_phase_holds_log_magnitude_and_phase_over_pi(fitted, waveforms):
@@ -194,7 +195,7 @@ def test_log_mel_is_standardised_mel_bands_decoded_by_the_pseudo_inverse(fitted,
 
 def test_every_representation_is_made_from_a_feature_sets_own_arrays(fitted, waveforms):
     featurizer = Featurizer(FEATURE_CONFIG, fitted["log-magnitude"].scaling)
-    features = featurizer.encode(waveforms)
+    features = featurizer.scaling.apply(analyse(waveforms, FEATURE_CONFIG)[0])
     phase = np.angle(audio.stft(waveforms, N_FFT, HOP_LENGTH))
     for name, representation in fitted.items():
         rebuilt = REPRESENTATIONS[name].from_feature_config(FEATURE_CONFIG, featurizer.scaling)

@@ -55,6 +55,8 @@ def test_the_light_copy_keeps_what_the_notebooks_show_and_says_so_for_the_rest(s
     for run, copied in zip(study.interpolated, light.interpolated):
         np.testing.assert_allclose(light.interpolation(copied), study.interpolation(run),
                                    atol=2e-2)
+    for run, copied in zip(study.runs, light.runs):
+        np.testing.assert_allclose(light.sample(copied), study.sample(run), atol=2e-2)
     other = light.ranked[1]
     with pytest.raises(DataError, match=f"{LIGHT} keeps no grid.*runs folder"):
         light.grid(other)

@@ -31,6 +31,7 @@ from .datasets import PROJECT_ROOT
 from .errors import DataError, UsageError
 from .features import FeatureSet, Featurizer
 from .metrics import accuracy, per_class_accuracy
+from .representations import LogMagnitude
 from .storage import read_json
 
 CLASSIFIERS_ROOT = PROJECT_ROOT / "output" / "classifiers"
@@ -72,9 +73,9 @@ class ClassifierConfig:
         ])
 
 
-def heard(featurizer: Featurizer, features: np.ndarray, n_iter: int, seed: int) -> np.ndarray:
+def heard(analysis: LogMagnitude, features: np.ndarray, n_iter: int, seed: int) -> np.ndarray:
     """Features as a listener gets them: Griffin-Lim to waveforms, analysed again."""
-    return featurizer.encode(featurizer.decode(features, n_iter=n_iter, seed=seed))
+    return analysis.features(analysis.waveforms(features, seed=seed, n_iter=n_iter))
 
 
 def classifier_folder(config: ClassifierConfig, feature_set_name: str,
@@ -118,7 +119,7 @@ def train_classifier(feature_set: FeatureSet, config: ClassifierConfig = Classif
     folder = classifier_folder(config, feature_set.name, root)
     if (folder / "metrics.json").is_file():
         return Judge(folder)
-    featurizer = feature_set.featurizer
+    analysis = feature_set.featurizer.representation
     train = np.flatnonzero(feature_set.split_mask("train"))
     test = feature_set.split_mask("test")
     train, validation = train_test_split(train, test_size=config.validation_fraction,
@@ -128,7 +129,7 @@ def train_classifier(feature_set: FeatureSet, config: ClassifierConfig = Classif
     def examples(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         inputs, labels = feature_set.features[index], feature_set.digits[index]
         if config.griffin_lim_copies:
-            inputs = np.concatenate([inputs, heard(featurizer, inputs,
+            inputs = np.concatenate([inputs, heard(analysis, inputs,
                                                    config.griffin_lim_iterations, config.seed)])
             labels = np.concatenate([labels, labels])
         return inputs, labels
@@ -150,10 +151,10 @@ def train_classifier(feature_set: FeatureSet, config: ClassifierConfig = Classif
         judge_model.export(str(staging / "classifier.onnx"), format="onnx", verbose=False)
         write_json(staging / "config.json", {
             "classifier": to_dict(config), "feature_set": feature_set.name,
-            "featurizer": featurizer.to_dict(), "labels": {"digits": list(range(10))}})
+            "featurizer": feature_set.featurizer.to_dict(), "labels": {"digits": list(range(10))}})
         judge = Judge(staging, check_complete=False)
         plain = judge.predict(feature_set.features[test])
-        through = judge.predict(heard(featurizer, feature_set.features[test], 64, config.seed))
+        through = judge.predict(heard(analysis, feature_set.features[test], 64, config.seed))
         digits, speakers = feature_set.digits[test], feature_set.speakers[test]
         write_json(staging / "metrics.json", {
             "validation": {"clips": len(validation), "accuracy": float(best.best),

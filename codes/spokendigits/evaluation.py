@@ -31,14 +31,14 @@ import numpy as np
 from . import metrics
 from .classifier import CLASSIFIERS_ROOT, Judge, heard
 from .config import check_settings, config_hash, from_dict, to_dict
-from .features import FeatureSet
-from .latents import encode
-from .models import build_condition, condition_dim
 from .errors import UsageError
+from .features import FeatureSet
+from .models import family_of
 from .runs import Run, labels
 from .sampling import DEFAULT_SAMPLER, SAMPLERS
 from .storage import read_json, write_json
 from .synthesis import Synthesizer, check_sampling
+
 
 @dataclass(frozen=True)
 class EvaluationConfig:
@@ -101,8 +101,8 @@ class RealData:
         per_digit = per_digit_count(feature_set)
         # all of an evenly split test set (FSDD); a seeded equal-n subset of an uneven one
         test = test[metrics.disjoint_draws(feature_set.digits[test], per_digit, 1, config.seed)[0]]
-        features = feature_set.features[test]
-        return cls(judge.run(features), judge.run(heard(feature_set.featurizer, features,
+        features, analysis = feature_set.features[test], feature_set.featurizer.representation
+        return cls(judge.run(features), judge.run(heard(analysis, features,
                                                         config.griffin_lim_iterations,
                                                         config.seed)),
                    feature_set.digits[test], per_digit, test)
@@ -167,7 +167,7 @@ def reference_rows(feature_set: FeatureSet, judge: Judge, real: RealData,
                    config: EvaluationConfig, runs: list[Run] = ()) -> list[dict[str, Any]]:
     """The rows every table shows beside the models (see the module's docstring), and the
     ceilings of the representations of `runs`."""
-    featurizer, n = feature_set.featurizer, real.per_digit
+    analysis, n = feature_set.featurizer.representation, real.per_digit
     rows = [{"run": name, **score_draws(judged, real.digits, [np.arange(len(real.digits))], real,
                                         config, distances=False)}
             for name, judged in (("real test clips", real.test),
@@ -179,14 +179,14 @@ def reference_rows(feature_set: FeatureSet, judge: Judge, real: RealData,
         raise UsageError(f"the training split cannot give {config.draws} disjoint draws of {n} "
                          f"clips per digit ({error}); ask for fewer --draws") from None
     chosen = train[np.concatenate(draws)]
-    training = judge.run(heard(featurizer, feature_set.features[chosen],
+    training = judge.run(heard(analysis, feature_set.features[chosen],
                                config.griffin_lim_iterations, config.seed))
     rows.append({"run": "real training clips, Griffin-Lim",
                  **score_draws(training, feature_set.digits[chosen],
                                _draw_slices(n, config.draws), real, config)})
     means = digit_means(feature_set)
     digits = _block_digits(n, config.draws)
-    floor = judge.run(heard(featurizer, means[digits], config.griffin_lim_iterations, config.seed))
+    floor = judge.run(heard(analysis, means[digits], config.griffin_lim_iterations, config.seed))
     rows.append({"run": FLOOR, **score_draws(floor, digits, _draw_slices(n, config.draws), real,
                                              config)})
     return rows + ceiling_rows(feature_set, judge, real, config, runs)
@@ -213,7 +213,7 @@ def ceiling_rows(feature_set: FeatureSet, judge: Judge, real: RealData, config: 
         waveforms = representation.round_trip(feature_set.features[real.index], phase,
                                               seed=config.seed,
                                               n_iter=config.griffin_lim_iterations)
-        judged = judge.run(feature_set.featurizer.encode(waveforms))
+        judged = judge.run(feature_set.featurizer.representation.features(waveforms))
         rows.append({"run": f"real test clips, {name} round trip",
                      **score_draws(judged, real.digits, [np.arange(len(real.digits))], real,
                                    config, distances=False)})
@@ -236,16 +236,9 @@ def reconstructions(run: Run, epoch: int | None, feature_set: FeatureSet) -> np.
     or None where the checkpoint has no Keras encoder (an exported copy)."""
     if not run.has_encoder(epoch):
         return None
-    checkpoint = run.checkpoint(epoch)
-    import keras
-
     test = feature_set.split_mask("test")
-    features, digits, speakers = (feature_set.features[test], feature_set.digits[test],
-                                  feature_set.speakers[test])
-    inputs = [encode(run, epoch, features, digits, speakers)]
-    if condition_dim(run.model, run.config["labels"]):
-        inputs.append(build_condition(run.model, run.config["labels"], digits, speakers))
-    return keras.saving.load_model(checkpoint / "decoder.keras").predict(inputs, verbose=0)
+    return family_of(run.model).reconstruct(run, epoch, feature_set.features[test],
+                                            feature_set.digits[test], feature_set.speakers[test])
 
 
 def samplers_of(run: Run, config: EvaluationConfig) -> list[str]:
@@ -296,7 +289,7 @@ def evaluate_checkpoint(run: Run, epoch: int, judge: Judge, feature_set: Feature
         arrays = synthesizer.arrays(digits.tolist(), speakers, config.seed,
                                     config.temperature, sampler)
         waveforms = synthesizer.waveforms(arrays, config.griffin_lim_iterations, config.seed)
-        judged = judge.run(run.featurizer.encode(waveforms))
+        judged = judge.run(run.featurizer.representation.features(waveforms))
         samples[sampler] = score_draws(judged, digits, _draw_slices(n, config.draws), real, config)
     result = {"epochs": epoch, "samplers": samples,
               "test_reconstruction": run.losses(epoch).get("test", {}).get("reconstruction"),
@@ -304,13 +297,13 @@ def evaluate_checkpoint(run: Run, epoch: int, judge: Judge, feature_set: Feature
     decoded = reconstructions(run, epoch, feature_set)
     if decoded is not None:
         test = feature_set.split_mask("test")
-        featurizer = feature_set.featurizer
-        probabilities, _ = judge.run(heard(featurizer, decoded, config.griffin_lim_iterations,
+        analysis = feature_set.featurizer.representation
+        probabilities, _ = judge.run(heard(analysis, decoded, config.griffin_lim_iterations,
                                            config.seed))
         result["reconstruction_accuracy"] = metrics.accuracy(probabilities.argmax(1),
                                                              feature_set.digits[test])
         result["test_spectral_convergence"] = metrics.spectral_convergence(
-            featurizer.magnitude(feature_set.features[test]), featurizer.magnitude(decoded))
+            analysis.magnitude(feature_set.features[test]), analysis.magnitude(decoded))
     return result
 
 

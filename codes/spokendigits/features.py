@@ -40,6 +40,7 @@ from .config import check_settings, config_hash, from_dict, to_dict
 from .datasets import (DATASET_ROOT, SPLITS, DatasetSource, assign_split, check_split,
                        find_clips, skip_record)
 from .errors import DataError, UsageError
+from .representations import LogMagnitude
 from .storage import load_pickle, save_pickle
 
 FEATURES_ROOT = DATASET_ROOT / "features"
@@ -183,9 +184,9 @@ def analyse(waveforms: Sequence[np.ndarray], config: FeatureConfig
 
 @dataclass(frozen=True)
 class Featurizer:
-    """Waveforms to features and back: a resolved `FeatureConfig` and its `Scaling`.
-
-    This is what travels with a trained model, as `to_dict()` JSON.
+    """A feature set's settings and the training split's statistics: a resolved
+    `FeatureConfig` and its `Scaling`. This is what travels with a trained model and a
+    judge, as `to_dict()` JSON; `representation` is what encodes, decodes and shows features.
     """
 
     config: FeatureConfig
@@ -196,20 +197,11 @@ class Featurizer:
             raise DataError(f"feature settings {to_dict(self.config)} are not resolved: "
                             "a featurizer needs every setting chosen; remake the feature set")
 
-    def encode(self, waveforms: np.ndarray) -> np.ndarray:
-        """`[clip, sample]` waveforms to `[clip, freq, frame]` scaled features."""
-        return self.scaling.apply(analyse(waveforms, self.config)[0])
-
-    def magnitude(self, features: np.ndarray) -> np.ndarray:
-        """Scaled `[..., freq, frame]` features to linear STFT magnitudes."""
-        return np.exp(self.scaling.invert(features))
-
-    def decode(self, features: np.ndarray, n_iter: int = 64, momentum: float = 0.99,
-               seed: int = 0) -> np.ndarray:
-        """Scaled `[..., freq, frame]` features to `[..., sample]` waveforms by Griffin-Lim."""
-        return audio.griffin_lim(self.magnitude(features), self.config.hop_length,
-                                 self.config.clip_samples, n_iter=n_iter, momentum=momentum,
-                                 seed=seed)
+    @property
+    def representation(self) -> LogMagnitude:
+        """The `log-magnitude` representation of these settings and statistics: waveforms to
+        features (`features`) and back (`waveforms`), and features to magnitudes."""
+        return LogMagnitude.from_feature_config(self.config, self.scaling)
 
     def to_dict(self) -> dict[str, Any]:
         return {"config": to_dict(self.config), "scaling": self.scaling.to_dict()}

@@ -1,4 +1,5 @@
-"""A VAE's latent space seen from outside: encoding clips, and 2-D views for plots.
+"""A model's latent space seen from outside: 2-D views of the codes its family's encoder
+gives clips (`Family.encode`, a VAE's posterior means), and how well labels separate them.
 
 How latent vectors are drawn for speech (the prior, fitted Gaussians) is
 `sampling`'s.
@@ -11,34 +12,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import DataError, UsageError
-from .models import build_condition, condition_dim
+from .errors import UsageError
+from .models import family_of
 
 if TYPE_CHECKING:
     from .features import FeatureSet
     from .runs import Run
 
 PROJECTIONS = ("pca", "tsne")
-
-
-def encode(run: "Run", epoch: int | None, features: np.ndarray, digits: np.ndarray,
-           speakers: np.ndarray) -> np.ndarray:
-    """`[clip, latent]` posterior means of `[clip, freq, frame]` features under the Keras
-    encoder of checkpoint `epoch` (default: the last). Imports TensorFlow.
-
-    Conditional encoders also take each clip's `[clip]` digit and speaker labels.
-    """
-    checkpoint = run.checkpoint(epoch)
-    if not run.has_encoder(epoch):
-        raise DataError(f"{checkpoint} has no encoder.keras (an inference-only copy?); "
-                        "use the full run folder made by codes/train.py")
-    import keras
-
-    encoder = keras.saving.load_model(checkpoint / "encoder.keras")
-    inputs = [features]
-    if condition_dim(run.model, run.config["labels"]):
-        inputs.append(build_condition(run.model, run.config["labels"], digits, speakers))
-    return encoder.predict(inputs, verbose=0)[0]
 
 
 def project(z: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
@@ -81,8 +62,8 @@ class LatentViews:
         """Encode `split` with checkpoint `epoch` (default: the last) and project it."""
         mask = feature_set.split_mask(split)
         digits, speakers = feature_set.digits[mask], feature_set.speakers[mask]
-        return cls.of_means(encode(run, epoch, feature_set.features[mask], digits, speakers),
-                           digits, speakers, seed)
+        z = family_of(run.model).encode(run, epoch, feature_set.features[mask], digits, speakers)
+        return cls.of_means(z, digits, speakers, seed)
 
     @classmethod
     def of_means(cls, z: np.ndarray, digits: np.ndarray, speakers: np.ndarray,

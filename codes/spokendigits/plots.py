@@ -20,8 +20,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image
 
-from .features import Featurizer
 from .metrics import COLLAPSE_RATIO
+from .representations import Representation
 from .storage import atomic_write
 
 DB_RANGE = 80.0  # spectrograms show the loudest 80 dB of a figure
@@ -43,22 +43,24 @@ def save(figure: Figure, path: str | Path, dpi: int = 100) -> Path:
     return path
 
 
-def decibels(featurizer: Featurizer, features: np.ndarray) -> np.ndarray:
+def decibels(analysis: Representation, features: np.ndarray) -> np.ndarray:
     """Scaled `[..., freq, frame]` features to STFT magnitudes in dB."""
-    return 20 * np.log10(np.maximum(featurizer.magnitude(features), 1e-10))
+    return 20 * np.log10(np.maximum(analysis.magnitude(features), 1e-10))
 
 
-def spectrogram_grid(features: np.ndarray, featurizer: Featurizer, title: str,
+def spectrogram_grid(features: np.ndarray, analysis: Representation, title: str,
                      column_titles: Sequence[str] | None = None,
                      row_titles: Sequence[str] | None = None, panel_size: float = 1.5) -> Figure:
-    """`[row, column, freq, frame]` scaled features as a grid of spectrograms.
+    """`[row, column, freq, frame]` scaled features as a grid of spectrograms, read by
+    `analysis`: a fitted representation (its STFT and log-magnitude scaling), usually a
+    feature set's `Featurizer.representation`.
 
     Time runs along each panel in seconds, frequency up it in kHz; the colour
     bar gives dB.
     """
     rows, columns = features.shape[:2]
-    config = featurizer.config
-    db = decibels(featurizer, features)
+    config = analysis.settings
+    db = decibels(analysis, features)
     top = float(db.max())
     extent = (0, config.n_frames * config.hop_length / config.sample_rate,
               0, config.sample_rate / 2000)

@@ -280,7 +280,7 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
         plots.save(plots.spectrogram_grid(
             plots.digit_columns(feature_set.features[test], feature_set.digits[test], grid_rows,
                                 seed),
-            feature_set.featurizer, "Real test clips", [f"digit {d}" for d in range(10)]),
+            feature_set.featurizer.representation, "Real test clips", [f"digit {d}" for d in range(10)]),
             figures / "real.png")
 
         sections, separations, speeds = [], [], {}
@@ -293,7 +293,7 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
             speeds[run.name] = study.realtime_factor(run)
             epoch = run.checkpoints[-1]
             plots.save(plots.spectrogram_grid(
-                synthesizer.digit_grid(grid_rows, seed), run.featurizer,
+                synthesizer.digit_grid(grid_rows, seed), run.featurizer.representation,
                 f"{label}: generated, {epoch} epochs", [f"digit {d}" for d in range(10)]),
                 figures / f"samples-{run.name}.png")
             latent_figure = ""
@@ -358,7 +358,8 @@ def _diagnosis_grid(run: Run, feature_set: FeatureSet, seed: int):
         if sampler in run.model.samplers:
             rows[f"sample, {sampler}"] = synthesizer.features(list(range(10)), seed=seed,
                                                               sampler=sampler)
-    return plots.spectrogram_grid(np.stack(list(rows.values())), run.featurizer,
+    return plots.spectrogram_grid(np.stack(list(rows.values())),
+                                  run.featurizer.representation,
                                   f"{run.label}: test clips, reconstructions and samples",
                                   [f"digit {d}" for d in range(10)], list(rows))
 

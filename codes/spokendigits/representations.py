@@ -9,8 +9,8 @@ make and invert its arrays again.
 
 2-D representations are channels-last, `[clip, freq, frame, channel]`:
 
-- `log-magnitude`: one channel, the standardised log-magnitude (today's
-  `Featurizer`), decoded by Griffin-Lim.
+- `log-magnitude`: one channel, the standardised log-magnitude (a feature
+  set's own arrays: `Featurizer.representation`), decoded by Griffin-Lim.
 - `magnitude-phase`: two channels, the standardised log-magnitude and the
   phase / pi in [-1, 1], decoded by the inverse STFT with its own phase (or by
   Griffin-Lim on the magnitude alone, for comparison).
@@ -171,7 +171,7 @@ class Representation:
         the training split: what `fit` gives, without the waveforms. Returns self."""
         if len(log_magnitude) == 0:
             raise UsageError(f"{self.name}: fit_features needs at least one training clip")
-        self._fit_own(self._magnitude(log_magnitude))
+        self._fit_own(self.magnitude(log_magnitude))
         return self
 
     def encode(self, waveforms: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
@@ -195,7 +195,7 @@ class Representation:
         if phase is None and self.needs_phase:
             raise UsageError(f"{self.name} needs the STFT phase of the clips: make the feature "
                              "set again with codes/features.py --phase (the name stays the same)")
-        magnitude = self._magnitude(log_magnitude)
+        magnitude = self.magnitude(log_magnitude)
         return self.encode_spectrogram(magnitude if phase is None else
                                        magnitude * np.exp(1j * phase).astype(np.complex64))
 
@@ -219,6 +219,14 @@ class Representation:
         the scaling, as a feature set holds them: what the array says the clip's STFT
         magnitude is, to look at and compare."""
         return self._check_array(array)[..., 0]
+
+    def magnitude(self, scaled: np.ndarray) -> np.ndarray:
+        """Standardised `[..., freq, frame]` log-magnitudes to linear STFT magnitudes, none
+        louder than a bin of a clip in [-1, 1] can be (the window's sum, n_fft / 2): a latent
+        drawn far out (a high temperature) would otherwise overflow into infinities."""
+        self._check_fitted(scaling_only=True)
+        loudest = math.log(self.settings.n_fft / 2)
+        return np.exp(np.minimum(self.scaling.invert(scaled), loudest))
 
     def to_dict(self) -> dict[str, Any]:
         """Name, settings and fitted statistics as plain JSON data."""
@@ -285,14 +293,6 @@ class Representation:
         self._check_fitted(scaling_only=True)
         return self.scaling.apply(audio.log_magnitude(spectrogram, self.settings.log_floor))
 
-    def _magnitude(self, scaled: np.ndarray) -> np.ndarray:
-        """Standardised `[..., freq, frame]` log-magnitudes to linear STFT magnitudes, none
-        louder than a bin of a clip in [-1, 1] can be (the window's sum, n_fft / 2): a latent
-        drawn far out (a high temperature) would otherwise overflow into infinities."""
-        self._check_fitted(scaling_only=True)
-        loudest = math.log(self.settings.n_fft / 2)
-        return np.exp(np.minimum(self.scaling.invert(scaled), loudest))
-
     def _check_fitted(self, scaling_only: bool = False) -> None:
         """Raises UsageError unless every statistic (or the log-magnitude scaling) is set."""
         if self.scaling is None or not (scaling_only or self.is_fitted):
@@ -309,11 +309,14 @@ class Representation:
 
 
 class LogMagnitude(Representation):
-    """Today's features: the standardised log-magnitude STFT, one channel, by Griffin-Lim.
+    """A feature set's features: the standardised log-magnitude STFT, one channel, by
+    Griffin-Lim.
 
     The channel holds `(log(max(|STFT|, log_floor)) - mean) / std`, with
-    `mean` and `std` per frequency bin from the training split: the same
-    numbers as `Featurizer.encode` for the same settings and scaling.
+    `mean` and `std` per frequency bin from the training split. Made with a
+    feature set's settings and scaling (`Featurizer.representation`), it is how
+    the project analyses any clip: the judge, the plots and the evaluation
+    read `features`, and `waveforms` turns features back into sound.
     """
 
     name = "log-magnitude"
@@ -328,11 +331,20 @@ class LogMagnitude(Representation):
         return np.asarray(log_magnitude, np.float32)[..., None]
 
     def decode(self, array: np.ndarray, seed: int = 0, n_iter: int = 64) -> np.ndarray:
-        """`[clip, freq, frame, 1]` to `[clip, clip_samples]` waveforms by fast Griffin-Lim
-        (as `Featurizer.decode`), its initial phase seeded by `seed`."""
-        magnitude = self._magnitude(self._check_array(array)[..., 0])
+        """`[clip, freq, frame, 1]` to `[clip, clip_samples]` waveforms by fast Griffin-Lim,
+        its initial phase seeded by `seed`."""
+        magnitude = self.magnitude(self._check_array(array)[..., 0])
         return audio.griffin_lim(magnitude, self.settings.hop_length, self.settings.clip_samples,
                                  n_iter=n_iter, seed=seed)
+
+    def features(self, waveforms: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """`[clip, freq, frame]` float32: waveforms as a feature set holds its clips (`encode`
+        without the channel axis), which is what the judge and the plots read."""
+        return self.encode(waveforms)[..., 0]
+
+    def waveforms(self, features: np.ndarray, seed: int = 0, n_iter: int = 64) -> np.ndarray:
+        """`[clip, clip_samples]` waveforms of `[clip, freq, frame]` features (`decode`)."""
+        return self.decode(np.asarray(features)[..., None], seed=seed, n_iter=n_iter)
 
 
 class MagnitudePhase(Representation):
@@ -381,7 +393,7 @@ class MagnitudePhase(Representation):
         if phase not in DECODE_PHASES:
             raise UsageError(f"{self.name}: phase={phase!r} must be one of {list(DECODE_PHASES)}")
         array = self._check_array(array)
-        magnitude = self._magnitude(array[..., 0])
+        magnitude = self.magnitude(array[..., 0])
         hop_length, length = self.settings.hop_length, self.settings.clip_samples
         if phase == "griffin-lim":
             return audio.griffin_lim(magnitude, hop_length, length, n_iter=n_iter, seed=seed)

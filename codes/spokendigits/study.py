@@ -10,8 +10,9 @@
   accuracies and the evaluation's settings; `runs/<name>/` holds each run's `RUN_FILES`
   as `train.py` and `evaluate.py` wrote them, and `light.npz` with what `SHEET` asks of
   the run: its latent means of the test split with their digits and speakers (a VAE that
-  kept its encoder), "0123456789" spoken, a ten-per-digit grid (the best model) and an
-  interpolation (the models `interpolated` names), and its real-time factor.
+  kept its encoder), "0123456789" spoken, one sample of each digit, a ten-per-digit grid
+  (the best model) and an interpolation (the models `interpolated` names), and its
+  real-time factor.
 
 The light copy holds only what the notebooks show; the rest (another grid, another
 seed) needs the runs folder.
@@ -53,7 +54,8 @@ FOLDER = "study"          # a report's light copy of its study
 RESULTS = "results.json"
 LIGHT = "light.npz"
 RUN_FILES = ("config.json", "history.csv", "summary.json", "metrics.json")
-LIGHT_KEYS = ("spoken", "realtime_factor", "z", "digits", "speakers", "grid", "interpolation")
+LIGHT_KEYS = ("spoken", "realtime_factor", "z", "digits", "speakers", "sample", "grid",
+              "interpolation")
 
 
 class Study:
@@ -194,6 +196,14 @@ class Study:
         return self._compute(run, "realtime_factor",
                              lambda: realtime_factor(self._synthesizer(run))[0])
 
+    def sample(self, run: Run) -> np.ndarray:
+        """`[digit, freq, frame]` log-magnitudes: one sample of each digit 0-9 (a one-row
+        `Synthesizer.digit_grid`)."""
+        if self.is_light:
+            return self._saved(run, "sample").astype(np.float32)
+        return self._compute(run, "sample", lambda: self._synthesizer(run).digit_grid(
+            1, SHEET.seed)[0])
+
     def grid(self, run: Run) -> np.ndarray:
         """`[row, digit, freq, frame]` log-magnitudes: `SHEET.grid_rows` samples of each digit."""
         if self.is_light:
@@ -229,7 +239,8 @@ class Study:
             for name in RUN_FILES:
                 shutil.copy2(run.folder / name, folder / name)
             arrays = {"spoken": np.round(np.clip(self.spoken(run), -1, 1) * 32767).astype(np.int16),
-                      "realtime_factor": np.float64(self.realtime_factor(run))}
+                      "realtime_factor": np.float64(self.realtime_factor(run)),
+                      "sample": self.sample(run).astype(np.float16)}
             views = self.latents(run)
             if views is not None:
                 arrays.update(z=views.z.astype(np.float32), digits=views.digits,

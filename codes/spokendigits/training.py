@@ -342,11 +342,10 @@ def _train(folder: Path, spec: RunSpec, feature_set: FeatureSet, tensorboard: bo
             (folder / "history.csv").unlink(missing_ok=True)
             model = family.build(spec.model, data["train"].inputs["features"].shape[1:],
                                  condition_dim(spec.model, labels), spec.training.seed,
-                                 spec.training, feature_set.featurizer)
+                                 spec.training, representation)
     model.steps_per_execution = steps_per_execution
     callbacks = [StopOnNonFinite(), EpochLog(),
-                 *family.callbacks(spec.model, folder, data, tensorboard, feature_set.featurizer,
-                                   representation),
+                 *family.callbacks(spec.model, folder, data, tensorboard, representation),
                  SaveCheckpoints(folder, spec.training.epochs, data, spec.training.batch_size,
                                  family),
                  HistoryLog(folder / "history.csv", history),

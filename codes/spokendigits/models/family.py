@@ -14,8 +14,9 @@ answers:
   defaults), `defaults` for the settings it resolves where they are unset,
   `representations` it can make, `checks` of its own, `likelihood` and
   `label_parts` in words;
-- what its checkpoints offer: `has_encoder` (latent views, reconstructions),
-  `samplers`, the `losses` its history logs;
+- what its checkpoints offer: `has_encoder` (with `encode` and `reconstruct`,
+  which latent views and the evaluation's reconstructions use), `samplers`, the
+  `losses` its history logs;
 - its Keras side: `build`, `fit_data`, `callbacks`, `export` (a checkpoint's
   files, `synthesis`'s contract) and `summary`. Each imports the family's
   network module when called, so reading a run's settings (inference) needs no
@@ -33,6 +34,7 @@ import numpy as np
 from ..sampling import offered_samplers
 
 if TYPE_CHECKING:
+    from ..runs import Run
     from . import ModelConfig
 
 
@@ -97,9 +99,10 @@ class Family:
     # The Keras side: each imports the family's network module.
 
     def build(self, config: "ModelConfig", feature_shape: tuple[int, ...], condition_dim: int,
-              seed: int, training: Any = None, featurizer: Any = None) -> Any:
+              seed: int, training: Any = None, representation: Any = None) -> Any:
         """A compiled Keras model for arrays of `feature_shape`; `training` (a `TrainConfig`)
-        gives the learning rates, `featurizer` what the model needs of the features."""
+        gives the learning rates, `representation` (fitted: its STFT and scaling) what the
+        model needs to know of the arrays beyond their shape."""
         raise NotImplementedError
 
     def fit_data(self, config: "ModelConfig", inputs: dict[str, np.ndarray], batch_size: int,
@@ -111,8 +114,9 @@ class Family:
         return pipeline(inputs, batch_size, seed, training), {"shuffle": False} if training else {}
 
     def callbacks(self, config: "ModelConfig", folder: Path, data: dict, tensorboard: bool,
-                  featurizer: Any, representation: Any) -> list[Any]:
-        """Keras callbacks of the family's own, beside training's."""
+                  representation: Any) -> list[Any]:
+        """Keras callbacks of the family's own, beside training's; `representation` makes
+        the arrays and turns them back into sound and spectrograms."""
         return []
 
     def export(self, model: Any, staging: Path, epoch: int, logs: dict, data: dict,
@@ -124,3 +128,16 @@ class Family:
     def summary(self, model: Any) -> dict[str, Any]:
         """Parameter counts for the run's `summary.json`."""
         raise NotImplementedError
+
+    # A family that `has_encoder`: the encoder of a checkpoint that keeps it (`Run.has_encoder`).
+
+    def encode(self, run: "Run", epoch: int | None, features: np.ndarray, digits: np.ndarray,
+               speakers: np.ndarray) -> np.ndarray:
+        """`[clip, latent]` codes of `[clip, freq, frame]` features (with each clip's digit
+        and speaker) under checkpoint `epoch` (default: the last). Imports TensorFlow."""
+        raise NotImplementedError(f"{self.name} has no encoder")
+
+    def reconstruct(self, run: "Run", epoch: int | None, features: np.ndarray,
+                    digits: np.ndarray, speakers: np.ndarray) -> np.ndarray:
+        """`[clip, freq, frame]` features decoded from their own codes (`encode`)."""
+        raise NotImplementedError(f"{self.name} has no encoder")

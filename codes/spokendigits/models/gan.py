@@ -179,9 +179,9 @@ class GANFamily(Family):
         return gan_network
 
     def build(self, config: "ModelConfig", feature_shape: tuple[int, ...], condition_dim: int,
-              seed: int, training: Any = None, featurizer: Any = None) -> Any:
+              seed: int, training: Any = None, representation: Any = None) -> Any:
         return self.network().build(config, feature_shape, condition_dim, seed, training,
-                                    featurizer)
+                                    representation)
 
     def fit_data(self, config: "ModelConfig", inputs: dict[str, np.ndarray], batch_size: int,
                  seed: int, training: bool = True) -> tuple[Any, dict[str, Any]]:
@@ -189,9 +189,8 @@ class GANFamily(Family):
         return self.network().fit_data(config, inputs, batch_size, seed, training)
 
     def callbacks(self, config: "ModelConfig", folder: Path, data: dict, tensorboard: bool,
-                  featurizer: Any, representation: Any) -> list[Any]:
-        return self.network().callbacks(config, folder, data, tensorboard, featurizer,
-                                        representation)
+                  representation: Any) -> list[Any]:
+        return self.network().callbacks(config, folder, data, tensorboard, representation)
 
     def export(self, model: Any, staging: Path, epoch: int, logs: dict, data: dict,
                batch_size: int) -> None:

@@ -326,14 +326,15 @@ def _inverse(spectrogram, n_fft: int, hop_length: int, length: int):
     return signal[:, n_fft // 2:n_fft // 2 + length]
 
 
-def stft_settings(featurizer: Any) -> dict[str, Any]:
-    """What `stft_inconsistency` and `ScaledLogMagnitude` need of a `Featurizer`, as plain
-    (saveable) data: the scaling statistics, and the STFT's bins, hop, clip length and
-    log floor."""
-    return {"mean": featurizer.scaling.mean.tolist(), "std": featurizer.scaling.std.tolist(),
-            "n_freq": featurizer.config.n_freq, "hop_length": featurizer.config.hop_length,
-            "clip_samples": featurizer.config.clip_samples,
-            "log_floor": featurizer.config.log_floor}
+def stft_settings(representation: Any) -> dict[str, Any]:
+    """What `stft_inconsistency` and `ScaledLogMagnitude` need of a fitted representation, as
+    plain (saveable) data: its log-magnitude scaling statistics, and the STFT's bins, hop,
+    clip length and log floor."""
+    settings = representation.settings
+    return {"mean": representation.scaling.mean.tolist(),
+            "std": representation.scaling.std.tolist(), "n_freq": settings.n_freq,
+            "hop_length": settings.hop_length, "clip_samples": settings.clip_samples,
+            "log_floor": settings.log_floor}
 
 
 def _stft_scaling(stft: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, int]:
@@ -350,7 +351,7 @@ class ScaledLogMagnitude(layers.Layer):
     stand-in for the feature set's `max(|S|, floor)` whose gradient stays finite at silence.
 
     Args:
-        stft: `stft_settings` of the run's featurizer.
+        stft: `stft_settings` of the run's representation.
     """
 
     def __init__(self, stft: dict[str, Any], **kwargs):
@@ -406,7 +407,7 @@ class ConditionalWGAN(BuiltAtConstruction, keras.Model):
         self.learning_rates = tuple(learning_rates)
         if stft is None and config.needs_stft:
             raise UsageError("consistency_weight and spectral_critic need the feature set's STFT "
-                             "settings: build the model with the run's featurizer")
+                             "settings: build the model with the run's representation")
         self.stft = stft
         self.generator = build_generator(config, self.feature_shape, condition_dim)
         self.critic = build_critic(config, self.feature_shape, condition_dim, stft)
@@ -571,13 +572,14 @@ class ConditionalWGAN(BuiltAtConstruction, keras.Model):
 # What the families (`gan.GANFamily`) call.
 
 def build(config: ModelConfig, feature_shape: tuple[int, ...], condition_dim: int, seed: int,
-          training: Any = None, featurizer: Any = None) -> ConditionalWGAN:
+          training: Any = None, representation: Any = None) -> ConditionalWGAN:
     """A compiled `ConditionalWGAN`; `training` (a `TrainConfig`) gives the generator's
-    learning rate and the critic's, `featurizer` the STFT of the consistency term and of a
-    spectral critic."""
+    learning rate and the critic's, `representation` the STFT of the consistency term and of
+    a spectral critic."""
     rates = (1e-4, 1e-4) if training is None else \
         (training.learning_rate, training.critic_learning_rate or training.learning_rate)
-    stft = stft_settings(featurizer) if config.needs_stft and featurizer is not None else None
+    stft = stft_settings(representation) if config.needs_stft and representation is not None \
+        else None
     model = ConditionalWGAN(config, feature_shape, condition_dim, seed, rates, stft)
     model.compile(optimizer=None)  # the model holds one optimizer per network
     return model
@@ -594,9 +596,9 @@ def fit_data(config: ModelConfig, inputs: dict[str, np.ndarray], batch_size: int
 
 
 def callbacks(config: ModelConfig, folder: Path, data: dict, tensorboard: bool,
-              featurizer: Any, representation: Any) -> list[keras.callbacks.Callback]:
+              representation: Any) -> list[keras.callbacks.Callback]:
     return [StepLog(folder / "steps.csv"), CollapseWatch(data["train"], config, representation),
-            Preview(folder, data, tensorboard, featurizer, representation, config)]
+            Preview(folder, data, tensorboard, representation, config)]
 
 
 class StepLog(keras.callbacks.Callback):
@@ -691,10 +693,10 @@ class Preview(keras.callbacks.Callback):
     digit (`previews/eNNN.png`) and those ten clips as one wav (`previews/eNNN.wav`),
     and the grid in TensorBoard where it is written."""
 
-    def __init__(self, folder: Path, data: dict, tensorboard: bool, featurizer: Any,
-                 representation: Any, config: ModelConfig):
+    def __init__(self, folder: Path, data: dict, tensorboard: bool, representation: Any,
+                 config: ModelConfig):
         super().__init__()
-        self.folder, self.featurizer = folder / "previews", featurizer
+        self.folder = folder / "previews"
         self.fixed = _fixed_inputs(data["train"], config, per_digit=1, seed=0)
         self.representation = representation
         self.phase = self.fixed["inputs"][-1] if config.phase_conditional else None
@@ -715,7 +717,7 @@ class Preview(keras.callbacks.Callback):
         self.folder.mkdir(exist_ok=True)
         stem = self.folder / f"e{epoch + 1:03d}"
         figure = plots.spectrogram_grid(self.representation.log_magnitude(arrays)[None],
-                                        self.featurizer,
+                                        self.representation,
                                         f"Epoch {epoch + 1}: one sample of each digit",
                                         column_titles=[str(digit) for digit in range(10)])
         if self.writer is not None:  # before `save` closes the figure

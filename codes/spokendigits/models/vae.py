@@ -13,9 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from ..errors import DataError
 from .family import Family
 
 if TYPE_CHECKING:
+    from ..runs import Run
     from . import ModelConfig
 
 DECODER_VARIANCES = ("fixed", "shared", "per-bin")
@@ -91,11 +95,11 @@ class VAEFamily(Family):
         return vae_network
 
     def build(self, config: "ModelConfig", feature_shape: tuple[int, ...], condition_dim: int,
-              seed: int, training: Any = None, featurizer: Any = None) -> Any:
+              seed: int, training: Any = None, representation: Any = None) -> Any:
         return self.network().build(config, feature_shape, condition_dim, seed, training)
 
     def callbacks(self, config: "ModelConfig", folder: Path, data: dict, tensorboard: bool,
-                  featurizer: Any, representation: Any) -> list[Any]:
+                  representation: Any) -> list[Any]:
         return [self.network().KLWarmUp(config.beta, config.kl_warmup_epochs)]
 
     def export(self, model: Any, staging: Path, epoch: int, logs: dict, data: dict,
@@ -105,6 +109,36 @@ class VAEFamily(Family):
     def summary(self, model: Any) -> dict[str, Any]:
         return {"parameters": int(model.encoder.count_params() + model.decoder.count_params()),
                 "decoder_parameters": int(model.decoder.count_params())}
+
+    def encode(self, run: "Run", epoch: int | None, features: np.ndarray, digits: np.ndarray,
+               speakers: np.ndarray) -> np.ndarray:
+        """The posterior means (a conditional encoder also reads the labels)."""
+        return self._predict(run, epoch, "encoder", features, digits, speakers)[0]
+
+    def reconstruct(self, run: "Run", epoch: int | None, features: np.ndarray,
+                    digits: np.ndarray, speakers: np.ndarray) -> np.ndarray:
+        """The decoder's mean at the posterior means."""
+        z = self.encode(run, epoch, features, digits, speakers)
+        return self._predict(run, epoch, "decoder", z, digits, speakers)
+
+    @staticmethod
+    def _predict(run: "Run", epoch: int | None, part: str, inputs: np.ndarray,
+                 digits: np.ndarray, speakers: np.ndarray) -> Any:
+        """What checkpoint `epoch`'s Keras `part` ("encoder", "decoder") makes of `inputs`,
+        with the clips' labels as its condition where the run is conditional."""
+        from . import build_condition, condition_dim
+
+        checkpoint = run.checkpoint(epoch)
+        if not run.has_encoder(epoch):
+            raise DataError(f"{checkpoint} has no encoder.keras (an inference-only copy?); "
+                            "use the full run folder made by codes/train.py")
+        import keras
+
+        model = keras.saving.load_model(checkpoint / f"{part}.keras")
+        labels = run.config["labels"]
+        condition = [build_condition(run.model, labels, digits, speakers)] \
+            if condition_dim(run.model, labels) else []
+        return model.predict([inputs, *condition], verbose=0)
 
 
 # VAE sizes measured on FSDD features (129 x 96) to train in about 1.5-2.5 s an epoch on

@@ -208,7 +208,7 @@ class KLWarmUp(keras.callbacks.Callback):
 # What the family (`vae.VAEFamily`) calls.
 
 def build(config: ModelConfig, feature_shape: tuple[int, ...], condition_dim: int, seed: int,
-          training: Any = None, featurizer: Any = None) -> VAE:
+          training: Any = None, representation: Any = None) -> VAE:
     """A `VAE` compiled with Adam at `training.learning_rate` (default 1e-3)."""
     model = VAE(config, feature_shape, condition_dim, seed)
     model.compile(optimizer=keras.optimizers.Adam(1e-3 if training is None
