@@ -14,6 +14,7 @@ and the same code. scipy.fft, not numpy.fft: its real FFT of float32 frames is
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -303,21 +304,28 @@ class Scaling:
 
 
 def write_wav(path: str | Path, waveform: np.ndarray, sample_rate: int) -> None:
-    """Write `[sample]` float audio as 16-bit PCM, atomically.
+    """Write `[sample]` float audio as 16-bit PCM (`wav_bytes`), atomically."""
+    data = wav_bytes(waveform, sample_rate, str(path))
+    with atomic_write(path) as file:
+        file.write(data)
 
-    Audio that would not come out as it is never gets written: NaN or infinite
-    samples, or a peak at or over full scale (1.0), which PCM would clip, raise
-    DataError before any file or folder is made. Scale audio below 1 first
-    (`Synthesizer.speak` does).
+
+def wav_bytes(waveform: np.ndarray, sample_rate: int, name: str = "the wav") -> bytes:
+    """`[sample]` float audio as the bytes of a 16-bit PCM wav file.
+
+    Audio that would not come out as it is is refused: NaN or infinite samples,
+    or a peak at or over full scale (1.0), which PCM would clip, raise DataError
+    naming `name`. Scale audio below 1 first (`Synthesizer.speak` does).
     """
     waveform = np.asarray(waveform)
     broken = np.count_nonzero(~np.isfinite(waveform))
     if broken:
-        raise DataError(f"refusing to write {path}: {broken} of {waveform.size} samples are NaN "
+        raise DataError(f"refusing to write {name}: {broken} of {waveform.size} samples are NaN "
                         "or infinite, so the model or its settings produced no usable sound")
     peak = float(np.max(np.abs(waveform), initial=0.0))
     if peak >= 1.0:
-        raise DataError(f"refusing to write {path}: its peak {peak:.3g} is at or over full "
+        raise DataError(f"refusing to write {name}: its peak {peak:.3g} is at or over full "
                         "scale (1.0) and would be clipped; scale the waveform below 1 first")
-    with atomic_write(path) as file:
-        soundfile.write(file, waveform, sample_rate, subtype="PCM_16", format="WAV")
+    buffer = io.BytesIO()
+    soundfile.write(buffer, waveform, sample_rate, subtype="PCM_16", format="WAV")
+    return buffer.getvalue()
