@@ -3,6 +3,7 @@ models between concurrent requests, and the page works in a real headless Chromi
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -10,9 +11,11 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,30 +29,48 @@ from spokendigits.synthesis import MAX_TOKENS, bundled_models, bundled_run
 ARTIFACTS = Path(os.environ.get("SPOKENDIGITS_ARTIFACTS", ROOT / "output" / "test-artifacts"))
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """The bundled models and a run folder, served on a free port in a thread."""
-    run = shutil.copytree(bundled_run("gan"), tmp_path_factory.mktemp("runs") / "my-gan")
-    voices = Voices([run], workers=2)
+@dataclass
+class Served:
+    url: str
+    voices: Voices
+
+
+@contextlib.contextmanager
+def serving(voices: Voices):
+    """`voices` served on a free port in a thread, while the block runs."""
     server = make_server(voices, port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def get(url: str) -> tuple[int, str, bytes]:
-    """Status, content type and body of a GET, errors included."""
     try:
-        with urllib.request.urlopen(url, timeout=120) as response:
+        yield Served(f"http://127.0.0.1:{server.server_address[1]}", voices)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The bundled models and a run folder, two syntheses at a time."""
+    run = shutil.copytree(bundled_run("gan"), tmp_path_factory.mktemp("runs") / "my-gan")
+    with serving(Voices([run], workers=2)) as served:
+        yield served
+
+
+def get(url: str, method: str = "GET", headers: dict | None = None) -> tuple[int, str, bytes]:
+    """Status, content type and body of a request, errors included; `headers` receives the
+    response's headers."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method),
+                                    timeout=120) as response:
+            (headers if headers is not None else {}).update(response.headers)
             return response.status, response.headers["Content-Type"], response.read()
     except urllib.error.HTTPError as error:
+        (headers if headers is not None else {}).update(error.headers)
         return error.code, error.headers["Content-Type"], error.read()
 
 
 def test_the_models_are_the_bundled_ones_and_the_runs_given(server):
-    status, kind, body = get(f"{server}/api/models")
+    status, kind, body = get(f"{server.url}/api/models")
     assert (status, kind) == (200, "application/json")
     answer = json.loads(body)
     models = {model["name"]: model for model in answer["models"]}
@@ -61,22 +82,30 @@ def test_the_models_are_the_bundled_ones_and_the_runs_given(server):
 
 
 def test_speech_is_the_bytes_inference_writes(server, tmp_path):
-    status, kind, body = get(f"{server}/api/speak?digits=1234&model=vae&seed=0")
+    status, kind, body = get(f"{server.url}/api/speak?digits=1234&model=vae&seed=0")
     assert (status, kind) == (200, "audio/wav")
     out = tmp_path / "1234.wav"
     subprocess.run([sys.executable, str(ROOT / "codes" / "inference.py"), "1234", "--model",
                     "vae", "--seed", "0", "--out", str(out)], check=True, capture_output=True)
     assert body == out.read_bytes()
-    _, _, other = get(f"{server}/api/speak?digits=1234&model=vae&seed=1&sampler=digit")
+    _, _, other = get(f"{server.url}/api/speak?digits=1234&model=vae&seed=1&sampler=digit")
     assert other != body and other[:4] == b"RIFF"
 
 
 def test_the_spectrogram_is_a_png_of_the_speech(server):
-    status, kind, body = get(f"{server}/api/spectrogram?digits=12&model=gan&seed=0")
+    from PIL import Image
+
+    from spokendigits.audio import stft
+
+    status, kind, body = get(f"{server.url}/api/spectrogram?digits=12&model=gan&seed=0")
     assert (status, kind) == (200, "image/png")
-    assert body.startswith(b"\x89PNG\r\n\x1a\n")
-    width, height = int.from_bytes(body[16:20], "big"), int.from_bytes(body[20:24], "big")
-    assert height == 2 * 129 and width > 20  # two pixels a bin of n_fft 256; a frame a column
+    _, _, wav = get(f"{server.url}/api/speak?digits=12&model=gan&seed=0")
+    speech, _ = soundfile.read(io.BytesIO(wav), dtype="float32")
+    frames = stft(speech[None], 256, 64).shape[-1]
+    picture = np.asarray(Image.open(io.BytesIO(body)))
+    assert picture.shape == (2 * 129, frames, 3)  # two pixels a bin of n_fft 256, a frame a column
+    silent = picture[:, :3].mean()  # the clip starts trimmed: sound, not the floor's black
+    assert silent > 10
 
 
 def test_bad_input_gets_the_command_lines_message(server, tmp_path):
@@ -88,19 +117,30 @@ def test_bad_input_gets_the_command_lines_message(server, tmp_path):
              "digits=12&model=gan&sampler=digit": "draws z from N(0, I) only",
              "digits=12&model=vae&speaker=theo": "conditioned on digits only",
              "model=vae": "give the digits",
-             "digits=12&volume=3": "unknown parameter"}
+             "digits=12&volume=3": "unknown parameter",
+             "digits=": "give at least one digit to speak",
+             "digits=12&sampler=best": "argument --sampler: invalid choice: 'best'"}
     for query, message in cases.items():
-        status, kind, body = get(f"{server}/api/speak?{query}")
+        status, kind, body = get(f"{server.url}/api/speak?{query}")
         assert (status, kind) == (400, "application/json"), query
         assert message in json.loads(body)["error"], query
     cli = subprocess.run([sys.executable, str(ROOT / "codes" / "inference.py"), "12a4",
                           "--out", str(tmp_path / "x.wav")], check=False, capture_output=True,
                          text=True)
     assert cli.returncode == 2
-    assert json.loads(get(f"{server}/api/speak?digits=12a4")[2])["error"] in cli.stderr
-    status, _, body = get(f"{server}/api/speak?digits=12&model=nobody")
+    assert json.loads(get(f"{server.url}/api/speak?digits=12a4")[2])["error"] in cli.stderr
+    status, _, body = get(f"{server.url}/api/speak?digits=12&model=nobody")
     assert status == 404 and "choose one of" in json.loads(body)["error"]
-    assert get(f"{server}/nowhere")[0] == 404
+    assert get(f"{server.url}/nowhere")[0] == 404
+    headers = {}
+    assert get(f"{server.url}/api/speak?digits=12", "POST", headers)[0] == 405
+    assert headers["Allow"] == "GET"
+
+
+def test_the_wav_is_named_for_its_model_and_digits(server):
+    headers = {}
+    get(f"{server.url}/api/speak?digits=1%202-3&model=gan", headers=headers)
+    assert headers["Content-Disposition"] == 'inline; filename="gan-1_2-3.wav"'
 
 
 def test_thirty_requests_at_once_are_all_answered_and_memory_stays_flat(server):
@@ -113,10 +153,34 @@ def test_thirty_requests_at_once_are_all_answered_and_memory_stays_flat(server):
 
     def burst() -> list[tuple[int, str, bytes]]:
         with ThreadPoolExecutor(30) as pool:
-            return list(pool.map(lambda query: get(f"{server}/api/speak?{query}"), queries))
+            return list(pool.map(lambda query: get(f"{server.url}/api/speak?{query}"), queries))
 
-    first = burst()
+    running, peak, count = 0, 0, threading.Lock()
+
+    def counted(speak):
+        def speak_counted(*args, **kwargs):
+            nonlocal running, peak
+            with count:
+                running += 1
+                peak = max(peak, running)
+            try:
+                return speak(*args, **kwargs)
+            finally:
+                with count:
+                    running -= 1
+        return speak_counted
+
+    for synthesizer in server.voices.synthesizers.values():
+        synthesizer.speak = counted(synthesizer.speak)
+    try:
+        first = burst()
+    finally:
+        for synthesizer in server.voices.synthesizers.values():
+            del synthesizer.speak
     assert all(status == 200 for status, _, _ in first)
+    assert peak == 2  # two at a time (workers=2), no more
+    alone = get(f"{server.url}/api/speak?{queries[7]}")[2]
+    assert first[7][2] == alone
     before = process.memory_info().rss
     for _ in range(2):  # new seeds each time, so nothing is answered from the cache
         queries = [query.replace("seed=", "seed=1") for query in queries]
@@ -124,6 +188,26 @@ def test_thirty_requests_at_once_are_all_answered_and_memory_stays_flat(server):
         assert all(status == 200 and body[:4] == b"RIFF" for status, _, body in answers)
     grown = (process.memory_info().rss - before) / 2**20
     assert grown < 60, f"memory grew by {grown:.0f} MB over 60 requests"
+
+
+def test_a_request_that_waits_too_long_gets_503(monkeypatch):
+    import spokendigits.server as server_module
+
+    monkeypatch.setattr(server_module, "QUEUE_SECONDS", 0.2)
+    voices = Voices(workers=1)
+    slow = voices.synthesizers["gan"].speak
+
+    def speak_slowly(*args, **kwargs):
+        time.sleep(1.5)
+        return slow(*args, **kwargs)
+
+    voices.synthesizers["gan"].speak = speak_slowly
+    with serving(voices) as served, ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda seed: get(f"{served.url}/api/speak?digits=1&model=gan"
+                                                 f"&seed={seed}"), (1, 2)))
+    assert sorted(status for status, _, _ in answers) == [200, 503]
+    busy = next(body for status, _, body in answers if status == 503)
+    assert "busy" in json.loads(busy)["error"]
 
 
 def test_queries_are_checked_before_any_synthesis():
@@ -163,7 +247,7 @@ def test_the_page_speaks_and_shows_errors_in_a_real_browser(server):
     browser = webdriver.Chrome(options=options, service=Service(driver_path))
     wait = WebDriverWait(browser, 120)
     try:
-        browser.get(server + "/")
+        browser.get(server.url + "/")
         wait.until(lambda b: b.execute_script("return document.body.dataset.ready === 'true'"))
         box = browser.find_element(By.ID, "digits")
         box.clear()
@@ -173,7 +257,7 @@ def test_the_page_speaks_and_shows_errors_in_a_real_browser(server):
             "const a = document.querySelector('#results audio');"
             "const i = document.querySelector('#results img');"
             "return a && a.duration > 0 && i && i.complete && i.naturalWidth > 0 && a.duration"))
-        _, _, wav = get(f"{server}/api/speak?digits=1234&model=vae&seed=0&temperature=1"
+        _, _, wav = get(f"{server.url}/api/speak?digits=1234&model=vae&seed=0&temperature=1"
                         "&sampler=mixture")
         assert duration == pytest.approx(soundfile.info(io.BytesIO(wav)).duration, abs=0.01)
         assert browser.find_element(By.ID, "error").text == ""
@@ -196,7 +280,7 @@ def test_the_page_speaks_and_shows_errors_in_a_real_browser(server):
 
 
 def test_the_command_refuses_a_taken_port_and_a_missing_run(server, tmp_path):
-    port = server.rsplit(":", 1)[1]
+    port = server.url.rsplit(":", 1)[1]
     for arguments, code, message in (
             (["--port", port], 2, f"cannot serve on 127.0.0.1:{port}"),
             (["--port", "0", "--run", str(tmp_path / "nothing")], 2, "nothing"),

@@ -24,8 +24,10 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import re
 import struct
 import threading
+import traceback
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,7 +84,8 @@ class Query:
     def parse(cls, query: str) -> Query:
         """The query of a URL (`digits=1234&model=vae`); UsageError names a bad field with
         the command line's message."""
-        fields = {key: values[-1] for key, values in parse_qs(query).items()}
+        fields = {key: values[-1]
+                  for key, values in parse_qs(query, keep_blank_values=True).items()}
         unknown = sorted(set(fields) - set(cls.__dataclass_fields__))
         if unknown:
             raise UsageError(f"unknown parameter(s) {unknown}; use "
@@ -90,8 +93,9 @@ class Query:
         if "digits" not in fields:
             raise UsageError("give the digits to speak: digits=1234")
         sampler = fields.get("sampler") or None
-        if sampler is not None and sampler not in SAMPLERS:
-            raise UsageError(f"sampler {sampler!r} is not one of {list(SAMPLERS)}")
+        if sampler is not None and sampler not in SAMPLERS:  # as argparse words it
+            raise UsageError(f"argument --sampler: invalid choice: {sampler!r} (choose from "
+                             f"{', '.join(map(repr, SAMPLERS))})")
         parse_digits(fields["digits"])
         query = cls(digits=fields["digits"], model=fields.get("model", DEFAULT_MODEL),
                     seed=_number(cli.seed, fields, "seed", 0),
@@ -208,18 +212,31 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         routes = {"/": self._page, "/api/models": self._models, "/api/speak": self._wav,
                   "/api/spectrogram": self._spectrogram}
-        if url.path not in routes:
-            return self._json({"error": f"no page {url.path}; the page is /"}, HTTPStatus.NOT_FOUND)
         try:
+            if url.path not in routes:
+                raise NotFound(f"no page {url.path}; the page is /")
             routes[url.path](url.query)
+        except ConnectionError:
+            pass  # the client left (a new Speak cancels the last one's picture): nobody to answer
         except NotFound as error:
             self._json({"error": str(error)}, HTTPStatus.NOT_FOUND)
         except UsageError as error:
             self._json({"error": str(error)}, HTTPStatus.BAD_REQUEST)
         except Busy as error:
-            self._json({"error": str(error)}, HTTPStatus.SERVICE_UNAVAILABLE)
+            self._json({"error": str(error)}, HTTPStatus.SERVICE_UNAVAILABLE,
+                       {"Retry-After": "5"})
         except DataError as error:
             self._json({"error": str(error)}, HTTPStatus.INTERNAL_SERVER_ERROR)
+        except Exception:  # a bug: the client still gets an answer, the log the traceback
+            traceback.print_exc()
+            self._json({"error": "internal error (the server's log has the traceback)"},
+                       HTTPStatus.INTERNAL_SERVER_ERROR)
+
+    def _not_allowed(self) -> None:
+        self._json({"error": f"{self.command} is not served: use GET"},
+                   HTTPStatus.METHOD_NOT_ALLOWED, {"Allow": "GET"})
+
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed
 
     def _page(self, query: str) -> None:
         self._send(PAGE.read_bytes(), "text/html; charset=utf-8")
@@ -230,15 +247,16 @@ class Handler(BaseHTTPRequestHandler):
 
     def _wav(self, query: str) -> None:
         spoken = Query.parse(query)
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{spoken.model}-{spoken.digits}") + ".wav"
         self._send(self.server.voices.speak(spoken)[1], "audio/wav",
-                   {"Content-Disposition": f'inline; filename="{spoken.model}-'
-                                           f'{spoken.digits.replace(" ", "-")}.wav"'})
+                   {"Content-Disposition": f'inline; filename="{name}"'})
 
     def _spectrogram(self, query: str) -> None:
         self._send(self.server.voices.spectrogram(Query.parse(query)), "image/png")
 
-    def _json(self, data: Any, status: HTTPStatus = HTTPStatus.OK) -> None:
-        self._send(json.dumps(data).encode(), "application/json", status=status)
+    def _json(self, data: Any, status: HTTPStatus = HTTPStatus.OK,
+              headers: dict[str, str] | None = None) -> None:
+        self._send(json.dumps(data).encode(), "application/json", headers, status)
 
     def _send(self, body: bytes, kind: str, headers: dict[str, str] | None = None,
               status: HTTPStatus = HTTPStatus.OK) -> None:
@@ -260,6 +278,7 @@ class Server(ThreadingHTTPServer):
     """A threading HTTP server holding the `Voices` its handlers share."""
 
     daemon_threads = True
+    request_queue_size = 64  # connections waiting to be accepted (a burst from a Compare)
 
     def __init__(self, address: tuple[str, int], voices: Voices, verbose: bool = False):
         super().__init__(address, Handler)
