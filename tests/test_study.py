@@ -13,7 +13,7 @@ from spokendigits.evaluation import is_model, results_table
 from spokendigits.storage import read_json
 from spokendigits.study import LIGHT, LIGHT_KEYS, RESULTS, RUN_FILES, SHEET, Study
 
-COMMITTED = ROOT / "reports" / "vae-study" / "study"
+COMMITTED = [ROOT / "reports" / "vae-study" / "study", ROOT / "reports" / "representations" / "study"]
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +78,11 @@ def test_a_light_copy_refuses_arrays_it_did_not_write(studies, tmp_path):
         Study.open(tmp_path / "nothing")
 
 
-def test_the_committed_study_is_what_evaluate_and_report_write(studies):
+@pytest.mark.parametrize("folder", COMMITTED, ids=lambda folder: folder.parent.name)
+def test_the_committed_study_is_what_evaluate_and_report_write(studies, folder):
     """Same fields as today's code writes, and the same numbers as each run's metrics.json."""
     _, written, _ = studies
-    committed = Study.open(COMMITTED)
+    committed = Study.open(folder)
     assert list(committed.results.columns) == list(written.results.columns)
     assert set(committed.judge) == set(written.judge)
     model_rows = committed.results[is_model(committed.results)]
@@ -99,8 +100,8 @@ def test_the_committed_study_is_what_evaluate_and_report_write(studies):
             assert set(arrays.files) <= set(LIGHT_KEYS)
             if "z" in arrays.files:
                 assert arrays["z"].shape == (len(arrays["digits"]), run.model.latent_dim)
-    assert (COMMITTED / RESULTS).is_file()
-    size = sum(path.stat().st_size for path in COMMITTED.rglob("*") if path.is_file())
+    assert (folder / RESULTS).is_file()
+    size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
     assert size < 8 * 2**20, f"the light copy holds {size:,} bytes; keep it to a few MB"
 
 
