@@ -169,31 +169,38 @@ def test_the_default_model_is_the_bundled_model_an_outside_listener_understands_
     """inference.py's default is the bundled model (at its checkpoint, with its default
     sampler) that the outside listener recognises most often in the committed
     reports/listener.csv (benchmarks/listener_probe.py), and one the judge hears at least
-    0.9 times as well as the real test clips in a committed results table that holds every
-    bundled model. The judge alone cannot rank them: it hears each digit's mean spectrogram
-    perfectly, and every bundled spectrogram model within 0.02 of the real clips (README)."""
+    0.9 times as well as the real test clips in the committed results tables (each bundled
+    model's row under the name of the run it was exported from, or of its bundled folder
+    where a report judged a copy of it). The judge alone cannot rank them: it hears each
+    digit's mean spectrogram perfectly, and every bundled spectrogram model within 0.02 of
+    the real clips (README)."""
     from spokendigits.runs import Run
     from spokendigits.synthesis import DEFAULT_MODEL, Synthesizer, bundled_models, bundled_run
 
     bundled = {name: Run.open(bundled_run(name)) for name in bundled_models()}
     trained = {name: run.summary["run"] for name, run in bundled.items()}  # the run exported
 
-    def rows(table: pd.DataFrame) -> dict[str, pd.Series]:
-        """Each bundled model's row of `table`, as inference.py speaks with it."""
+    def rows(tables: list[pd.DataFrame]) -> dict[str, pd.Series]:
+        """Each bundled model's row, as inference.py speaks with it, from the first table
+        that holds it."""
         found = {}
-        for name, run in bundled.items():
-            row = table[(table["run"] == trained[name]) & (table["epochs"] == run.checkpoints[-1])
-                        & (table["sampler"] == Synthesizer(run).default_sampler)]
-            assert len(row) == 1, (name, row)
-            found[name] = row.iloc[0]
+        for table in tables:
+            for name, run in bundled.items():
+                row = table[table["run"].isin([trained[name], name])
+                            & (table["epochs"] == run.checkpoints[-1])
+                            & (table["sampler"] == Synthesizer(run).default_sampler)]
+                assert len(row) <= 1, (name, row)
+                if len(row) and name not in found:
+                    found[name] = row.iloc[0]
+        assert set(found) == set(bundled), f"no committed row of {set(bundled) - set(found)}"
         return found
 
-    tables = [table for table in map(pd.read_csv, sorted((ROOT / "reports").rglob("results.csv")))
-              if set(trained.values()) <= set(table["run"])]
-    assert tables, "no committed results table holds every bundled model"
-    real = tables[0].set_index("run").loc["real test clips", "accuracy"]
-    judged = rows(tables[0])
-    heard = rows(pd.read_csv(ROOT / "reports" / "listener.csv"))
+    tables = [pd.read_csv(path) for path in sorted((ROOT / "reports").rglob("results.csv"))]
+    reals = {table.set_index("run").loc["real test clips", "accuracy"] for table in tables}
+    assert len(reals) == 1  # every table judged by the same judge on the same clips
+    real = reals.pop()
+    judged = rows(tables)
+    heard = rows([pd.read_csv(ROOT / "reports" / "listener.csv")])
     assert all(row["temperature"] == 1 for row in heard.values()), heard  # inference.py's
     eligible = [name for name in bundled if judged[name]["accuracy"] >= 0.9 * real]
     assert max(eligible, key=lambda name: heard[name]["accuracy"]) == DEFAULT_MODEL, heard
