@@ -106,8 +106,9 @@ def main() -> None:
                   for path in np.asarray(feature_set.files)[test]]
     # name -> (waveforms, digits asked, how the model spoke them, None for the references)
     sets = {"real test clips": (recordings, feature_set.digits[test], None),
-            "real test clips, Griffin-Lim": (analysis.waveforms(feature_set.features[test], seed=args.seed),
-                                             feature_set.digits[test], None),
+            "real test clips, Griffin-Lim": (
+                analysis.waveforms(feature_set.features[test], seed=args.seed),
+                feature_set.digits[test], None),
             "floor: digit means, Griffin-Lim": (analysis.waveforms(
                 np.repeat(digit_means(feature_set), per_digit, axis=0), seed=args.seed), asked, None)}
     if args.models_only:

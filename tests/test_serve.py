@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+
 from conftest import ROOT
 from spokendigits.errors import UsageError
 from spokendigits.server import Query, Voices, make_server, png

@@ -13,7 +13,7 @@ from spokendigits.evaluation import is_model, results_table
 from spokendigits.storage import read_json
 from spokendigits.study import LIGHT, LIGHT_KEYS, RESULTS, RUN_FILES, SHEET, Study
 
-COMMITTED = [ROOT / "reports" / "vae-study" / "study", ROOT / "reports" / "representations" / "study"]
+COMMITTED = [ROOT / "reports" / name / "study" for name in ("vae-study", "representations")]
 
 
 @pytest.fixture(scope="module")

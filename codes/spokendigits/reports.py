@@ -280,7 +280,8 @@ def _write_report(runs: list[Run], feature_set: FeatureSet, destination: Path, c
         plots.save(plots.spectrogram_grid(
             plots.digit_columns(feature_set.features[test], feature_set.digits[test], grid_rows,
                                 seed),
-            feature_set.featurizer.representation, "Real test clips", [f"digit {d}" for d in range(10)]),
+            feature_set.featurizer.representation, "Real test clips",
+            [f"digit {d}" for d in range(10)]),
             figures / "real.png")
 
         sections, separations, speeds = [], [], {}

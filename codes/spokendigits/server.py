@@ -43,17 +43,9 @@ from . import audio, cli
 from .errors import DataError, UsageError
 from .runs import Run
 from .sampling import SAMPLERS
-from .synthesis import (
-    DEFAULT_MODEL,
-    MAX_ITERATIONS,
-    MAX_TEMPERATURE,
-    MAX_TOKENS,
-    Synthesizer,
-    bundled_models,
-    bundled_run,
-    check_sampling,
-    parse_digits,
-)
+from .synthesis import (DEFAULT_MODEL, MAX_ITERATIONS, MAX_TEMPERATURE, MAX_TOKENS,
+                        Synthesizer, bundled_models, bundled_run, check_sampling,
+                        parse_digits)
 
 PAGE = Path(__file__).with_name("page.html")
 QUEUE_SECONDS = 30.0       # the longest a request waits for a free synthesis before a 503
@@ -66,6 +58,10 @@ COLOURS = np.array([[0, 0, 4], [81, 18, 124], [183, 55, 121], [252, 137, 97],
 
 class NotFound(UsageError):
     """A request for a model the server does not offer."""
+
+
+class Busy(DataError):
+    """Every synthesis slot stayed busy: the request may be sent again."""
 
 
 @dataclass(frozen=True)
@@ -171,10 +167,6 @@ class Voices:
         finally:
             self.turns.release()
         return waveform, audio.wav_bytes(waveform, synthesizer.sample_rate)
-
-
-class Busy(DataError):
-    """Every synthesis slot stayed busy: the request may be sent again."""
 
 
 def spectrogram_png(waveform: np.ndarray, n_fft: int, hop_length: int, height: int = 2) -> bytes:
