@@ -3,7 +3,10 @@
     python benchmarks/inference_bench.py --repeats 5 [--run RUN]
 
 1. Cold command: wall time of `python codes/inference.py "1234"` in a fresh
-   process, after one warm-up run (the target: under 1.5 s on 2 cores).
+   process, after one warm-up run, paired run by run with a process that only
+   imports what inference cannot do without (numpy, scipy.fft, onnxruntime,
+   soundfile). The ratio of the medians is the start-up the project adds (the
+   target: within 1.25x).
 2. Synthesis alone: seconds of audio made per second of compute, for ten
    digits at the default 64 Griffin-Lim iterations, in this process.
 """
@@ -21,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "codes"))
+BARE_IMPORTS = "import numpy, scipy.fft, onnxruntime, soundfile"  # what inference cannot lack
 
 
 def main() -> None:
@@ -34,24 +38,30 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
-        command = [sys.executable, str(ROOT / "codes" / "inference.py"), "1234", "--run",
-                   str(args.run), "--out", str(Path(folder) / "1234.wav")]
-        times = []
-        for repeat in range(args.repeats + 1):
-            started = time.perf_counter()
-            result = subprocess.run(command, capture_output=True, text=True)
-            if result.returncode:
-                sys.exit(f"inference.py failed:\n{result.stderr}")
-            if repeat:
-                times.append(time.perf_counter() - started)
+        commands = {"inference": [sys.executable, str(ROOT / "codes" / "inference.py"), "1234",
+                                  "--run", str(args.run), "--out", str(Path(folder) / "1234.wav")],
+                    "bare imports": [sys.executable, "-c", BARE_IMPORTS]}
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for repeat in range(args.repeats + 1):  # paired: each repeat runs both, in turn
+            for name, command in commands.items():
+                started = time.perf_counter()
+                result = subprocess.run(command, capture_output=True, text=True)
+                if result.returncode:
+                    sys.exit(f"{name} failed:\n{result.stderr}")
+                if repeat:
+                    times[name].append(time.perf_counter() - started)
     print(f"machine: {os.cpu_count()} CPUs; run {args.run.name}")
-    print(f"cold `inference.py \"1234\"` wall s over {args.repeats} runs: "
-          + ", ".join(f"{t:.2f}" for t in times)
-          + f"; median {statistics.median(times):.2f}, max {max(times):.2f}")
+    for name, measured in times.items():
+        print(f"cold {name} wall s over {args.repeats} runs: "
+              + ", ".join(f"{t:.2f}" for t in measured)
+              + f"; median {statistics.median(measured):.2f}, max {max(measured):.2f}")
+    print(f"inference / bare imports, medians: "
+          f"{statistics.median(times['inference']) / statistics.median(times['bare imports']):.2f}x")
 
     factor, speech = realtime_factor(Synthesizer(Run.open(args.run)), repeats=args.repeats)
     print(f"synthesis of 10 digits ({speech:.2f} s of audio, 64 Griffin-Lim iterations): "
           f"median {speech / factor:.3f} s, {factor:.0f}x real time")
+
 
 if __name__ == "__main__":
     main()

@@ -25,48 +25,17 @@ bundled models is what picks inference.py's default (README).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soxr
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "codes"))
 
-WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-LISTENER_RATE = 16000     # the acoustic model's rate
-PAD_SECONDS = 0.25        # silence either side: the recognizer expects to hear it
 MODEL_COLUMNS = ("run", "epochs", "sampler", "temperature")  # of --csv, empty for references
-
-
-class Listener:
-    """PocketSphinx with a grammar of the ten digit words."""
-
-    def __init__(self) -> None:
-        from pocketsphinx import Decoder, get_model_path
-
-        model = Path(get_model_path()) / "en-us"
-        self.decoder = Decoder(hmm=str(model / "en-us"), dict=str(model / "cmudict-en-us.dict"),
-                               samprate=LISTENER_RATE, logfn=os.devnull)
-        grammar = "#JSGF V1.0;\ngrammar digits;\npublic <digit> = " + " | ".join(WORDS) + " ;\n"
-        self.decoder.add_jsgf_string("digits", grammar)
-        self.decoder.activate_search("digits")
-
-    def digit(self, waveform: np.ndarray, sample_rate: int) -> int:
-        """The digit heard in one `[sample]` waveform, or -1 for none."""
-        waveform = soxr.resample(waveform.astype(np.float32), sample_rate, LISTENER_RATE)
-        waveform = np.pad(waveform / max(float(np.abs(waveform).max()), 1e-9) * 0.9,
-                          round(PAD_SECONDS * LISTENER_RATE))
-        self.decoder.start_utt()
-        self.decoder.process_raw((waveform * 32767).astype(np.int16).tobytes(), full_utt=True)
-        self.decoder.end_utt()
-        hypothesis = self.decoder.hyp()
-        word = hypothesis.hypstr.strip() if hypothesis else ""
-        return WORDS.index(word) if word in WORDS else -1
 
 
 def main() -> None:
@@ -74,8 +43,9 @@ def main() -> None:
     from spokendigits.datasets import get_source
     from spokendigits.evaluation import digit_means, per_digit_count
     from spokendigits.features import FeatureSet
-    from spokendigits.sampling import SAMPLERS
+    from spokendigits.listeners import Listener, for_listeners
     from spokendigits.runs import Run
+    from spokendigits.sampling import SAMPLERS
     from spokendigits.storage import atomic_write
     from spokendigits.synthesis import Synthesizer
     from train import find_feature_set
@@ -128,8 +98,7 @@ def main() -> None:
     listener, rows = Listener(), []
     for name, (waveforms, digits, model) in sets.items():
         started = time.perf_counter()
-        heard = np.array([listener.digit(audio.trim_silence(waveform, rate), rate)
-                          for waveform in waveforms])
+        heard = np.array([listener.digit(for_listeners(waveform, rate)) for waveform in waveforms])
         hits = heard == np.asarray(digits)
         rows.append({"clips": name, "n": len(hits), "accuracy": hits.mean(),
                      **{str(d): hits[np.asarray(digits) == d].mean() for d in range(10)},

@@ -21,6 +21,8 @@ from spokendigits import cli
 from spokendigits.audio import write_wav
 from spokendigits.datasets import PROJECT_ROOT
 from spokendigits.errors import DataError, UsageError
+from spokendigits.flow import (DEFAULT_GUIDANCE, DEFAULT_SOLVER, DEFAULT_STEPS, MAX_GUIDANCE,
+                               MAX_STEPS, SOLVERS)
 from spokendigits.runs import Run
 from spokendigits.sampling import DEFAULT_SAMPLER, SAMPLERS
 from spokendigits.storage import check_writable_folder
@@ -57,7 +59,15 @@ def parse_arguments() -> argparse.Namespace:
                         help="how latent vectors are drawn: each digit's fitted Gaussian (digit), "
                              "a mixture of its speakers' (mixture), or N(0, I) for conditional "
                              f"models (prior); default {DEFAULT_SAMPLER} where the model has "
-                             "fitted Gaussians (VAEs), else prior")
+                             "fitted Gaussians (VAEs), else prior; flow for flow models")
+    flow = parser.add_argument_group("flow models (sampler flow)")
+    flow.add_argument("--guidance", type=cli.finite_float,
+                      help="classifier-free guidance: 0 ignores the digit, 1 follows it, more "
+                           f"speaks it more plainly (0..{MAX_GUIDANCE:g}; "
+                           f"default {DEFAULT_GUIDANCE:g})")
+    flow.add_argument("--steps", type=cli.int_in(1, MAX_STEPS),
+                      help=f"integration steps (default {DEFAULT_STEPS})")
+    flow.add_argument("--solver", choices=SOLVERS, help=f"default {DEFAULT_SOLVER}")
     return parser.parse_args()
 
 
@@ -89,7 +99,9 @@ def main() -> None:
     check_out(out)
     synthesizer = Synthesizer(Run.open(args.run or bundled_run(args.model)), args.epoch)
     waveform = synthesizer.speak(tokens, args.speaker, args.seed, args.temperature, args.iterations,
-                                 args.sampler)
+                                 args.sampler, **synthesizer.flow_options(
+                                     args.sampler, guidance=args.guidance, steps=args.steps,
+                                     solver=args.solver))
     try:
         write_wav(out, waveform, synthesizer.sample_rate)
     except OSError as error:  # checked writable above, so a full disk or a vanished folder

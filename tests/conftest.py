@@ -37,11 +37,13 @@ def deterministic_ops() -> None:
 
 @pytest.fixture(scope="session")
 def fsdd_dir() -> Path:
-    """The real FSDD: $FSDD_DIR, else a shared copy beside the project, else dataset/fsdd
-    (downloaded there on first use, as `codes/features.py` does)."""
+    """The real FSDD: $FSDD_DIR, else a shared copy beside the project (then set as
+    $FSDD_DIR, where the evaluation's outside listeners look for the recordings), else
+    dataset/fsdd (downloaded there on first use, as `codes/features.py` does)."""
     from spokendigits.datasets import get_source
 
     if not os.environ.get("FSDD_DIR") and (SHARED_FSDD / "recordings").is_dir():
+        os.environ["FSDD_DIR"] = str(SHARED_FSDD)
         return SHARED_FSDD
     folder = get_source("fsdd").resolve_folder(None)
     if not (folder / "recordings").is_dir():

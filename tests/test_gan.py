@@ -103,9 +103,10 @@ def test_model_arrays_put_the_phase_where_the_config_asks(small_feature_set):
 
     def arrays(key, phase):
         spec = RunSpec(VARIANTS[key], TrainConfig())
-        return family_of(spec.model).model_arrays(spec.model, features, phase,
-                            for_feature_set(spec.model.decoded_representation,
-                                            small_feature_set))
+        return family_of(spec.model).model_arrays(
+            spec.model, features, phase,
+            for_feature_set(spec.model.decoded_representation, small_feature_set),
+            small_feature_set.digits[:3], small_feature_set.speakers[:3])
 
     two = arrays("magnitude-phase", phase)
     assert two["features"].shape == (3, n_freq, n_frames, 2)

@@ -120,7 +120,10 @@ def test_bad_input_gets_the_command_lines_message(server, tmp_path):
              "model=vae": "give the digits",
              "digits=12&volume=3": "unknown parameter",
              "digits=": "give at least one digit to speak",
-             "digits=12&sampler=best": "argument --sampler: invalid choice: 'best'"}
+             "digits=12&sampler=best": "argument --sampler: invalid choice: 'best'",
+             "digits=12&model=gan&guidance=2": "--guidance is for flow models",
+             "digits=12&guidance=11": "guidance 11 must be 0 to 10",
+             "digits=12&steps=0": "steps: 0 is not in"}
     for query, message in cases.items():
         status, kind, body = get(f"{server.url}/api/speak?{query}")
         assert (status, kind) == (400, "application/json"), query

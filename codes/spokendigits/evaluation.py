@@ -17,6 +17,12 @@ over the draws. Reference rows are judged the same way:
 - each representation's ceiling, for the runs of other representations than
   the log-magnitude: the real test clips encoded by it and decoded (accuracy
   and IS only), what a generator that made them perfectly would score.
+
+Beside the judge, listeners from outside the project (`listeners`: a digit
+recognizer and a MOS predictor) hear the first `outside_draws` draws of every
+row of the last checkpoint, and of the reference rows, at the same n: the
+real recordings themselves, not their features. They report; nothing is chosen
+by them.
 """
 
 from __future__ import annotations
@@ -28,11 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from . import metrics
+from . import audio, listeners, metrics
 from .classifier import CLASSIFIERS_ROOT, Judge, heard
 from .config import check_settings, config_hash, from_dict, to_dict
+from .datasets import get_source
 from .errors import UsageError
 from .features import FeatureSet
+from .flow import DEFAULT_GUIDANCE, check_flow_sampling
 from .models import family_of
 from .runs import Run, labels
 from .sampling import DEFAULT_SAMPLER, SAMPLERS
@@ -55,15 +63,24 @@ class EvaluationConfig:
     samplers: tuple[str, ...] = field(default=(DEFAULT_SAMPLER,), metadata={
         "help": f"latent samplers to judge each checkpoint with, of {list(SAMPLERS)} ('prior' "
                 "only for conditional models)"})
+    guidance: tuple[float, ...] = field(default=(DEFAULT_GUIDANCE,), metadata={
+        "help": "classifier-free guidance scales a flow model is judged at, each a row"})
+    outside_draws: int = field(default=2, metadata={
+        "help": "draws of each row (the last checkpoint's, and the references') that the "
+                "outside listeners hear: a digit recognizer and a MOS predictor, about 0.15 s "
+                "a clip (0: none)"})
 
     def __post_init__(self) -> None:
         check_settings("evaluation settings", [
             (self.draws >= 1, "draws must be at least 1"),
+            (self.outside_draws >= 0, "outside_draws must not be negative"),
             (self.neighbours >= 1, "neighbours must be at least 1"),
             (bool(self.samplers) and set(self.samplers) <= set(SAMPLERS),
              f"samplers must be some of {list(SAMPLERS)}"),
         ])
         check_sampling(self.temperature, self.griffin_lim_iterations)
+        for guidance in self.guidance:
+            check_flow_sampling(guidance, 1, "euler")
 
 
 Judged = tuple[np.ndarray, np.ndarray]  # [clip, class] probabilities, [clip, dim] embeddings
@@ -95,8 +112,21 @@ class RealData:
     per_digit: int
     index: np.ndarray       # [clip] of those clips in the feature set
 
+    def recordings(self, feature_set: FeatureSet) -> list[np.ndarray]:
+        """The `[sample]` recordings of the test clips, as the dataset's folder holds them
+        (cut or padded to the feature set's clip length)."""
+        try:
+            folder = get_source(feature_set.dataset).resolve_folder(None)
+        except UsageError as error:
+            raise UsageError(f"the outside listeners hear the real recordings, and {error}; "
+                             "or judge without them (--outside-draws 0)") from None
+        config = feature_set.config
+        return [audio.fit_length(audio.load_wav(folder / path, config.sample_rate),
+                                 config.clip_samples)
+                for path in np.asarray(feature_set.files)[self.index]]
+
     @classmethod
-    def judge(cls, feature_set: FeatureSet, judge: Judge, config: EvaluationConfig) -> "RealData":
+    def judge(cls, feature_set: FeatureSet, judge: Judge, config: EvaluationConfig) -> RealData:
         test = np.flatnonzero(feature_set.split_mask("test"))
         per_digit = per_digit_count(feature_set)
         # all of an evenly split test set (FSDD); a seeded equal-n subset of an uneven one
@@ -131,17 +161,19 @@ SCALARS = ("accuracy", "inception_score", "fd", "kid", "precision", "recall")
 
 
 def score_draws(judged: Judged, digits: np.ndarray, draws: list[np.ndarray], real: RealData,
-                config: EvaluationConfig, distances: bool = True) -> dict[str, Any]:
+                config: EvaluationConfig, distances: bool = True,
+                heard: listeners.Heard | None = None) -> dict[str, Any]:
     """`score` of each draw (index arrays into the judged clips), as the mean of every
-    metric, its std over draws (`<metric>_std`, None for one draw) and the count."""
+    metric, its std over draws (`<metric>_std`, None for one draw) and the count; with
+    `heard` (the outside listeners' verdict on the first clips), also the outside scores
+    of the draws it covers."""
     rows = [score(judged[0][draw], judged[1][draw], digits[draw], real, config, distances)
             for draw in draws]
-    result: dict[str, Any] = {"draws": len(rows)}
-    for name in SCALARS:
-        if name in rows[0]:
-            values = [row[name] for row in rows]
-            result[name] = float(np.mean(values))
-            result[f"{name}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    result: dict[str, Any] = {"draws": len(rows), **_mean_std(rows, SCALARS)}
+    if heard is not None:
+        covered = [draw for draw in draws if draw.max() < len(heard.digits)]
+        result.update({"outside_draws": len(covered), **_mean_std(
+            [heard.scores(digits, draw) for draw in covered], listeners.SCORES)})
     result["accuracy_per_digit"] = {digit: float(np.mean([row["accuracy_per_digit"][digit]
                                                           for row in rows]))
                                     for digit in rows[0]["accuracy_per_digit"]}
@@ -150,6 +182,27 @@ def score_draws(judged: Judged, digits: np.ndarray, draws: list[np.ndarray], rea
         result["fd_per_digit"] = None if per_digit[0] is None else {
             digit: float(np.mean([row[digit] for row in per_digit])) for digit in per_digit[0]}
     return result
+
+
+def _mean_std(rows: list[dict[str, float]], names: tuple[str, ...]) -> dict[str, Any]:
+    """The mean over `rows` of each of `names` they hold, and its std (`<name>_std`, None
+    for one row)."""
+    result: dict[str, Any] = {}
+    for name in names:
+        if rows and name in rows[0]:
+            values = [row[name] for row in rows]
+            result[name] = float(np.mean(values))
+            result[f"{name}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    return result
+
+
+def hear_draws(waveforms: Any, size: int, config: EvaluationConfig,
+               sample_rate: int) -> listeners.Heard | None:
+    """The outside listeners' verdict on the first `config.outside_draws` draws (`size`
+    clips each) of `waveforms`; None where they are not asked."""
+    if not config.outside_draws:
+        return None
+    return listeners.hear(waveforms[:config.outside_draws * size], sample_rate)
 
 
 def _draw_slices(per_digit: int, draws: int) -> list[np.ndarray]:
@@ -168,8 +221,15 @@ def reference_rows(feature_set: FeatureSet, judge: Judge, real: RealData,
     """The rows every table shows beside the models (see the module's docstring), and the
     ceilings of the representations of `runs`."""
     analysis, n = feature_set.featurizer.representation, real.per_digit
-    rows = [{"run": name, **score_draws(judged, real.digits, [np.arange(len(real.digits))], real,
-                                        config, distances=False)}
+    rate = feature_set.config.sample_rate
+    whole = [np.arange(len(real.digits))]
+    spoken = {"real test clips": lambda: real.recordings(feature_set),
+              "real test clips, Griffin-Lim": lambda: analysis.waveforms(
+                  feature_set.features[real.index], seed=config.seed,
+                  n_iter=config.griffin_lim_iterations)}
+    rows = [{"run": name, **score_draws(
+        judged, real.digits, whole, real, config, distances=False,
+        heard=hear_draws(spoken[name](), 10 * n, config, rate) if config.outside_draws else None)}
             for name, judged in (("real test clips", real.test),
                                  ("real test clips, Griffin-Lim", real.test_heard))]
     train = np.flatnonzero(feature_set.split_mask("train"))
@@ -179,16 +239,16 @@ def reference_rows(feature_set: FeatureSet, judge: Judge, real: RealData,
         raise UsageError(f"the training split cannot give {config.draws} disjoint draws of {n} "
                          f"clips per digit ({error}); ask for fewer --draws") from None
     chosen = train[np.concatenate(draws)]
-    training = judge.run(heard(analysis, feature_set.features[chosen],
-                               config.griffin_lim_iterations, config.seed))
-    rows.append({"run": "real training clips, Griffin-Lim",
-                 **score_draws(training, feature_set.digits[chosen],
-                               _draw_slices(n, config.draws), real, config)})
-    means = digit_means(feature_set)
     digits = _block_digits(n, config.draws)
-    floor = judge.run(heard(analysis, means[digits], config.griffin_lim_iterations, config.seed))
-    rows.append({"run": FLOOR, **score_draws(floor, digits, _draw_slices(n, config.draws), real,
-                                             config)})
+    for name, features, asked in (
+            ("real training clips, Griffin-Lim", feature_set.features[chosen],
+             feature_set.digits[chosen]),
+            (FLOOR, digit_means(feature_set)[digits], digits)):
+        spoken = analysis.waveforms(features, seed=config.seed,
+                                    n_iter=config.griffin_lim_iterations)
+        rows.append({"run": name, **score_draws(
+            judge.run(analysis.features(spoken)), asked, _draw_slices(n, config.draws), real,
+            config, heard=hear_draws(spoken, 10 * n, config, rate))})
     return rows + ceiling_rows(feature_set, judge, real, config, runs)
 
 
@@ -265,6 +325,21 @@ def check_samplers(run: Run, config: EvaluationConfig) -> None:
                          f"{' '.join(config.samplers)}; it offers {' '.join(run.model.samplers)}")
 
 
+def row_sampler(sampler: str, guidance: float = DEFAULT_GUIDANCE) -> str:
+    """The name of a results row's sampler: "flow, guidance 2" for a flow, else `sampler`."""
+    return f"flow, guidance {guidance:g}" if sampler == "flow" else sampler
+
+
+def _sampler_rows(run: Run, config: EvaluationConfig) -> list[tuple[str, str, dict[str, Any]]]:
+    """Each row `run` is judged in: its name, sampler and flow options. A flow gives a row
+    per guidance scale ("flow, guidance 2"); other samplers one row named as they are."""
+    rows = []
+    for sampler in samplers_of(run, config):
+        rows += [(row_sampler(sampler, guidance), sampler, {"guidance": guidance})
+                 for guidance in config.guidance] if sampler == "flow" else [(sampler, sampler, {})]
+    return rows
+
+
 def _but_samplers(settings: Any) -> Any:
     """Evaluation settings with the samplers left out: what must match for two evaluations
     of one run to be merged, sampler by sampler."""
@@ -275,9 +350,11 @@ def _but_samplers(settings: Any) -> Any:
 
 
 def evaluate_checkpoint(run: Run, epoch: int, judge: Judge, feature_set: FeatureSet,
-                        real: RealData, config: EvaluationConfig) -> dict[str, Any]:
+                        real: RealData, config: EvaluationConfig,
+                        outside: bool = False) -> dict[str, Any]:
     """Judge one checkpoint: `draws` x `per_digit` clips of each digit per sampler, and the
-    reconstructions of the test split (which separate decoder blur from sampling)."""
+    reconstructions of the test split (which separate decoder blur from sampling); with
+    `outside`, the outside listeners hear them too."""
     synthesizer = Synthesizer(run, epoch)
     n = real.per_digit
     digits = _block_digits(n, config.draws)
@@ -285,12 +362,15 @@ def evaluate_checkpoint(run: Run, epoch: int, judge: Judge, feature_set: Feature
     speakers = (rng.choice(run.speakers, len(digits)).tolist()
                 if run.model.speaker_conditional else None)
     samples = {}
-    for sampler in samplers_of(run, config):
+    for name, sampler, flow in _sampler_rows(run, config):
         arrays = synthesizer.arrays(digits.tolist(), speakers, config.seed,
-                                    config.temperature, sampler)
+                                    config.temperature, sampler, **flow)
         waveforms = synthesizer.waveforms(arrays, config.griffin_lim_iterations, config.seed)
         judged = judge.run(run.featurizer.representation.features(waveforms))
-        samples[sampler] = score_draws(judged, digits, _draw_slices(n, config.draws), real, config)
+        samples[name] = score_draws(
+            judged, digits, _draw_slices(n, config.draws), real, config,
+            heard=hear_draws(waveforms, 10 * n, config, synthesizer.sample_rate) if outside
+            else None)
     result = {"epochs": epoch, "samplers": samples,
               "test_reconstruction": run.losses(epoch).get("test", {}).get("reconstruction"),
               "reconstruction_accuracy": None, "test_spectral_convergence": None}
@@ -298,10 +378,15 @@ def evaluate_checkpoint(run: Run, epoch: int, judge: Judge, feature_set: Feature
     if decoded is not None:
         test = feature_set.split_mask("test")
         analysis = feature_set.featurizer.representation
-        probabilities, _ = judge.run(heard(analysis, decoded, config.griffin_lim_iterations,
-                                           config.seed))
+        spoken = analysis.waveforms(decoded, seed=config.seed,
+                                    n_iter=config.griffin_lim_iterations)
+        probabilities, _ = judge.run(analysis.features(spoken))
         result["reconstruction_accuracy"] = metrics.accuracy(probabilities.argmax(1),
                                                              feature_set.digits[test])
+        if outside and config.outside_draws:  # the whole test split: one draw
+            scores = listeners.hear(spoken, synthesizer.sample_rate).scores(
+                feature_set.digits[test])
+            result.update({f"reconstruction_{name}": value for name, value in scores.items()})
         result["test_spectral_convergence"] = metrics.spectral_convergence(
             analysis.magnitude(feature_set.features[test]), analysis.magnitude(decoded))
     return result
@@ -330,7 +415,8 @@ def evaluate_run(run: Run, judge: Judge, feature_set: FeatureSet, real: RealData
             return done, True
         kept = {epoch: checkpoint["samplers"] for epoch, checkpoint in done["checkpoints"].items()}
         settings["evaluation"]["samplers"] = list(dict.fromkeys([*judged, *config.samplers]))
-    checkpoints = {str(epoch): evaluate_checkpoint(run, epoch, judge, feature_set, real, config)
+    checkpoints = {str(epoch): evaluate_checkpoint(run, epoch, judge, feature_set, real, config,
+                                                   outside=epoch == run.checkpoints[-1])
                    for epoch in run.checkpoints}
     for epoch, checkpoint in checkpoints.items():
         checkpoint["samplers"] = {**kept.get(epoch, {}), **checkpoint["samplers"]}
@@ -346,8 +432,10 @@ TABLE_COLUMNS = {
     "epochs": "epochs", "sampler": "sampler",
     "accuracy": "accuracy", "inception_score": "IS", "fd": "FD", "kid": "KID",
     "precision": "precision", "recall": "recall",
-    **{f"{name}_std": f"{name} std" for name in SCALARS},
+    "listener": "listener", "mos_sig": "MOS SIG", "mos_bak": "MOS BAK", "mos_ovrl": "MOS OVRL",
+    **{f"{name}_std": f"{name} std" for name in SCALARS + listeners.SCORES},
     "reconstruction_accuracy": "recon. accuracy", "test_reconstruction": "test recon.",
+    "reconstruction_listener": "recon. listener", "reconstruction_mos_ovrl": "recon. MOS OVRL",
     "test_spectral_convergence": "test SC", "versus_floor": "against the floor"}
 # What a model must beat the floor on, and which way is better.
 FLOOR_CHECKS = {"accuracy": "higher", "kid": "lower", "recall": "higher"}
@@ -382,7 +470,8 @@ def results_table(references: list[dict], runs: list[tuple[Run, dict]]):
                       "versus_floor": versus_floor(scores, floor)}
                      for sampler, scores in checkpoint["samplers"].items()]
     table = pd.DataFrame(rows)
-    return table[list(TABLE_COLUMNS) + [column for column in table if column not in TABLE_COLUMNS]]
+    return table.reindex(columns=list(TABLE_COLUMNS) +
+                         [column for column in table if column not in TABLE_COLUMNS])
 
 
 def is_model(table):
@@ -412,7 +501,11 @@ def markdown_view(table):
         "accuracy": spread("accuracy", "{:.3f}"), "IS": spread("inception_score", "{:.2f}"),
         "FD": spread("fd", "{:.1f}"), "KID": spread("kid", "{:.1f}"),
         "precision": spread("precision", "{:.2f}"), "recall": spread("recall", "{:.2f}"),
+        "listener": spread("listener", "{:.2f}"), "MOS SIG": spread("mos_sig", "{:.2f}"),
+        "MOS OVRL": spread("mos_ovrl", "{:.2f}"),
         "recon. accuracy": plain("reconstruction_accuracy", "{:.3f}"),
+        "recon. listener": plain("reconstruction_listener", "{:.2f}"),
+        "recon. MOS OVRL": plain("reconstruction_mos_ovrl", "{:.2f}"),
         "test SC": plain("test_spectral_convergence", "{:.3f}"),
         "against the floor": table["versus_floor"].fillna("")})
 
@@ -478,13 +571,14 @@ def checkpoint_rows(results, summaries):
 def last_checkpoints(results, summaries):
     """The reference rows of a results table, then each run's last checkpoint (as
     `checkpoint_rows`), best accuracy first. Each run is shown with the default sampler
-    where it was judged with it (else with the first it was judged with), never with
-    the sampler that happened to score best on these draws."""
+    (a flow: at the default guidance) where it was judged with it (else with the first it
+    was judged with), never with the sampler that happened to score best on these draws."""
     import pandas as pd
 
     models = checkpoint_rows(results, summaries)
     last = models[models["epochs"] == models.groupby("run")["epochs"].transform("max")]
-    last = last.sort_values("sampler", key=lambda column: column != DEFAULT_SAMPLER,
+    defaults = {DEFAULT_SAMPLER, row_sampler("flow")}
+    last = last.sort_values("sampler", key=lambda column: ~column.isin(defaults),
                             kind="stable").drop_duplicates("run")
     last = last.sort_values("accuracy", ascending=False)
     return pd.concat([results[~is_model(results)], last], ignore_index=True)

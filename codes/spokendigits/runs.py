@@ -60,7 +60,8 @@ class TrainConfig:
     learning_rate: float = field(default=1e-3, metadata={
         "help": "Adam's learning rate (a GAN's generator's)"})
     critic_learning_rate: float | None = field(default=None, metadata={
-        "help": "GANs: the critic's learning rate; unset: the same as learning_rate"})
+        "help": "GANs and sharpened VAEs: the critic's learning rate; unset: the same as "
+                "learning_rate"})
     validation_fraction: float = field(default=0.1, metadata={
         "help": "share of the training split held out for validation (stratified by digit)"})
     seed: int = field(default=0, metadata={
@@ -472,8 +473,8 @@ def histories(runs: list[Run]):
 
 # See `synthesis`: the contract (the generator, its sampler and the files it names), a
 # legacy VAE checkpoint's decoder, and the losses.
-INFERENCE_FILES = ("generator.onnx", "sampler.json", "phases.npy", "latents.json", "decoder.onnx",
-                   "metrics.json")
+INFERENCE_FILES = ("generator.onnx", "sampler.json", "phases.npy", "latents.json", "velocity.onnx",
+                   "decoder.onnx", "metrics.json")
 
 
 def export_inference(run: Run, destination: Path, epoch: int | None = None) -> Path:

@@ -23,7 +23,7 @@ from .storage import read_json
 RIDGE = 1e-4  # added to covariance diagonals, so a Cholesky factor always exists
 
 
-SAMPLERS = ("prior", "digit", "mixture")
+SAMPLERS = ("prior", "digit", "mixture", "flow")
 # Chosen by measurement: the judge's accuracy and precision of every model of the study
 # (reports/vae-study/results.md, `codes/evaluate.py --samplers prior digit mixture`).
 DEFAULT_SAMPLER = "mixture"
@@ -183,13 +183,16 @@ def sample_latents(gaussians: dict[str, dict[str, Any]] | None, digits: list[int
 
 
 def sampler_file(latent_dim: int, gaussians: str | None = None,
-                 phase_bank: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What a checkpoint's `sampler.json` holds: how z is drawn (`"normal"`, N(0, I); or
+                 phase_bank: dict[str, Any] | None = None,
+                 flow: str | None = None) -> dict[str, Any]:
+    """What a checkpoint's `sampler.json` holds: how z is drawn (`"normal"`, N(0, I);
     `"gaussians"`, from the Gaussians of `fit_latent_gaussians` in the file `gaussians`
-    names), the latent size, and a phase-conditional generator's `phase_bank` (`{"file":
-    ..., "digits": [...]}`: phase images of training clips and their digits), or None."""
-    return {"z": "gaussians" if gaussians else "normal", "latent_dim": latent_dim,
-            **({"gaussians": gaussians} if gaussians else {}), "phase_bank": phase_bank}
+    names; or `"flow"`, by the velocity network in the file `flow` names), the latent size,
+    and a phase-conditional generator's `phase_bank` (`{"file": ..., "digits": [...]}`:
+    phase images of training clips and their digits), or None."""
+    z = "flow" if flow else "gaussians" if gaussians else "normal"
+    return {"z": z, "latent_dim": latent_dim, **({"gaussians": gaussians} if gaussians else {}),
+            **({"flow": flow} if flow else {}), "phase_bank": phase_bank}
 
 
 @dataclass(frozen=True)
@@ -200,9 +203,13 @@ class CheckpointSampler:
     gaussians: dict[str, Any] | None
     phase_file: Path | None = None
     phase_digits: tuple[int, ...] = ()
+    flow_file: Path | None = None   # a flow's velocity network (`flow`)
 
     def samplers(self, conditional: bool) -> tuple[str, ...]:
-        """The samplers this checkpoint offers a model (`offered_samplers`)."""
+        """The samplers this checkpoint offers a model: "flow" where it has a flow, else
+        `offered_samplers`."""
+        if self.flow_file is not None:
+            return ("flow",)
         return offered_samplers(conditional, self.gaussians is not None)
 
 
@@ -225,11 +232,11 @@ def read_sampler(checkpoint: Path, latent_dim: int) -> CheckpointSampler:
     """
     path = checkpoint / "sampler.json"
     sampler = read_json(path)
-    keys = {"z", "latent_dim", "phase_bank"} | ({"gaussians"} if isinstance(sampler, dict) and
-                                                sampler.get("z") == "gaussians" else set())
+    z = sampler.get("z") if isinstance(sampler, dict) else None
+    keys = {"z", "latent_dim", "phase_bank"} | ({z} if z in ("gaussians", "flow") else set())
     bank = sampler.get("phase_bank") if isinstance(sampler, dict) else None
     if not isinstance(sampler, dict) or set(sampler) != keys or \
-            sampler["z"] not in ("normal", "gaussians") or \
+            z not in ("normal", "gaussians", "flow") or \
             sampler["latent_dim"] != latent_dim or type(sampler["latent_dim"]) is not int or \
             not (bank is None or (isinstance(bank, dict) and set(bank) == {"file", "digits"}
                                   and isinstance(bank["digits"], list) and all(
@@ -242,7 +249,13 @@ def read_sampler(checkpoint: Path, latent_dim: int) -> CheckpointSampler:
             raise DataError(f"{checkpoint} lacks {file.name}, which its sampler.json names; "
                             "export the run again")
         gaussians = check_latent_gaussians(read_json(file), latent_dim, file)
+    flow = None
+    if z == "flow":
+        flow = _file_inside(checkpoint, sampler["flow"], path)
+        if not flow.is_file():
+            raise DataError(f"{checkpoint} lacks {flow.name}, which its sampler.json names; "
+                            "export the run again")
     if bank is None:
-        return CheckpointSampler(gaussians)
+        return CheckpointSampler(gaussians, flow_file=flow)
     return CheckpointSampler(gaussians, _file_inside(checkpoint, bank["file"], path),
-                             tuple(bank["digits"]))
+                             tuple(bank["digits"]), flow)

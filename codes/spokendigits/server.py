@@ -41,6 +41,8 @@ import numpy as np
 
 from . import audio, cli
 from .errors import DataError, UsageError
+from .flow import (DEFAULT_GUIDANCE, DEFAULT_SOLVER, DEFAULT_STEPS, MAX_GUIDANCE, MAX_STEPS,
+                   check_flow_sampling)
 from .runs import Run
 from .sampling import SAMPLERS
 from .synthesis import (DEFAULT_MODEL, MAX_ITERATIONS, MAX_TEMPERATURE, MAX_TOKENS,
@@ -75,6 +77,8 @@ class Query:
     iterations: int = 64
     sampler: str | None = None
     speaker: str | None = None
+    guidance: float | None = None   # a flow model's (`flow`); None: its default
+    steps: int | None = None
 
     @classmethod
     def parse(cls, query: str) -> Query:
@@ -97,8 +101,12 @@ class Query:
                     seed=_number(cli.seed, fields, "seed", 0),
                     temperature=_number(cli.finite_float, fields, "temperature", 1.0),
                     iterations=_number(cli.int_in(0, MAX_ITERATIONS), fields, "iterations", 64),
-                    sampler=sampler, speaker=fields.get("speaker") or None)
+                    sampler=sampler, speaker=fields.get("speaker") or None,
+                    guidance=_number(cli.finite_float, fields, "guidance", None),
+                    steps=_number(cli.int_in(1, MAX_STEPS), fields, "steps", None))
         check_sampling(query.temperature, query.iterations)
+        check_flow_sampling(DEFAULT_GUIDANCE if query.guidance is None else query.guidance,
+                            query.steps or DEFAULT_STEPS, DEFAULT_SOLVER)
         return query
 
 
@@ -143,7 +151,9 @@ class Voices:
 
     def limits(self) -> dict[str, Any]:
         return {"digits": MAX_TOKENS, "temperature": MAX_TEMPERATURE,
-                "iterations": MAX_ITERATIONS, "seed": cli.MAX_SEED}
+                "iterations": MAX_ITERATIONS, "seed": cli.MAX_SEED, "guidance": MAX_GUIDANCE,
+                "steps": MAX_STEPS, "default_guidance": DEFAULT_GUIDANCE,
+                "default_steps": DEFAULT_STEPS}
 
     def speak(self, query: Query) -> tuple[np.ndarray, bytes]:
         """The waveform and wav bytes of `query`, as `inference.py` would write them."""
@@ -162,8 +172,10 @@ class Voices:
         if not self.turns.acquire(timeout=QUEUE_SECONDS):
             raise Busy(f"every synthesis slot was busy for {QUEUE_SECONDS:g} s; try again")
         try:
-            waveform = synthesizer.speak(parse_digits(query.digits), query.speaker, query.seed,
-                                         query.temperature, query.iterations, query.sampler)
+            waveform = synthesizer.speak(
+                parse_digits(query.digits), query.speaker, query.seed, query.temperature,
+                query.iterations, query.sampler, **synthesizer.flow_options(
+                    query.sampler, guidance=query.guidance, steps=query.steps))
         finally:
             self.turns.release()
         return waveform, audio.wav_bytes(waveform, synthesizer.sample_rate)

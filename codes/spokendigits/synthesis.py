@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime
@@ -37,6 +38,7 @@ import onnxruntime
 from . import audio
 from .config import check_settings
 from .errors import DataError, UsageError
+from .flow import DEFAULT_GUIDANCE, DEFAULT_SOLVER, DEFAULT_STEPS, OnnxVelocity, integrate
 from .models import build_condition, condition_dim
 from .runs import Run
 from .sampling import (CheckpointSampler, check_latent_gaussians, default_sampler,
@@ -45,7 +47,11 @@ from .storage import read_json
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 PRETRAINED = PACKAGE_ROOT / "pretrained"   # one exported run folder per bundled model
-DEFAULT_MODEL = "vae"  # the bundled model heard most clearly (README; reports/listener.csv)
+# The default: among the bundled models whose predicted MOS (DNSMOS OVRL) is within
+# MOS_MARGIN of the best one's, the one the outside listener recognises most often, in the
+# committed results tables (README, "The bundled models"; tests/test_scripts.py checks it).
+DEFAULT_MODEL = "vae"
+MOS_MARGIN = 0.1
 PAUSES = " -"              # characters that mean a pause between digits
 DIGIT_GAP_SECONDS = 0.08   # between two digits: a speaker's breath
 PAUSE_SECONDS = 0.35       # for each pause character
@@ -153,6 +159,8 @@ class Synthesizer:
                             "run; export the run again")
         self.samplers = self.sampler.samplers(self.model.conditional)
         self.phases = self._read_phases()
+        self.velocity = None if self.sampler.flow_file is None else OnnxVelocity(
+            self.sampler.flow_file, self.model.latent_dim, condition_dim(self.model, self.labels))
 
     def _read_phases(self) -> dict[int, np.ndarray] | None:
         """The phase bank of a phase-conditional model: `{digit: [clip, freq, frame, 1]}`
@@ -203,13 +211,16 @@ class Synthesizer:
         return self.run.featurizer.config.sample_rate
 
     def arrays(self, digits: list[int], speaker: str | list[str] | None = None, seed: int = 0,
-               temperature: float = 1.0, sampler: str | None = None) -> np.ndarray:
+               temperature: float = 1.0, sampler: str | None = None,
+               guidance: float = DEFAULT_GUIDANCE, steps: int = DEFAULT_STEPS,
+               solver: str = DEFAULT_SOLVER) -> np.ndarray:
         """`[clip, *representation.shape]` arrays, one clip per digit, ready for `waveforms`.
 
         Args:
             speaker: one voice for all clips, a voice per clip, or None (speaker-conditional
                 models then draw one voice for all).
-            sampler: how z is drawn (`sampling.sample_latents`); None: `default_sampler`.
+            sampler: how z is drawn (`sampling.sample_latents`, or "flow": `flow.integrate`
+                with `guidance`, `steps` and `solver`); None: `default_sampler`.
         """
         speakers = [speaker] * len(digits) if speaker is None or isinstance(speaker, str) \
             else list(speaker)
@@ -224,15 +235,30 @@ class Synthesizer:
             speakers = [str(rng.choice(self.labels["speakers"]))] * len(digits)
         sampler = self._check_sampler(sampler)
         check_sampling(temperature)
-        z = sample_latents(self.sampler.gaussians, digits, speakers, self.model.latent_dim,
-                           temperature, rng, sampler)
-        return self._generate(z, self._condition(digits, speakers), self._phases(digits, rng))
+        condition = self._condition(digits, speakers)
+        z = self._latents(digits, speakers, condition, temperature, rng, sampler,
+                          (guidance, steps, solver))
+        return self._generate(z, condition, self._phases(digits, rng))
+
+    def _latents(self, digits: list[int], speakers: list[str | None],
+                 condition: np.ndarray | None, temperature: float, rng: np.random.Generator,
+                 sampler: str, flow: tuple[float, int, str] = (DEFAULT_GUIDANCE, DEFAULT_STEPS,
+                                                              DEFAULT_SOLVER)) -> np.ndarray:
+        """`[clip, latent]` z of `sampler`: a flow's noise carried by its velocity (`flow`:
+        guidance, steps, solver), or `sampling.sample_latents`."""
+        if sampler == "flow":
+            noise = rng.standard_normal((len(digits), self.model.latent_dim)) * temperature
+            return integrate(self.velocity, noise, condition, *flow)
+        return sample_latents(self.sampler.gaussians, digits, speakers, self.model.latent_dim,
+                              temperature, rng, sampler)
 
     def features(self, digits: list[int], speaker: str | list[str] | None = None, seed: int = 0,
-                 temperature: float = 1.0, sampler: str | None = None) -> np.ndarray:
-        """`[clip, freq, frame]` scaled log-magnitudes of `arrays`, for plots and judges."""
+                 temperature: float = 1.0, sampler: str | None = None,
+                 **flow: Any) -> np.ndarray:
+        """`[clip, freq, frame]` scaled log-magnitudes of `arrays` (and its flow options),
+        for plots and judges."""
         return self.representation.log_magnitude(
-            self.arrays(digits, speaker, seed, temperature, sampler))
+            self.arrays(digits, speaker, seed, temperature, sampler, **flow))
 
     def waveforms(self, arrays: np.ndarray, n_iter: int = 64, seed: int = 0) -> np.ndarray:
         """`[clip, sample]` waveforms of `arrays`, by the run's representation (Griffin-Lim
@@ -265,17 +291,27 @@ class Synthesizer:
         elif speaker is None and sampler == "mixture":  # one voice at both ends
             speaker = str(np.random.default_rng(seed).choice(self.labels["speakers"]))
         weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
-        ends = [sample_latents(self.sampler.gaussians, [digit], [speaker], self.model.latent_dim,
-                               temperature, np.random.default_rng(seed), sampler)[0]
-                for digit in (start, end)]
-        z = (1 - weights) * ends[0] + weights * ends[1]
         speakers = [speaker] * steps
         conditions = [self._condition([digit] * steps, speakers) for digit in (start, end)]
+        ends = [self._latents([digit], [speaker], None if condition is None else condition[:1],
+                              temperature, np.random.default_rng(seed), sampler)[0]
+                for digit, condition in zip((start, end), conditions)]
+        z = (1 - weights) * ends[0] + weights * ends[1]
         condition = None if conditions[0] is None else \
             (1 - weights) * conditions[0] + weights * conditions[1]
         phases = self._phases([start], np.random.default_rng(seed))
         phases = None if phases is None else np.repeat(phases, steps, axis=0)
         return self.representation.log_magnitude(self._generate(z, condition, phases))
+
+    def flow_options(self, sampler: str | None, **given: Any) -> dict[str, Any]:
+        """The flow options `given` that are not None (guidance, steps, solver), once checked
+        to be for this model with `sampler` (None: its default): they are a flow's alone."""
+        given = {name: value for name, value in given.items() if value is not None}
+        sampler = sampler or self.default_sampler
+        if given and sampler != "flow":
+            raise UsageError(f"--{next(iter(given))} is for flow models (sampler flow); run "
+                             f"{self.run.name} draws with {sampler}")
+        return given
 
     def _check_sampler(self, sampler: str | None) -> str:
         """`sampler`, or the default where None, once it is one this run can use."""
@@ -283,7 +319,9 @@ class Synthesizer:
         if sampler not in self.samplers:
             why = ("draws z from N(0, I) only (it has no Gaussians fitted to encoded clips, as "
                    "a GAN has none); use --sampler prior (its default)"
-                   if self.samplers == ("prior",) else "is unconditional: the prior says "
+                   if self.samplers == ("prior",) else "draws z with its flow alone; use "
+                   "--sampler flow (its default)" if self.samplers == ("flow",) else
+                   "is unconditional: the prior says "
                    "nothing of the digit; use --sampler digit or mixture")
             raise UsageError(f"run {self.run.name} {why}")
         return sampler
@@ -317,12 +355,13 @@ class Synthesizer:
 
     def speak(self, tokens: list[int | None], speaker: str | None = None, seed: int = 0,
               temperature: float = 1.0, n_iter: int = 64,
-              sampler: str | None = None) -> np.ndarray:
+              sampler: str | None = None, **flow: Any) -> np.ndarray:
         """One `[sample]` waveform speaking the digits of `tokens` (None: a pause), each
-        digit's clip scaled down to a peak of `MAX_PEAK` where it is louder."""
+        digit's clip scaled down to a peak of `MAX_PEAK` where it is louder; `flow`: the
+        flow sampler's guidance, steps and solver (`arrays`)."""
         check_sampling(temperature, n_iter)
         digits = [token for token in tokens if token is not None]
-        arrays = self.arrays(digits, speaker, seed, temperature, sampler)
+        arrays = self.arrays(digits, speaker, seed, temperature, sampler, **flow)
         clips = iter(self.waveforms(arrays, n_iter=n_iter, seed=seed))
         gap = np.zeros(round(DIGIT_GAP_SECONDS * self.sample_rate), np.float32)
         pause = np.zeros(round(PAUSE_SECONDS * self.sample_rate), np.float32)

@@ -61,7 +61,8 @@ def split_data(feature_set: FeatureSet, spec: RunSpec, labels: dict[str, list],
         digits, speakers = feature_set.digits[index], feature_set.speakers[index]
         inputs = family_of(spec.model).model_arrays(
             spec.model, feature_set.features[index],
-            None if feature_set.phase is None else feature_set.phase[index], representation)
+            None if feature_set.phase is None else feature_set.phase[index], representation,
+            digits, speakers)
         if condition_dim(spec.model, labels):
             inputs["condition"] = build_condition(spec.model, labels, digits, speakers)
         splits[name] = SplitData(inputs, digits, speakers)
@@ -197,9 +198,9 @@ class SaveCheckpoints(keras.callbacks.Callback):
             self.family.export(self.model, staging, count, logs, self.data, self.batch_size)
 
 
-def _resume(folder: Path) -> tuple[keras.Model | None, int, pd.DataFrame]:
-    """The model saved after the last finished epoch, that epoch count and the history of
-    those epochs (or None, 0 and no rows)."""
+def _resume(folder: Path, family: Family) -> tuple[keras.Model | None, int, pd.DataFrame]:
+    """The model of `family` saved after the last finished epoch, that epoch count and the
+    history of those epochs (or None, 0 and no rows)."""
     for leftover in folder.glob(".state-*"):  # a save cut short by the interruption
         leftover.unlink()
     for leftover in (folder / CHECKPOINTS).glob(".*"):
@@ -208,6 +209,7 @@ def _resume(folder: Path) -> tuple[keras.Model | None, int, pd.DataFrame]:
     if not states:
         return None, 0, pd.DataFrame()
     epoch = int(states[-1].stem.split("-e")[1])
+    family.network()  # imported: its saved classes are registered with Keras
     return keras.saving.load_model(states[-1]), epoch, _history_until(folder, epoch)
 
 
@@ -337,7 +339,7 @@ def _train(folder: Path, spec: RunSpec, feature_set: FeatureSet, tensorboard: bo
     keras.utils.set_random_seed(spec.training.seed)
     family = family_of(spec.model)
     with strategy.scope():  # variables and optimizers live on every replica
-        model, initial_epoch, history = _resume(folder)
+        model, initial_epoch, history = _resume(folder, family)
         if model is None:
             (folder / "history.csv").unlink(missing_ok=True)
             model = family.build(spec.model, data["train"].inputs["features"].shape[1:],

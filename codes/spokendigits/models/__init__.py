@@ -9,6 +9,10 @@ line below. The families:
   gradient penalty, convolutional (SpecGAN-like) or the small MLP reference.
 - `wavegan` (`wavegan`): the same GAN on raw waveforms, with WaveGAN's 1-D
   layers and phase shuffle (Donahue et al. 2019).
+- `sharpened-vae` (`sharpen`): a trained VAE whose decoder is fine-tuned
+  against a patch critic, its encoder and latent kept.
+- `latent-flow` (`flow`): a prior learnt by conditional flow matching over the
+  latent of a trained VAE, sampled with classifier-free guidance.
 
 This module and the family modules import no Keras, so a run's settings can be
 read where only inference runs; a family's network (`vae_network`,
@@ -25,7 +29,7 @@ import numpy as np
 from ..config import check_settings
 from ..errors import UsageError
 from ..representations import REPRESENTATIONS as REPRESENTATION_CLASSES
-from . import gan, vae, wavegan
+from . import flow, gan, sharpen, vae, wavegan
 from .family import Family
 
 __all__ = ["FAMILIES", "Family", "ModelConfig", "build_condition", "condition_dim",
@@ -51,6 +55,8 @@ register(vae.CNN_VAE)
 register(gan.CWGAN_GP)
 register(gan.MLP_CWGAN_GP)
 register(wavegan.WAVEGAN)
+register(sharpen.SHARPENED_VAE)
+register(flow.LATENT_FLOW)
 
 # What a model generates (see `representations`): images of the STFT (log-magnitude, and
 # phase or instantaneous frequency), of mel bands, or the waveform (WaveGAN's alone).

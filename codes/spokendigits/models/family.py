@@ -17,7 +17,7 @@ answers:
 - what its checkpoints offer: `has_encoder` (with `encode` and `reconstruct`,
   which latent views and the evaluation's reconstructions use), `samplers`, the
   `losses` its history logs;
-- its Keras side: `build`, `fit_data`, `callbacks`, `export` (a checkpoint's
+- its Keras side: `model_arrays`, `build`, `fit_data`, `callbacks`, `export` (a checkpoint's
   files, `synthesis`'s contract) and `summary`. Each imports the family's
   network module when called, so reading a run's settings (inference) needs no
   Keras.
@@ -91,12 +91,20 @@ class Family:
         return 1
 
     def model_arrays(self, config: "ModelConfig", features: np.ndarray,
-                     phase: np.ndarray | None, representation: Any) -> dict[str, np.ndarray]:
+                     phase: np.ndarray | None, representation: Any, digits: np.ndarray,
+                     speakers: np.ndarray) -> dict[str, np.ndarray]:
         """What the model trains on, from a feature set's `[clip, freq, frame]` scaled
-        log-magnitudes (and phases in radians): `{"features": ...}` and any more inputs."""
+        log-magnitudes (and phases in radians) of clips of `[clip]` digits and speakers:
+        `{"features": ...}` and any more inputs."""
         return {"features": features}
 
     # The Keras side: each imports the family's network module.
+
+    @staticmethod
+    def network() -> Any:
+        """The family's Keras module (None: it has none of its own). Importing it registers
+        the classes of its saved models, which resuming a run needs."""
+        return None
 
     def build(self, config: "ModelConfig", feature_shape: tuple[int, ...], condition_dim: int,
               seed: int, training: Any = None, representation: Any = None) -> Any:

@@ -151,7 +151,8 @@ class GANFamily(Family):
             [f"consistency {config.consistency_weight:g}"] * bool(config.consistency_weight)
 
     def model_arrays(self, config: "ModelConfig", features: np.ndarray,
-                     phase: np.ndarray | None, representation: Any) -> dict[str, np.ndarray]:
+                     phase: np.ndarray | None, representation: Any, digits: np.ndarray,
+                     speakers: np.ndarray) -> dict[str, np.ndarray]:
         """The arrays of `representation` (the run's fitted `config.representation`) and, for
         a phase-conditional model, the log-magnitude alone and `{"phase": [clip, freq, frame,
         1]}` phase / pi.

@@ -113,16 +113,16 @@ class VAEFamily(Family):
     def encode(self, run: "Run", epoch: int | None, features: np.ndarray, digits: np.ndarray,
                speakers: np.ndarray) -> np.ndarray:
         """The posterior means (a conditional encoder also reads the labels)."""
-        return self._predict(run, epoch, "encoder", features, digits, speakers)[0]
+        return self.predict(run, epoch, "encoder", features, digits, speakers)[0]
 
     def reconstruct(self, run: "Run", epoch: int | None, features: np.ndarray,
                     digits: np.ndarray, speakers: np.ndarray) -> np.ndarray:
         """The decoder's mean at the posterior means."""
         z = self.encode(run, epoch, features, digits, speakers)
-        return self._predict(run, epoch, "decoder", z, digits, speakers)
+        return self.predict(run, epoch, "decoder", z, digits, speakers)
 
     @staticmethod
-    def _predict(run: "Run", epoch: int | None, part: str, inputs: np.ndarray,
+    def predict(run: "Run", epoch: int | None, part: str, inputs: np.ndarray,
                  digits: np.ndarray, speakers: np.ndarray) -> Any:
         """What checkpoint `epoch`'s Keras `part` ("encoder", "decoder") makes of `inputs`,
         with the clips' labels as its condition where the run is conditional."""

@@ -1,0 +1,109 @@
+"""Sampling a flow-matching model: integrating its velocity field, in numpy.
+
+A flow (`models.flow`) is trained by conditional flow matching (rectified flow:
+Lipman et al. 2023, Liu et al. 2023) to carry noise x0 ~ N(0, I) at t = 0 to
+data x1 at t = 1 along straight lines, x_t = (1 - t) x0 + t x1, by regressing
+the velocity x1 - x0. Sampling integrates dx/dt = v(x, t, condition) from a
+noise draw with a few Euler or Heun (explicit trapezoid) steps.
+
+Classifier-free guidance (Ho & Salimans 2022): the condition was dropped (all
+zeros, the "unconditional" condition) in a share of training steps, so the one
+network knows both velocities, and sampling mixes them:
+v = v(x, t, none) + guidance * (v(x, t, c) - v(x, t, none)). Guidance 0 is the
+unconditional model, 1 the conditional one, above 1 pushes samples towards
+what is typical of the condition.
+
+Numpy and ONNX Runtime only: inference imports it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .config import check_settings
+from .errors import DataError
+
+SOLVERS = ("euler", "heun")
+# Chosen by measurement (reports/flow/README.md): the listener and MOS of the flow prior's
+# samples at guidance 0-3 and 4-64 steps.
+DEFAULT_GUIDANCE = 2.0
+DEFAULT_STEPS = 16
+DEFAULT_SOLVER = "heun"
+MAX_GUIDANCE = 10.0
+MAX_STEPS = 1000
+
+# v(x [clip, latent], t [clip, 1], condition [clip, dim]) -> [clip, latent]
+Velocity = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def check_flow_sampling(guidance: float, steps: int, solver: str) -> None:
+    """Raise UsageError unless the guidance scale, steps and solver are usable."""
+    check_settings("flow sampling settings", [
+        (math.isfinite(guidance) and 0 <= guidance <= MAX_GUIDANCE,
+         f"guidance {guidance:g} must be 0 to {MAX_GUIDANCE:g}"),
+        (1 <= steps <= MAX_STEPS, f"steps {steps} must be 1 to {MAX_STEPS}"),
+        (solver in SOLVERS, f"solver {solver!r} must be one of {list(SOLVERS)}"),
+    ])
+
+
+def guided(velocity: Velocity, condition: np.ndarray, guidance: float
+           ) -> Callable[[np.ndarray, float], np.ndarray]:
+    """`v(x, t)` with classifier-free guidance: both velocities from one call on a doubled
+    batch (the conditional alone at guidance 1, the unconditional alone at 0)."""
+    condition = condition.astype(np.float32)
+    none = np.zeros_like(condition)
+    if guidance in (0.0, 1.0):
+        fixed = none if guidance == 0.0 else condition
+        return lambda x, t: velocity(x, np.full((len(x), 1), t, np.float32), fixed)
+
+    def field(x: np.ndarray, t: float) -> np.ndarray:
+        both = velocity(np.concatenate([x, x]), np.full((2 * len(x), 1), t, np.float32),
+                        np.concatenate([condition, none]))
+        conditional, unconditional = both[:len(x)], both[len(x):]
+        return unconditional + guidance * (conditional - unconditional)
+    return field
+
+
+def integrate(velocity: Velocity, noise: np.ndarray, condition: np.ndarray,
+              guidance: float = DEFAULT_GUIDANCE, steps: int = DEFAULT_STEPS,
+              solver: str = DEFAULT_SOLVER) -> np.ndarray:
+    """`[clip, latent]` samples: `noise` (x at t = 0) carried to t = 1 by `steps` equal
+    steps of `solver` along the guided velocity of `condition` (`[clip, dim]`)."""
+    check_flow_sampling(guidance, steps, solver)
+    field = guided(velocity, condition, guidance)
+    x, dt = noise.astype(np.float32), 1.0 / steps
+    for step in range(steps):
+        t = step * dt
+        slope = field(x, t)
+        if solver == "heun":
+            slope = 0.5 * (slope + field(x + dt * slope, t + dt))
+        x = x + dt * slope
+    return x
+
+
+class OnnxVelocity:
+    """A checkpoint's `velocity.onnx` (inputs `z`, `t`, `condition`) as a `Velocity`."""
+
+    def __init__(self, path: Path, latent_dim: int, condition_dim: int):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), options,
+                                                        providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own classes for bad files
+            raise DataError(f"{path} is damaged ({error}); train the run again") from None
+        found = {put.name: put.shape[1:] for put in self.session.get_inputs()}
+        wanted = {"z": [latent_dim], "t": [1], "condition": [condition_dim]}
+        if found != wanted or self.session.get_outputs()[0].shape[1:] != [latent_dim]:
+            raise DataError(f"{path} takes sizes {found}, not the run's {wanted}: it comes "
+                            "from another run; export the run again")
+
+    def __call__(self, x: np.ndarray, t: np.ndarray, condition: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"z": x.astype(np.float32), "t": t.astype(np.float32),
+                                       "condition": condition.astype(np.float32)})[0]

@@ -1,0 +1,210 @@
+"""The latent flow (`flow`): its Keras side.
+
+The velocity network is a residual MLP over a VAE's latent: the noisy latent,
+a sinusoidal embedding of t and the one-hot condition go in; each of `depth`
+blocks adds `Dense(SiLU(Dense(SiLU(LayerNorm(h) + c))))` to its input, where c
+embeds t and the condition; a last Dense gives the velocity.
+
+Training draws, for each clip of a batch, a latent x1 from its VAE posterior
+N(mu, sigma^2) (so the flow learns the aggregate posterior, not its means), a
+noise x0 ~ N(0, I) and t ~ U(0, 1), and regresses the velocity x1 - x0 at
+x_t = (1 - t) x0 + t x1 by squared error (`flow`'s docstring). The condition is
+zeroed in `label_dropout` of the clips: the unconditional velocity that
+classifier-free guidance needs.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+from ..config import from_dict, to_dict
+from ..distribute import BuiltAtConstruction, ReplicaSeedGenerator, replica_share, step_logs
+from ..sampling import sampler_file
+from ..storage import write_json
+from . import ModelConfig
+
+TIME_FREQUENCIES = 16   # sinusoids of t: periods from 1 to 1/1000 of the unit interval
+PREVIEW_EVERY = 10      # epochs between preview grids and wavs
+
+
+@keras.saving.register_keras_serializable(package="spokendigits")
+class TimeEmbedding(layers.Layer):
+    """`[batch, 1]` t in [0, 1] -> `[batch, 2 * TIME_FREQUENCIES]` sines and cosines."""
+
+    def call(self, t):
+        frequencies = ops.exp(ops.linspace(0.0, math.log(1000.0), TIME_FREQUENCIES))
+        angles = t * ops.cast(frequencies, t.dtype)[None, :] * math.pi
+        return ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
+
+
+def build_velocity(config: ModelConfig, condition_dim: int) -> keras.Model:
+    """`[z [batch, latent], t [batch, 1], condition [batch, dim]]` -> `[batch, latent]`."""
+    z = keras.Input((config.latent_dim,), name="z")
+    t = keras.Input((1,), name="t")
+    condition = keras.Input((condition_dim,), name="condition")
+    context = layers.Dense(config.width)(layers.Concatenate()([TimeEmbedding()(t), condition]))
+    hidden = layers.Dense(config.width)(z)
+    for _ in range(config.depth):
+        inner = layers.Add()([layers.LayerNormalization()(hidden), context])
+        inner = layers.Dense(config.width, activation="silu")(layers.Activation("silu")(inner))
+        hidden = layers.Add()([hidden, layers.Dense(config.width)(inner)])
+    velocity = layers.Dense(config.latent_dim)(
+        layers.Activation("silu")(layers.LayerNormalization()(hidden)))
+    return keras.Model([z, t, condition], velocity, name="velocity")
+
+
+@keras.saving.register_keras_serializable(package="spokendigits")
+class LatentFlow(BuiltAtConstruction, keras.Model):
+    """Conditional flow matching on VAE posteriors. Inputs are dicts: `{"features":
+    [batch, 2 * latent] (posterior means, then log-variances), "condition": [batch, dim]}`."""
+
+    def __init__(self, config: ModelConfig, condition_dim: int, seed: int, **kwargs):
+        super().__init__(**kwargs)
+        self.config, self.condition_dim, self.seed = config, condition_dim, seed
+        self.velocity = build_velocity(config, condition_dim)
+        self.seed_generator = ReplicaSeedGenerator(seed)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.built = True
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return [self.loss_tracker]
+
+    def _loss(self, inputs: dict, training: bool):
+        """The batch mean of the squared velocity error, per latent dimension."""
+        mean, log_var = ops.split(inputs["features"], 2, axis=-1)
+        batch = ops.shape(mean)[0]
+        target = mean + ops.exp(0.5 * log_var) * keras.random.normal(
+            ops.shape(mean), seed=self.seed_generator)
+        noise = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        t = keras.random.uniform((batch, 1), seed=self.seed_generator)
+        condition = inputs["condition"]
+        if training and self.config.label_dropout:
+            kept = keras.random.uniform((batch, 1), seed=self.seed_generator) >= \
+                self.config.label_dropout
+            condition = condition * ops.cast(kept, condition.dtype)
+        predicted = self.velocity([(1 - t) * noise + t * target, t, condition],
+                                  training=training)
+        return ops.mean(ops.square(predicted - (target - noise)))
+
+    def train_step(self, data):
+        inputs = data[0] if isinstance(data, tuple) else data
+        with tf.GradientTape() as tape:
+            loss = self._loss(inputs, training=True)
+            share = replica_share(loss)
+        gradients = tape.gradient(share, self.trainable_weights)
+        self.optimizer.apply(gradients, self.trainable_weights)
+        self.loss_tracker.update_state(loss)
+        return step_logs({"loss": self.loss_tracker.result()})
+
+    def test_step(self, data):
+        inputs = data[0] if isinstance(data, tuple) else data
+        self.loss_tracker.update_state(self._loss(inputs, training=False))
+        return step_logs({"loss": self.loss_tracker.result()})
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "config": to_dict(self.config),
+                "condition_dim": self.condition_dim, "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config: dict) -> LatentFlow:
+        config = dict(config)
+        return cls(from_dict(ModelConfig, config.pop("config")), config.pop("condition_dim"),
+                   config.pop("seed"), **config)
+
+
+def build(config: ModelConfig, condition_dim: int, seed: int, training: Any = None
+          ) -> LatentFlow:
+    """A `LatentFlow` compiled with Adam at `training.learning_rate` (default 1e-3)."""
+    model = LatentFlow(config, condition_dim, seed)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3 if training is None
+                                                  else training.learning_rate))
+    model.optimizer.build(model.trainable_variables)  # whole before fit (BuiltAtConstruction)
+    return model
+
+
+class StepTimes(keras.callbacks.Callback):
+    """Adds `step_seconds` to each epoch's logs (history.csv): the median wall time of its
+    training steps, each timed alone."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.times: list[float] = []
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.times.append(time.perf_counter() - self.started)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs["step_seconds"] = float(np.median(self.times)) if self.times else float("nan")
+
+
+class Preview(keras.callbacks.Callback):
+    """Every `PREVIEW_EVERY` epochs: one sample of each digit from fixed noise (guidance 1,
+    16 Heun steps), decoded by the VAE's decoder: `previews/eNNN.png` and `.wav`."""
+
+    def __init__(self, folder: Path, vae: Any, representation: Any, condition: np.ndarray):
+        super().__init__()
+        import onnxruntime
+
+        self.folder = folder / "previews"
+        self.decoder = onnxruntime.InferenceSession(str(vae.checkpoint(None) / "generator.onnx"),
+                                                    providers=["CPUExecutionProvider"])
+        self.representation, self.condition = representation, condition
+        latent_dim = vae.model.latent_dim
+        self.noise = np.random.default_rng(0).standard_normal((10, latent_dim), np.float32)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if (epoch + 1) % PREVIEW_EVERY:
+            return
+        from .. import plots
+        from ..audio import write_wav
+        from ..flow import integrate
+
+        def velocity(x, t, condition):
+            return self.model.velocity.predict_on_batch([x, t, condition])
+
+        z = integrate(velocity, self.noise, self.condition, guidance=1.0, steps=16)
+        feeds = {"z": z, "condition": self.condition}
+        arrays = self.decoder.run(None, feeds)[0]
+        if not np.isfinite(arrays).all():
+            return
+        self.folder.mkdir(exist_ok=True)
+        stem = self.folder / f"e{epoch + 1:03d}"
+        figure = plots.spectrogram_grid(self.representation.log_magnitude(arrays)[None],
+                                        self.representation,
+                                        f"Epoch {epoch + 1}: one sample of each digit",
+                                        column_titles=[str(digit) for digit in range(10)])
+        plots.save(figure, stem.with_suffix(".png"))
+        clips = self.representation.decode(arrays, n_iter=32)
+        clips *= 0.9 / max(float(np.abs(clips).max()), 1e-6)
+        write_wav(stem.with_suffix(".wav"), clips.reshape(-1),
+                  self.representation.settings.sample_rate)
+
+
+def save_checkpoint(model: LatentFlow, staging: Path, epoch: int, logs: dict, data: dict,
+                    batch_size: int, vae: Any) -> None:
+    """`velocity.keras` and `velocity.onnx`; the VAE's generator (`generator.onnx`, the
+    decoder of its last checkpoint, copied); `sampler.json` (z from the flow) and
+    `metrics.json` (the flow-matching loss of every split)."""
+    model.velocity.save(staging / "velocity.keras")
+    model.velocity.export(str(staging / "velocity.onnx"), format="onnx", verbose=False)
+    shutil.copyfile(vae.checkpoint(None) / "generator.onnx", staging / "generator.onnx")
+    write_json(staging / "sampler.json", sampler_file(model.config.latent_dim,
+                                                      flow="velocity.onnx"))
+    test = model.evaluate(data["test"].inputs, batch_size=batch_size, verbose=0,
+                          return_dict=True)
+    write_json(staging / "metrics.json", {
+        "epoch": epoch, "train": {"loss": float(logs["loss"])},
+        "validation": {"loss": float(logs["val_loss"])},
+        "test": {"loss": float(test["loss"])}})

@@ -1,0 +1,88 @@
+"""Families built on a trained VAE run: they name it (`vae_run`) and train on its posteriors.
+
+The latent flow (`flow`) learns a prior over the VAE's latent; the sharpened
+decoder (`sharpen`) fine-tunes its decoder with the encoder frozen, so the
+latent codes stay put. Both read the VAE's last checkpoint: its encoder to
+encode the training clips, its decoder, latent Gaussians or generator to start
+from or to speak with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import DataError, UsageError
+from .family import Family
+
+if TYPE_CHECKING:
+    from ..runs import Run
+    from . import ModelConfig
+
+
+class OnVAE(Family):
+    """A family whose runs name a trained VAE run (`vae_run`) and share its latent."""
+
+    VAE_RUN_HELP = ("latent-flow, sharpened-vae: the trained VAE run folder it builds on "
+                    "(relative to the project's root, or absolute)")
+
+    def label_parts(self, config: "ModelConfig") -> list[str]:
+        return [f"on {Path(config.vae_run).name}"]
+
+    @staticmethod
+    def folder(run_setting: str) -> Path:
+        """The folder a run setting names: relative to the project's root, or absolute."""
+        from ..datasets import PROJECT_ROOT
+
+        folder = Path(run_setting).expanduser()
+        return folder if folder.is_absolute() else PROJECT_ROOT / folder
+
+    def vae(self, config: "ModelConfig") -> "Run":
+        """The VAE run `config.vae_run` names, checked to fit `config`.
+
+        Raises:
+            UsageError: none named, no such run, not a VAE with its encoder, or another
+                latent size or conditioning than `config`'s.
+        """
+        from ..runs import Run
+        from . import FAMILIES
+
+        if not config.vae_run:
+            raise UsageError(f"a {self.name} run needs vae_run: the VAE run folder it builds on")
+        folder = self.folder(config.vae_run)
+        if not (folder / "config.json").is_file():
+            raise UsageError(f"vae_run {config.vae_run}: no run folder there; train the VAE "
+                             "first (codes/train.py) and name its folder")
+        vae = Run.open(folder)
+        if not FAMILIES[vae.model.family].has_encoder or not vae.checkpoints or \
+                not vae.has_encoder(None):
+            raise UsageError(f"vae_run {config.vae_run} is not a trained VAE run with its "
+                             "encoder (an exported copy has none); name the run folder that "
+                             "codes/train.py made")
+        mismatched = [name for name in ("latent_dim", "conditional", "speaker_conditional")
+                      if getattr(vae.model, name) != getattr(config, name)]
+        if mismatched:
+            raise UsageError(f"the {self.name}'s {', '.join(mismatched)} must be the VAE's: "
+                             + ", ".join(f"{name} {getattr(vae.model, name)}"
+                                         for name in mismatched))
+        return vae
+
+    def posteriors(self, config: "ModelConfig", features: np.ndarray, representation: Any,
+                   digits: np.ndarray, speakers: np.ndarray) -> np.ndarray:
+        """`[clip, 2 * latent]` the VAE's posterior of each clip, means then log-variances,
+        from its last checkpoint's encoder.
+
+        Raises:
+            DataError: the VAE was trained on another feature set than `representation`'s.
+        """
+        vae = self.vae(config)
+        if vae.representation.to_dict() != representation.to_dict():
+            raise DataError(f"vae_run {config.vae_run} was trained on another feature set "
+                            f"(its scaling differs); train on the VAE's "
+                            f"({vae.config['feature_set']})")
+        from .vae import VAEFamily
+
+        mean, log_var = VAEFamily.predict(vae, None, "encoder", features, digits, speakers)
+        return np.concatenate([mean, log_var], axis=1).astype(np.float32)
