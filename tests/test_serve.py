@@ -25,7 +25,7 @@ import soundfile
 from conftest import ROOT
 from spokendigits.errors import UsageError
 from spokendigits.server import Query, Voices, make_server, png
-from spokendigits.synthesis import MAX_TOKENS, bundled_models, bundled_run
+from spokendigits.synthesis import DEFAULT_MODEL, MAX_TOKENS, bundled_models, bundled_run
 
 ARTIFACTS = Path(os.environ.get("SPOKENDIGITS_ARTIFACTS", ROOT / "output" / "test-artifacts"))
 
@@ -76,7 +76,8 @@ def test_the_models_are_the_bundled_ones_and_the_runs_given(server):
     answer = json.loads(body)
     models = {model["name"]: model for model in answer["models"]}
     assert set(models) == {*bundled_models(), "my-gan"}
-    assert [name for name, model in models.items() if model["default"]] == ["vae"]
+    assert [name for name, model in models.items() if model["default"]] == [DEFAULT_MODEL]
+    assert models["flow"]["samplers"] == ["flow"] and models["flow"]["sampler"] == "flow"
     assert models["vae"]["samplers"] == ["prior", "digit", "mixture"]
     assert models["vae"]["sampler"] == "mixture" and models["gan"]["sampler"] == "prior"
     assert answer["limits"]["digits"] == MAX_TOKENS
@@ -91,6 +92,17 @@ def test_speech_is_the_bytes_inference_writes(server, tmp_path):
     assert body == out.read_bytes()
     _, _, other = get(f"{server.url}/api/speak?digits=1234&model=vae&seed=1&sampler=digit")
     assert other != body and other[:4] == b"RIFF"
+
+
+def test_a_flow_speaks_with_the_guidance_asked_as_inference_does(server, tmp_path):
+    status, _, body = get(f"{server.url}/api/speak?digits=42&model=flow&seed=2&guidance=2&steps=8")
+    assert status == 200
+    out = tmp_path / "42.wav"
+    subprocess.run([sys.executable, str(ROOT / "codes" / "inference.py"), "42", "--model",
+                    "flow", "--seed", "2", "--guidance", "2", "--steps", "8", "--out", str(out)],
+                   check=True, capture_output=True)
+    assert body == out.read_bytes()
+    assert get(f"{server.url}/api/speak?digits=42&model=flow&seed=2")[2] != body  # guidance 1
 
 
 def test_the_spectrogram_is_a_png_of_the_speech(server):
@@ -217,7 +229,9 @@ def test_a_request_that_waits_too_long_gets_503(monkeypatch):
 def test_queries_are_checked_before_any_synthesis():
     with pytest.raises(UsageError, match="iterations"):
         Query.parse("digits=1&iterations=100000")
-    assert Query.parse("digits=1%202&seed=4") == Query("1 2", "vae", seed=4)
+    assert Query.parse("digits=1%202&seed=4") == Query("1 2", DEFAULT_MODEL, seed=4)
+    assert Query.parse("digits=1&guidance=1.5&steps=8") == \
+        Query("1", DEFAULT_MODEL, guidance=1.5, steps=8)
 
 
 def test_png_holds_the_pixels_it_was_given():

@@ -32,7 +32,7 @@ from .errors import DataError, UsageError
 from .features import FeatureSet, Featurizer
 from .metrics import accuracy, per_class_accuracy
 from .representations import LogMagnitude
-from .storage import read_json
+from .storage import onnx_session, read_json
 
 CLASSIFIERS_ROOT = PROJECT_ROOT / "output" / "classifiers"
 # Part of the folder's hash: raise it when `build_classifier` changes, so a judge
@@ -174,14 +174,11 @@ class Judge:
     """A trained classifier, run on ONNX Runtime: probabilities and embeddings of features."""
 
     def __init__(self, folder: str | Path, check_complete: bool = True):
-        import onnxruntime
-
         self.folder = Path(folder)
         if check_complete and not (self.folder / "metrics.json").is_file():
             raise DataError(f"{self.folder} is not a trained classifier (metrics.json is missing)")
         self.config = read_json(self.folder / "config.json")
-        self.session = onnxruntime.InferenceSession(str(self.folder / "classifier.onnx"),
-                                                    providers=["CPUExecutionProvider"])
+        self.session = onnx_session(self.folder / "classifier.onnx")
         self.outputs = [output.name for output in self.session.get_outputs()]
 
     @property

@@ -33,6 +33,7 @@ import numpy as np
 import soxr
 
 from . import audio
+from .storage import onnx_session
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 RATE = 16000               # both models' sample rate
@@ -85,13 +86,8 @@ class QualityPredictor:
     """DNSMOS P.835's signal, background and overall scores of one clip."""
 
     def __init__(self) -> None:
-        import onnxruntime
-
-        model = resources.files("speechmos") / "dnsmos_models" / "sig_bak_ovr.onnx"
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(str(model), options,
-                                                    providers=["CPUExecutionProvider"])
+        self.session = onnx_session(
+            resources.files("speechmos") / "dnsmos_models" / "sig_bak_ovr.onnx")
         self.window = round(DNSMOS_SECONDS * RATE)
 
     def scores(self, clips: list[np.ndarray]) -> np.ndarray:

@@ -441,3 +441,20 @@ def try_lock(path: str | Path) -> int | None:
         os.close(descriptor)
         return None
     return descriptor
+
+
+def onnx_session(path: Path) -> Any:
+    """An ONNX Runtime session of the model file at `path`, on the CPU, quiet.
+
+    Raises:
+        DataError: naming the file, where ONNX Runtime cannot read it.
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own classes for bad files
+        raise DataError(f"{path} is damaged ({error}); train the run again") from None
+

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime
 
 from . import audio
 from .config import check_settings
@@ -43,14 +42,14 @@ from .models import build_condition, condition_dim
 from .runs import Run
 from .sampling import (CheckpointSampler, check_latent_gaussians, default_sampler,
                        read_sampler, sample_latents)
-from .storage import read_json
+from .storage import onnx_session, read_json
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 PRETRAINED = PACKAGE_ROOT / "pretrained"   # one exported run folder per bundled model
 # The default: among the bundled models whose predicted MOS (DNSMOS OVRL) is within
 # MOS_MARGIN of the best one's, the one the outside listener recognises most often, in the
 # committed results tables (README, "The bundled models"; tests/test_scripts.py checks it).
-DEFAULT_MODEL = "vae"
+DEFAULT_MODEL = "flow"
 MOS_MARGIN = 0.1
 PAUSES = " -"              # characters that mean a pause between digits
 DIGIT_GAP_SECONDS = 0.08   # between two digits: a speaker's breath
@@ -137,13 +136,7 @@ class Synthesizer:
             generator = self.checkpoint / "decoder.onnx"  # a VAE of an earlier version
         if not generator.is_file():
             raise DataError(f"{self.checkpoint} lacks generator.onnx, which inference needs")
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        try:
-            self.session = onnxruntime.InferenceSession(str(generator), options,
-                                                        providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own classes for bad files
-            raise DataError(f"{generator} is damaged ({error}); train the run again") from None
+        self.session = onnx_session(generator)
         self.labels = run.config["labels"]
         self.representation = run.representation
         self._check_generator(generator)

@@ -1,10 +1,15 @@
 """The pieces every network is made of: the widths of each resolution, the regularized
 block, residual blocks, the generators' normalized ReLU, spectral normalization, and
-the inputs every generator (or decoder) takes."""
+the inputs every generator (or decoder) takes; and the preview files of a training run."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+from typing import Any
+
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -85,3 +90,29 @@ def latent_inputs(config: ModelConfig, condition_dim: int
         return [z], z
     condition = keras.Input((condition_dim,), name="condition")
     return [z, condition], layers.Concatenate()([z, condition])
+
+
+def write_preview(folder: Path, epoch: int, arrays: np.ndarray, representation: Any,
+                  writer: Any = None) -> None:
+    """`folder/eNNN.png`, a spectrogram grid of `[clip, ...]` generated arrays (one of each
+    digit), and `folder/eNNN.wav`, those clips in a row at one peak level; the grid also
+    to TensorBoard's `writer` where one is given. Non-finite arrays write nothing."""
+    from .. import plots
+    from ..audio import write_wav
+
+    if not np.isfinite(arrays).all():
+        return
+    folder.mkdir(exist_ok=True)
+    stem = folder / f"e{epoch:03d}"
+    figure = plots.spectrogram_grid(representation.log_magnitude(arrays)[None], representation,
+                                    f"Epoch {epoch}: one sample of each digit",
+                                    column_titles=[str(digit) for digit in range(10)])
+    if writer is not None:  # before `save` closes the figure
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=60)
+        with writer.as_default():
+            tf.summary.image("preview", tf.image.decode_png(buffer.getvalue())[None], step=epoch)
+    plots.save(figure, stem.with_suffix(".png"))
+    clips = representation.decode(arrays, n_iter=32)
+    clips *= 0.9 / max(float(np.abs(clips).max()), 1e-6)
+    write_wav(stem.with_suffix(".wav"), clips.reshape(-1), representation.settings.sample_rate)

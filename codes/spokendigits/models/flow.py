@@ -99,7 +99,7 @@ class FlowFamily(OnVAE):
         condition = np.stack([data["train"].inputs["condition"][
             np.flatnonzero(data["train"].digits == digit)[0]] for digit in range(10)])
         return [network.StepTimes(),
-                network.Preview(folder, self.vae(config), representation, condition)]
+                network.Preview(folder, self.speaker(config), representation, condition)]
 
     def vae(self, config: "ModelConfig") -> "Run":
         """`OnVAE.vae`, of a conditional VAE: the flow is conditioned on the digit as its

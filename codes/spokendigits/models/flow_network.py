@@ -29,8 +29,9 @@ from keras import layers, ops
 from ..config import from_dict, to_dict
 from ..distribute import BuiltAtConstruction, ReplicaSeedGenerator, replica_share, step_logs
 from ..sampling import sampler_file
-from ..storage import write_json
+from ..storage import onnx_session, write_json
 from . import ModelConfig
+from .blocks import write_preview
 
 TIME_FREQUENCIES = 16   # sinusoids of t: periods from 1 to 1/1000 of the unit interval
 PREVIEW_EVERY = 10      # epochs between preview grids and wavs
@@ -151,55 +152,38 @@ class StepTimes(keras.callbacks.Callback):
 
 class Preview(keras.callbacks.Callback):
     """Every `PREVIEW_EVERY` epochs: one sample of each digit from fixed noise (guidance 1,
-    16 Heun steps), decoded by the VAE's decoder: `previews/eNNN.png` and `.wav`."""
+    16 Heun steps), decoded by the generator of `speaker` (the VAE's, or a sharpened
+    decoder's): `previews/eNNN.png` and `.wav`."""
 
-    def __init__(self, folder: Path, vae: Any, representation: Any, condition: np.ndarray):
+    def __init__(self, folder: Path, speaker: Any, representation: Any, condition: np.ndarray):
         super().__init__()
-        import onnxruntime
-
         self.folder = folder / "previews"
-        self.decoder = onnxruntime.InferenceSession(str(vae.checkpoint(None) / "generator.onnx"),
-                                                    providers=["CPUExecutionProvider"])
+        self.decoder = onnx_session(speaker.checkpoint(None) / "generator.onnx")
         self.representation, self.condition = representation, condition
-        latent_dim = vae.model.latent_dim
+        latent_dim = speaker.model.latent_dim
         self.noise = np.random.default_rng(0).standard_normal((10, latent_dim), np.float32)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if (epoch + 1) % PREVIEW_EVERY:
             return
-        from .. import plots
-        from ..audio import write_wav
         from ..flow import integrate
 
         def velocity(x, t, condition):
             return self.model.velocity.predict_on_batch([x, t, condition])
 
         z = integrate(velocity, self.noise, self.condition, guidance=1.0, steps=16)
-        feeds = {"z": z, "condition": self.condition}
-        arrays = self.decoder.run(None, feeds)[0]
-        if not np.isfinite(arrays).all():
-            return
-        self.folder.mkdir(exist_ok=True)
-        stem = self.folder / f"e{epoch + 1:03d}"
-        figure = plots.spectrogram_grid(self.representation.log_magnitude(arrays)[None],
-                                        self.representation,
-                                        f"Epoch {epoch + 1}: one sample of each digit",
-                                        column_titles=[str(digit) for digit in range(10)])
-        plots.save(figure, stem.with_suffix(".png"))
-        clips = self.representation.decode(arrays, n_iter=32)
-        clips *= 0.9 / max(float(np.abs(clips).max()), 1e-6)
-        write_wav(stem.with_suffix(".wav"), clips.reshape(-1),
-                  self.representation.settings.sample_rate)
+        arrays = self.decoder.run(None, {"z": z, "condition": self.condition})[0]
+        write_preview(self.folder, epoch + 1, arrays, self.representation)
 
 
 def save_checkpoint(model: LatentFlow, staging: Path, epoch: int, logs: dict, data: dict,
-                    batch_size: int, vae: Any) -> None:
-    """`velocity.keras` and `velocity.onnx`; the VAE's generator (`generator.onnx`, the
-    decoder of its last checkpoint, copied); `sampler.json` (z from the flow) and
-    `metrics.json` (the flow-matching loss of every split)."""
+                    batch_size: int, speaker: Any) -> None:
+    """`velocity.keras` and `velocity.onnx`; the generator of `speaker`'s last checkpoint
+    (`generator.onnx`: the VAE's decoder, or a sharpened one; copied); `sampler.json` (z from
+    the flow) and `metrics.json` (the flow-matching loss of every split)."""
     model.velocity.save(staging / "velocity.keras")
     model.velocity.export(str(staging / "velocity.onnx"), format="onnx", verbose=False)
-    shutil.copyfile(vae.checkpoint(None) / "generator.onnx", staging / "generator.onnx")
+    shutil.copyfile(speaker.checkpoint(None) / "generator.onnx", staging / "generator.onnx")
     write_json(staging / "sampler.json", sampler_file(model.config.latent_dim,
                                                       flow="velocity.onnx"))
     test = model.evaluate(data["test"].inputs, batch_size=batch_size, verbose=0,

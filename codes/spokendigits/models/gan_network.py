@@ -64,7 +64,6 @@ penalty's mixes.
 
 from __future__ import annotations
 
-import io
 import math
 import warnings
 from pathlib import Path
@@ -77,7 +76,7 @@ from keras import layers, ops
 
 from . import FAMILIES, ModelConfig, wavegan_network
 from .blocks import (LEAK, batch_norm, crop, generator_activation, latent_inputs, normalized_relu, spectral,
-                     widths)
+                     widths, write_preview)
 from ..config import from_dict, to_dict
 from ..distribute import (BuiltAtConstruction, ReplicaSeedGenerator, pipeline, replica_share,
                           step_logs)
@@ -706,31 +705,10 @@ class Preview(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if (epoch + 1) % PREVIEW_EVERY:
             return
-        from .. import plots
-        from ..audio import write_wav
-
         arrays = self.model.saved_generator.predict(self.fixed["inputs"], verbose=0)
         if self.phase is not None:
             arrays = np.concatenate([arrays, self.phase], axis=-1)
-        if not np.isfinite(arrays).all():
-            return
-        self.folder.mkdir(exist_ok=True)
-        stem = self.folder / f"e{epoch + 1:03d}"
-        figure = plots.spectrogram_grid(self.representation.log_magnitude(arrays)[None],
-                                        self.representation,
-                                        f"Epoch {epoch + 1}: one sample of each digit",
-                                        column_titles=[str(digit) for digit in range(10)])
-        if self.writer is not None:  # before `save` closes the figure
-            buffer = io.BytesIO()
-            figure.savefig(buffer, format="png", dpi=60)
-            with self.writer.as_default():
-                tf.summary.image("preview", tf.image.decode_png(buffer.getvalue())[None],
-                                 step=epoch + 1)
-        plots.save(figure, stem.with_suffix(".png"))
-        clips = self.representation.decode(arrays, n_iter=32)
-        clips *= 0.9 / max(float(np.abs(clips).max()), 1e-6)
-        write_wav(stem.with_suffix(".wav"), clips.reshape(-1),
-                  self.representation.settings.sample_rate)
+        write_preview(self.folder, epoch + 1, arrays, self.representation, self.writer)
 
 
 def save_checkpoint(model: ConditionalWGAN, staging: Path, epoch: int, logs: dict, data: dict,
