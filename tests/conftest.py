@@ -151,7 +151,7 @@ def tiny_study(trained_runs, small_feature_set, small_judge, tmp_path_factory) -
 
     root = tmp_path_factory.mktemp("study")
     features_dir = small_feature_set.save(root / "features").parent
-    config = EvaluationConfig(draws=1, griffin_lim_iterations=2)
+    config = EvaluationConfig(draws=1, griffin_lim_iterations=2, outside_draws=0)
     real = RealData.judge(small_feature_set, small_judge, config)
     for run in trained_runs.values():
         copy = Run.open(shutil.copytree(run.folder, root / "runs" / run.name))

@@ -15,7 +15,9 @@ from spokendigits.evaluation import (FLOOR, EvaluationConfig, RealData, evaluate
                                      results_table)
 from spokendigits.listeners import MOS
 
-SMALL = EvaluationConfig(draws=2, griffin_lim_iterations=4, samplers=("prior", "digit"))
+# the outside listeners take 0.15 s a clip: heard in their own test alone
+SMALL = EvaluationConfig(draws=2, griffin_lim_iterations=4, samplers=("prior", "digit"),
+                         outside_draws=0)
 
 
 def test_the_classifier_is_saved_like_a_run_and_reused(small_judge, small_feature_set):
@@ -63,12 +65,31 @@ def test_reference_rows_are_judged_at_equal_n(small_judge, small_feature_set):
     # every clip of a floor draw is one of ten mean spectrograms: it covers less of the
     # test split than real training clips do
     assert floor["recall"] < training["recall"]
-    # the outside listeners heard every reference row, the real recordings themselves
-    for row in (plain, heard, training, floor):
-        assert row["outside_draws"] == (1 if row in (plain, heard) else 2)
+    assert "listener" not in floor  # not asked: outside_draws 0
+
+
+def test_the_outside_listeners_hear_the_references_and_the_last_checkpoint(
+        trained_runs, small_judge, small_feature_set, tmp_path):
+    from dataclasses import replace
+
+    from spokendigits.runs import Run
+
+    config = replace(SMALL, outside_draws=1)
+    real = RealData.judge(small_feature_set, small_judge, config)
+    plain, heard, training, floor = reference_rows(small_feature_set, small_judge, real, config)
+    for row in (plain, heard, training, floor):  # the real recordings themselves, and the rest
+        assert row["outside_draws"] == 1
         assert 0 <= row["listener"] <= 1 and all(1 <= row[name] <= 5 for name in MOS)
     assert plain["listener"] > floor["listener"] and plain["mos_sig"] > floor["mos_sig"]
-    assert training["listener_std"] is not None and plain["listener_std"] is None
+    run = Run.open(shutil.copytree(trained_runs["cnn"].folder, tmp_path / "cnn"))
+    results, _ = evaluate_run(run, small_judge, small_feature_set, real, config)
+    last = results["checkpoints"]["2"]
+    for scores in last["samplers"].values():
+        assert scores["outside_draws"] == 1 and scores["listener_std"] is None  # one draw
+        assert 0 <= scores["listener"] <= 1 and 1 <= scores["mos_ovrl"] <= 5
+    assert 0 <= last["reconstruction_listener"] <= 1 and 1 <= last["reconstruction_mos_ovrl"] <= 5
+    assert all("listener" not in scores  # earlier checkpoints: the judge alone
+               for scores in results["checkpoints"]["1"]["samplers"].values())
 
 
 def test_evaluate_run_writes_metrics_and_reuses_them(trained_runs, small_judge, small_feature_set):
@@ -84,12 +105,6 @@ def test_evaluate_run_writes_metrics_and_reuses_them(trained_runs, small_judge, 
             assert 0 <= scores["precision"] <= 1 and 0 <= scores["recall"] <= 1
             assert scores["kid_std"] >= 0 and len(scores["accuracy_per_digit"]) == 10
         assert last["test_spectral_convergence"] > 0 and 0 <= last["reconstruction_accuracy"] <= 1
-        # the outside listeners hear the last checkpoint alone, and its reconstructions
-        assert all(0 <= scores["listener"] <= 1 and 1 <= scores["mos_ovrl"] <= 5
-                   for scores in last["samplers"].values())
-        assert 0 <= last["reconstruction_listener"] <= 1
-        assert all("listener" not in scores
-                   for scores in results["checkpoints"]["1"]["samplers"].values())
         assert json.loads((run.folder / "metrics.json").read_text()) == \
             json.loads(json.dumps(results))
         again, reused = evaluate_run(run, small_judge, small_feature_set, real, SMALL)

@@ -129,7 +129,7 @@ def test_a_new_family_trains_exports_speaks_and_evaluates(new_family, small_feat
     waveform, rate = soundfile.read(out)
     assert rate == 8000 and np.isfinite(waveform).all() and np.abs(waveform).max() > 0
 
-    config = EvaluationConfig(draws=1, griffin_lim_iterations=2)
+    config = EvaluationConfig(draws=1, griffin_lim_iterations=2, outside_draws=0)
     real = RealData.judge(small_feature_set, small_judge, config)
     results, _ = evaluate_run(run, small_judge, small_feature_set, real, config)
     scores = results["checkpoints"]["2"]["samplers"]

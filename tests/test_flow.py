@@ -216,3 +216,23 @@ def test_a_flow_refuses_a_vae_run_of_another_latent_size(trained_runs):
                          speaker_conditional=True)
     with pytest.raises(UsageError, match="latent_dim"):
         FAMILIES["latent-flow"].vae(config)
+
+
+def test_previews_are_a_grid_and_a_wav_of_one_clip_a_digit(small_feature_set, tmp_path):
+    """The preview every training run writes (GANs, flows): a PNG and a wav of ten clips;
+    arrays with a NaN write nothing."""
+    import soundfile
+
+    from spokendigits.models.blocks import write_preview
+
+    representation = small_feature_set.featurizer.representation
+    arrays = representation.encode_features(small_feature_set.features[:10], None)
+    write_preview(tmp_path / "previews", 7, arrays, representation)
+    assert (tmp_path / "previews" / "e007.png").stat().st_size > 0
+    clips, rate = soundfile.read(tmp_path / "previews" / "e007.wav")
+    assert rate == small_feature_set.config.sample_rate
+    assert len(clips) == 10 * small_feature_set.config.clip_samples
+    assert np.isclose(np.abs(clips).max(), 0.9, atol=1e-3)
+    arrays[0, 0, 0] = np.nan
+    write_preview(tmp_path / "previews", 8, arrays, representation)
+    assert not (tmp_path / "previews" / "e008.png").exists()

@@ -441,7 +441,8 @@ def test_gans_are_judged_and_speak_through_the_scripts(gan_runs, small_feature_s
                                                         tmp_path):
     from spokendigits.evaluation import EvaluationConfig, RealData, evaluate_run, reference_rows
 
-    config = EvaluationConfig(draws=1, griffin_lim_iterations=2, samplers=("mixture", "prior"))
+    config = EvaluationConfig(draws=1, griffin_lim_iterations=2, samplers=("mixture", "prior"),
+                              outside_draws=0)
     real = RealData.judge(small_feature_set, small_judge, config)
     rows = {row["run"]: row for row in reference_rows(
         small_feature_set, small_judge, real, config,
@@ -478,7 +479,7 @@ def test_one_report_compares_gans_with_vaes(gan_runs, tiny_study, small_feature_
     runs = shutil.copytree(tiny_study.runs_dir, tmp_path / "runs")
     gan = Run.open(shutil.copytree(gan_runs["magnitude"].folder, runs / gan_runs["magnitude"].name))
     (gan.folder / "metrics.json").unlink(missing_ok=True)
-    config = EvaluationConfig(draws=1, griffin_lim_iterations=2)  # as the tiny study's
+    config = EvaluationConfig(draws=1, griffin_lim_iterations=2, outside_draws=0)  # as the tiny study's
     evaluate_run(gan, small_judge, small_feature_set,
                  RealData.judge(small_feature_set, small_judge, config), config)
     out = tmp_path / "reports"

@@ -40,7 +40,7 @@ def representation_study(tiny_study, small_feature_set, small_judge, tmp_path_fa
     from spokendigits.training import train_run
 
     runs = shutil.copytree(tiny_study.runs_dir, tmp_path_factory.mktemp("study") / "runs")
-    config = EvaluationConfig(draws=1, griffin_lim_iterations=2)  # as the tiny study's
+    config = EvaluationConfig(draws=1, griffin_lim_iterations=2, outside_draws=0)  # as the tiny study's
     real = RealData.judge(small_feature_set, small_judge, config)
     for model in (ModelConfig(family="wavegan", conditional=True, width=2, critic_steps=1),
                   ModelConfig(family="cwgan-gp", conditional=True, width=2, critic_steps=1,

@@ -14,9 +14,6 @@ import math
 import os
 import re
 import shutil
-import tarfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -98,6 +95,9 @@ def folder_digest(folder: Path) -> str:
 
 def _download(url: str, destination: Path) -> None:
     """Fetch `url` into `destination` with a progress bar."""
+    import urllib.error  # here: inference, which never downloads, starts faster without them
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(destination, "wb") as file:
             total = int(response.headers.get("Content-Length") or 0) or None
@@ -116,6 +116,8 @@ def download_fsdd(destination: Path, url: str = FSDD_URL,
 
     Nothing appears at `destination` unless the whole download is verified.
     """
+    import tarfile
+
     with atomic_folder(destination) as staging:
         archive = staging.parent / "fsdd.tar.gz"  # scratch space, removed with the staging
         _download(url, archive)
