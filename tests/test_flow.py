@@ -226,7 +226,7 @@ def test_previews_are_a_grid_and_a_wav_of_one_clip_a_digit(small_feature_set, tm
     from spokendigits.models.blocks import write_preview
 
     representation = small_feature_set.featurizer.representation
-    arrays = representation.encode_features(small_feature_set.features[:10], None)
+    arrays = representation.encode_features(small_feature_set.features[:10].copy(), None)
     write_preview(tmp_path / "previews", 7, arrays, representation)
     assert (tmp_path / "previews" / "e007.png").stat().st_size > 0
     clips, rate = soundfile.read(tmp_path / "previews" / "e007.wav")

@@ -39,8 +39,9 @@ def infer(monkeypatch, capsys):
 
 @pytest.fixture
 def run_copy(tmp_path):
-    """A copy of the bundled run, free to damage."""
-    return shutil.copytree(bundled_run(), tmp_path / "run")
+    """A copy of the bundled VAE (a VAE checkpoint of an earlier version: `decoder.onnx` and
+    `latents.json`), free to damage."""
+    return shutil.copytree(bundled_run("vae"), tmp_path / "run")
 
 
 def test_a_normal_string_still_speaks(infer, tmp_path):
@@ -135,7 +136,7 @@ def write_text(name, text):
     return damage
 
 
-LATENT = json.loads((bundled_run() / "config.json").read_text())["model"]["latent_dim"]
+LATENT = json.loads((bundled_run("vae") / "config.json").read_text())["model"]["latent_dim"]
 DAMAGES = {
     "config: not JSON": (write_text("config.json", "{"), "damaged"),
     "config: a list": (write_text("config.json", "[]"), "no JSON object"),

@@ -275,8 +275,8 @@ def test_the_page_speaks_and_shows_errors_in_a_real_browser(server):
             "const a = document.querySelector('#results audio');"
             "const i = document.querySelector('#results img');"
             "return a && a.duration > 0 && i && i.complete && i.naturalWidth > 0 && a.duration"))
-        _, _, wav = get(f"{server.url}/api/speak?digits=1234&model=vae&seed=0&temperature=1"
-                        "&sampler=mixture")
+        _, _, wav = get(f"{server.url}/api/speak?digits=1234&model={DEFAULT_MODEL}&seed=0"
+                        "&temperature=1&guidance=1")  # the page's defaults
         assert duration == pytest.approx(soundfile.info(io.BytesIO(wav)).duration, abs=0.01)
         assert browser.find_element(By.ID, "error").text == ""
         box.clear()
@@ -289,7 +289,8 @@ def test_the_page_speaks_and_shows_errors_in_a_real_browser(server):
         browser.find_element(By.ID, "compare").click()
         wait.until(lambda b: b.execute_script(
             "const cards = [...document.querySelectorAll('#results .result')];"
-            "return cards.length === 4 && cards.every(c => c.querySelector('audio') &&"
+            f"return cards.length === {len(bundled_models()) + 1} &&"  # and the run given
+            " cards.every(c => c.querySelector('audio') &&"
             " c.querySelector('img').complete && c.querySelector('img').naturalWidth > 0)"))
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         assert browser.save_screenshot(str(ARTIFACTS / "listening-page.png"))

@@ -32,9 +32,9 @@ def test_parse_digits_refuses_more_than_the_limit_before_reading_it():
 
 
 def test_speak_scales_loud_digits_below_full_scale():
-    """At temperature 2 the bundled decoder's clips peak far over 1 (up to 3000 measured);
+    """At temperature 2 the bundled VAE's clips peak far over 1 (up to 3000 measured);
     each digit louder than MAX_PEAK is scaled down to it, so nothing is clipped."""
-    synthesizer = Synthesizer(Run.open(bundled_run()))
+    synthesizer = Synthesizer(Run.open(bundled_run("vae")))
     for seed in range(3):
         waveform = synthesizer.speak(parse_digits("0123456789"), seed=seed, temperature=2.0,
                                      n_iter=2)

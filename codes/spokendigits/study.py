@@ -31,7 +31,8 @@ import numpy as np
 from .classifier import CLASSIFIERS_ROOT
 from .config import from_dict, to_dict
 from .errors import DataError, UsageError
-from .evaluation import EvaluationConfig, is_model, last_checkpoints, load_results
+from .evaluation import (TABLE_COLUMNS, EvaluationConfig, is_model, last_checkpoints,
+                         load_results)
 from .features import FEATURES_ROOT, FeatureSet
 from .latents import LatentViews
 from .runs import Run, collect_summaries, finished_runs, load_feature_set
@@ -102,6 +103,9 @@ class Study:
             results = pd.DataFrame(saved["rows"], columns=saved["columns"])
             results = results.astype({column: dtype for column, dtype in saved["dtypes"].items()
                                       if dtype != "object"})
+            # a copy written before a column existed (the outside scores) reads it as empty
+            results = results.reindex(columns=list(TABLE_COLUMNS) + [
+                column for column in results if column not in TABLE_COLUMNS])
             return (results, saved["judge"],
                     from_dict(EvaluationConfig, saved["evaluation"]))
         results, judge, evaluation = load_results(self.runs, self.feature_set,
