@@ -74,4 +74,4 @@ def test_a_flow_speaks_through_a_sharpened_decoder_of_its_own_vae_only(
     assert np.isfinite(Synthesizer(flow).speak(parse_digits("3"), n_iter=4)).all()
     other = on_vae("latent-flow", vae, decoder_run=str(vae.folder))  # a VAE, not sharpened
     with pytest.raises(UsageError, match="not a trained sharpened-vae run"):
-        FAMILIES["latent-flow"].speaker(other)
+        FAMILIES["latent-flow"].decoding_run(other)

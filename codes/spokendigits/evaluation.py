@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import audio, listeners, metrics
-from .classifier import CLASSIFIERS_ROOT, Judge, heard
+from .classifier import CLASSIFIERS_ROOT, Judge
 from .config import check_settings, config_hash, from_dict, to_dict
 from .datasets import get_source
 from .errors import UsageError
@@ -80,7 +80,7 @@ class EvaluationConfig:
         ])
         check_sampling(self.temperature, self.griffin_lim_iterations)
         for guidance in self.guidance:
-            check_flow_sampling(guidance, 1, "euler")
+            check_flow_sampling(guidance)
 
 
 Judged = tuple[np.ndarray, np.ndarray]  # [clip, class] probabilities, [clip, dim] embeddings
@@ -111,6 +111,7 @@ class RealData:
     digits: np.ndarray      # [clip]
     per_digit: int
     index: np.ndarray       # [clip] of those clips in the feature set
+    spoken: np.ndarray      # [clip, sample] the Griffin-Lim waveforms `test_heard` judged
 
     def recordings(self, feature_set: FeatureSet) -> list[np.ndarray]:
         """The `[sample]` recordings of the test clips, as the dataset's folder holds them
@@ -132,10 +133,10 @@ class RealData:
         # all of an evenly split test set (FSDD); a seeded equal-n subset of an uneven one
         test = test[metrics.disjoint_draws(feature_set.digits[test], per_digit, 1, config.seed)[0]]
         features, analysis = feature_set.features[test], feature_set.featurizer.representation
-        return cls(judge.run(features), judge.run(heard(analysis, features,
-                                                        config.griffin_lim_iterations,
-                                                        config.seed)),
-                   feature_set.digits[test], per_digit, test)
+        spoken = analysis.waveforms(features, seed=config.seed,
+                                    n_iter=config.griffin_lim_iterations)
+        return cls(judge.run(features), judge.run(analysis.features(spoken)),
+                   feature_set.digits[test], per_digit, test, spoken)
 
 
 def score(probabilities: np.ndarray, embeddings: np.ndarray, digits: np.ndarray, real: RealData,
@@ -222,16 +223,14 @@ def reference_rows(feature_set: FeatureSet, judge: Judge, real: RealData,
     ceilings of the representations of `runs`."""
     analysis, n = feature_set.featurizer.representation, real.per_digit
     rate = feature_set.config.sample_rate
-    whole = [np.arange(len(real.digits))]
-    spoken = {"real test clips": lambda: real.recordings(feature_set),
-              "real test clips, Griffin-Lim": lambda: analysis.waveforms(
-                  feature_set.features[real.index], seed=config.seed,
-                  n_iter=config.griffin_lim_iterations)}
-    rows = [{"run": name, **score_draws(
-        judged, real.digits, whole, real, config, distances=False,
-        heard=hear_draws(spoken[name](), 10 * n, config, rate) if config.outside_draws else None)}
-            for name, judged in (("real test clips", real.test),
-                                 ("real test clips, Griffin-Lim", real.test_heard))]
+    # the recordings are read only where the outside listeners hear them
+    recordings = real.recordings(feature_set) if config.outside_draws else []
+    rows = [{"run": name, **score_draws(judged, real.digits, [np.arange(len(real.digits))],
+                                        real, config, distances=False,
+                                        heard=hear_draws(spoken, 10 * n, config, rate))}
+            for name, judged, spoken in (("real test clips", real.test, recordings),
+                                         ("real test clips, Griffin-Lim", real.test_heard,
+                                          real.spoken))]
     train = np.flatnonzero(feature_set.split_mask("train"))
     try:
         draws = metrics.disjoint_draws(feature_set.digits[train], n, config.draws, config.seed)
@@ -383,10 +382,11 @@ def evaluate_checkpoint(run: Run, epoch: int, judge: Judge, feature_set: Feature
         probabilities, _ = judge.run(analysis.features(spoken))
         result["reconstruction_accuracy"] = metrics.accuracy(probabilities.argmax(1),
                                                              feature_set.digits[test])
-        if outside and config.outside_draws:  # the whole test split: one draw
-            scores = listeners.hear(spoken, synthesizer.sample_rate).scores(
-                feature_set.digits[test])
-            result.update({f"reconstruction_{name}": value for name, value in scores.items()})
+        outside_heard = hear_draws(spoken, len(spoken), config, synthesizer.sample_rate) \
+            if outside else None  # the whole test split: one draw
+        if outside_heard is not None:
+            result.update({f"reconstruction_{name}": value for name, value in
+                           outside_heard.scores(feature_set.digits[test]).items()})
         result["test_spectral_convergence"] = metrics.spectral_convergence(
             analysis.magnitude(feature_set.features[test]), analysis.magnitude(decoded))
     return result

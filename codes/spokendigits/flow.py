@@ -43,7 +43,8 @@ MAX_STEPS = 1000
 Velocity = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
-def check_flow_sampling(guidance: float, steps: int, solver: str) -> None:
+def check_flow_sampling(guidance: float, steps: int = DEFAULT_STEPS,
+                        solver: str = DEFAULT_SOLVER) -> None:
     """Raise UsageError unless the guidance scale, steps and solver are usable."""
     check_settings("flow sampling settings", [
         (math.isfinite(guidance) and 0 <= guidance <= MAX_GUIDANCE,

@@ -41,8 +41,7 @@ import numpy as np
 
 from . import audio, cli
 from .errors import DataError, UsageError
-from .flow import (DEFAULT_GUIDANCE, DEFAULT_SOLVER, DEFAULT_STEPS, MAX_GUIDANCE, MAX_STEPS,
-                   check_flow_sampling)
+from .flow import DEFAULT_GUIDANCE, DEFAULT_STEPS, MAX_GUIDANCE, MAX_STEPS, check_flow_sampling
 from .runs import Run
 from .sampling import SAMPLERS
 from .synthesis import (DEFAULT_MODEL, MAX_ITERATIONS, MAX_TEMPERATURE, MAX_TOKENS,
@@ -106,7 +105,7 @@ class Query:
                     steps=_number(cli.int_in(1, MAX_STEPS), fields, "steps", None))
         check_sampling(query.temperature, query.iterations)
         check_flow_sampling(DEFAULT_GUIDANCE if query.guidance is None else query.guidance,
-                            query.steps or DEFAULT_STEPS, DEFAULT_SOLVER)
+                            query.steps or DEFAULT_STEPS)
         return query
 
 

@@ -99,7 +99,8 @@ class FlowFamily(OnVAE):
         condition = np.stack([data["train"].inputs["condition"][
             np.flatnonzero(data["train"].digits == digit)[0]] for digit in range(10)])
         return [network.StepTimes(),
-                network.Preview(folder, self.speaker(config), representation, condition)]
+                network.Preview(folder, self.decoding_run(config), representation,
+                                condition)]
 
     def vae(self, config: "ModelConfig") -> "Run":
         """`OnVAE.vae`, of a conditional VAE: the flow is conditioned on the digit as its
@@ -109,7 +110,7 @@ class FlowFamily(OnVAE):
                              "it builds on: set conditional to true and name a conditional VAE")
         return super().vae(config)
 
-    def speaker(self, config: "ModelConfig") -> "Run":
+    def decoding_run(self, config: "ModelConfig") -> "Run":
         """The run whose generator decodes the flow's latents: `decoder_run`, checked to be a
         sharpened decoder of the flow's VAE, or else the VAE.
 
@@ -133,7 +134,7 @@ class FlowFamily(OnVAE):
     def export(self, model: Any, staging: Path, epoch: int, logs: dict, data: dict,
                batch_size: int) -> None:
         self.network().save_checkpoint(model, staging, epoch, logs, data, batch_size,
-                                       self.speaker(model.config))
+                                       self.decoding_run(model.config))
 
     def summary(self, model: Any) -> dict[str, Any]:
         return {"parameters": int(model.velocity.count_params())}

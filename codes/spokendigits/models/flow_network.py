@@ -152,15 +152,16 @@ class StepTimes(keras.callbacks.Callback):
 
 class Preview(keras.callbacks.Callback):
     """Every `PREVIEW_EVERY` epochs: one sample of each digit from fixed noise (guidance 1,
-    16 Heun steps), decoded by the generator of `speaker` (the VAE's, or a sharpened
-    decoder's): `previews/eNNN.png` and `.wav`."""
+    16 Heun steps), decoded by the generator of `decoding_run` (the VAE, or a sharpened
+    decoder of it): `previews/eNNN.png` and `.wav`."""
 
-    def __init__(self, folder: Path, speaker: Any, representation: Any, condition: np.ndarray):
+    def __init__(self, folder: Path, decoding_run: Any, representation: Any,
+                 condition: np.ndarray):
         super().__init__()
         self.folder = folder / "previews"
-        self.decoder = onnx_session(speaker.checkpoint(None) / "generator.onnx")
+        self.decoder = onnx_session(decoding_run.checkpoint(None) / "generator.onnx")
         self.representation, self.condition = representation, condition
-        latent_dim = speaker.model.latent_dim
+        latent_dim = decoding_run.model.latent_dim
         self.noise = np.random.default_rng(0).standard_normal((10, latent_dim), np.float32)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -177,13 +178,13 @@ class Preview(keras.callbacks.Callback):
 
 
 def save_checkpoint(model: LatentFlow, staging: Path, epoch: int, logs: dict, data: dict,
-                    batch_size: int, speaker: Any) -> None:
-    """`velocity.keras` and `velocity.onnx`; the generator of `speaker`'s last checkpoint
+                    batch_size: int, decoding_run: Any) -> None:
+    """`velocity.keras` and `velocity.onnx`; the generator of `decoding_run`'s last checkpoint
     (`generator.onnx`: the VAE's decoder, or a sharpened one; copied); `sampler.json` (z from
     the flow) and `metrics.json` (the flow-matching loss of every split)."""
     model.velocity.save(staging / "velocity.keras")
     model.velocity.export(str(staging / "velocity.onnx"), format="onnx", verbose=False)
-    shutil.copyfile(speaker.checkpoint(None) / "generator.onnx", staging / "generator.onnx")
+    shutil.copyfile(decoding_run.checkpoint(None) / "generator.onnx", staging / "generator.onnx")
     write_json(staging / "sampler.json", sampler_file(model.config.latent_dim,
                                                       flow="velocity.onnx"))
     test = model.evaluate(data["test"].inputs, batch_size=batch_size, verbose=0,
