@@ -115,7 +115,7 @@ def test_the_onnx_velocity_equals_the_keras_one(separated_gaussians_flow, tmp_pa
     x = rng.standard_normal((64, 2)).astype(np.float32)
     t = rng.uniform(size=(64, 1)).astype(np.float32)
     condition = np.eye(2, dtype=np.float32)[rng.integers(0, 2, 64)]
-    exported = OnnxVelocity(path, latent_dim=2, condition_dim=2)(x, t, condition)
+    exported = OnnxVelocity(path, [2], [2])(x, t, condition)
     np.testing.assert_allclose(exported, keras_velocity(separated_gaussians_flow)(x, t, condition),
                                atol=1e-5)
 

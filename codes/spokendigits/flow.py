@@ -89,17 +89,31 @@ def integrate(velocity: Velocity, noise: np.ndarray, condition: np.ndarray,
     return x
 
 
-class OnnxVelocity:
-    """A checkpoint's `velocity.onnx` (inputs `z`, `t`, `condition`) as a `Velocity`."""
+def refine(velocity: Velocity, drafts: np.ndarray, rng: np.random.Generator,
+           draft_noise: float, steps: int = DEFAULT_STEPS) -> np.ndarray:
+    """`[clip, freq, frame, 1]` spectrograms: a spectrogram flow (`models.refine`) carries
+    each draft, plus `draft_noise` times a normal draw of `rng`, to t = 1 along
+    v(x, t, draft), by Euler steps: its velocity comes of a prediction of the clip,
+    (x̂1 - x) / (1 - t), which t = 1 (where Heun would look) leaves undefined. The last
+    step lands on the prediction itself."""
+    start = drafts + draft_noise * rng.standard_normal(drafts.shape).astype(np.float32)
+    return integrate(velocity, start, drafts, 1.0, steps, "euler")
 
-    def __init__(self, path: Path, latent_dim: int, condition_dim: int):
-        self.session = onnx_session(path)
+
+class OnnxVelocity:
+    """A velocity network's ONNX file as a `Velocity`: a latent flow's `velocity.onnx`
+    (inputs `z`, `t`, `condition`), or, with `names`, a spectrogram flow's `refiner.onnx`
+    (`x`, `t`, `draft`); `x_shape` and `condition_shape` without the batch axis."""
+
+    def __init__(self, path: Path, x_shape: list[int], condition_shape: list[int],
+                 names: tuple[str, str, str] = ("z", "t", "condition")):
+        self.session, self.names = onnx_session(path), names
         found = {put.name: put.shape[1:] for put in self.session.get_inputs()}
-        wanted = {"z": [latent_dim], "t": [1], "condition": [condition_dim]}
-        if found != wanted or self.session.get_outputs()[0].shape[1:] != [latent_dim]:
+        wanted = dict(zip(names, (list(x_shape), [1], list(condition_shape))))
+        if found != wanted or self.session.get_outputs()[0].shape[1:] != list(x_shape):
             raise DataError(f"{path} takes sizes {found}, not the run's {wanted}: it comes "
                             "from another run; export the run again")
 
     def __call__(self, x: np.ndarray, t: np.ndarray, condition: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {"z": x.astype(np.float32), "t": t.astype(np.float32),
-                                       "condition": condition.astype(np.float32)})[0]
+        return self.session.run(None, {name: value.astype(np.float32) for name, value in
+                                       zip(self.names, (x, t, condition))})[0]

@@ -10,7 +10,7 @@ folder. It holds:
     history.csv            one row per epoch: losses (the family's), seconds (see `read_history`)
     train.lock             held (flock) by the train.py training the run; gone once it is finished
     state-eNNN.keras       the full model after epoch NNN (both optimizers of a GAN), to resume from
-    previews/eNNN.png/.wav GANs: fixed-z samples of each digit every few epochs
+    previews/eNNN.png/.wav GANs and flows: fixed samples of each digit every few epochs
 
 VAE checkpoints of earlier versions hold `decoder.onnx` and `latents.json` instead
 of the first two; they still open and speak (`synthesis`).
@@ -19,6 +19,8 @@ of the first two; they still open and speak (`synthesis`).
         sampler.json         how to draw z (`sampling.sampler_file`), naming the files below
         latents.json         VAEs: per-digit (and speaker) latent Gaussians of the training clips
         phases.npy           phase-conditional GANs: phase images of training clips per digit
+        velocity.onnx        latent flows: the flow that draws z (`flow`)
+        refiner.onnx         spectrogram flows: the flow that carries drafts to clips
         generator.keras, or decoder.keras and encoder.keras (the family's, to reload)
         metrics.json         the losses at that epoch: train and validation (VAEs: test too)
     summary.json           written last: the run is complete
@@ -474,7 +476,7 @@ def histories(runs: list[Run]):
 # See `synthesis`: the contract (the generator, its sampler and the files it names), a
 # legacy VAE checkpoint's decoder, and the losses.
 INFERENCE_FILES = ("generator.onnx", "sampler.json", "phases.npy", "latents.json", "velocity.onnx",
-                   "decoder.onnx", "metrics.json")
+                   "refiner.onnx", "decoder.onnx", "metrics.json")
 
 
 def export_inference(run: Run, destination: Path, epoch: int | None = None) -> Path:

@@ -184,15 +184,19 @@ def sample_latents(gaussians: dict[str, dict[str, Any]] | None, digits: list[int
 
 def sampler_file(latent_dim: int, gaussians: str | None = None,
                  phase_bank: dict[str, Any] | None = None,
-                 flow: str | None = None) -> dict[str, Any]:
+                 flow: str | None = None, refiner: dict[str, Any] | None = None
+                 ) -> dict[str, Any]:
     """What a checkpoint's `sampler.json` holds: how z is drawn (`"normal"`, N(0, I);
     `"gaussians"`, from the Gaussians of `fit_latent_gaussians` in the file `gaussians`
     names; or `"flow"`, by the velocity network in the file `flow` names), the latent size,
     and a phase-conditional generator's `phase_bank` (`{"file": ..., "digits": [...]}`:
-    phase images of training clips and their digits), or None."""
+    phase images of training clips and their digits), or None; and a spectrogram flow's
+    `refiner` (`{"file": ..., "draft_noise": ...}`: it carries the generator's drafts to
+    the clips, `flow.refine`), where the checkpoint has one."""
     z = "flow" if flow else "gaussians" if gaussians else "normal"
     return {"z": z, "latent_dim": latent_dim, **({"gaussians": gaussians} if gaussians else {}),
-            **({"flow": flow} if flow else {}), "phase_bank": phase_bank}
+            **({"flow": flow} if flow else {}), "phase_bank": phase_bank,
+            **({"refiner": refiner} if refiner else {})}
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,8 @@ class CheckpointSampler:
     phase_file: Path | None = None
     phase_digits: tuple[int, ...] = ()
     flow_file: Path | None = None   # a flow's velocity network (`flow`)
+    refiner_file: Path | None = None  # a spectrogram flow's velocity network (`flow.refine`)
+    draft_noise: float = 0.0          # ... and the noise it adds to the drafts
 
     def samplers(self, conditional: bool) -> tuple[str, ...]:
         """The samplers this checkpoint offers a model: "flow" where it has a flow, else
@@ -222,6 +228,15 @@ def _file_inside(checkpoint: Path, name: Any, path: Path) -> Path:
     return checkpoint / name
 
 
+def _named_file(checkpoint: Path, name: Any, path: Path) -> Path:
+    """`_file_inside`, which must exist: DataError otherwise."""
+    file = _file_inside(checkpoint, name, path)
+    if not file.is_file():
+        raise DataError(f"{checkpoint} lacks {file.name}, which its sampler.json names; "
+                        "export the run again")
+    return file
+
+
 def read_sampler(checkpoint: Path, latent_dim: int) -> CheckpointSampler:
     """`checkpoint/sampler.json`, checked whole: its keys and their types, the latent size
     against `latent_dim`, and every file it names inside `checkpoint` (the Gaussians are
@@ -235,7 +250,12 @@ def read_sampler(checkpoint: Path, latent_dim: int) -> CheckpointSampler:
     z = sampler.get("z") if isinstance(sampler, dict) else None
     keys = {"z", "latent_dim", "phase_bank"} | ({z} if z in ("gaussians", "flow") else set())
     bank = sampler.get("phase_bank") if isinstance(sampler, dict) else None
-    if not isinstance(sampler, dict) or set(sampler) != keys or \
+    refiner = sampler.get("refiner") if isinstance(sampler, dict) else None
+    if not isinstance(sampler, dict) or set(sampler) - {"refiner"} != keys or \
+            not (refiner is None or (isinstance(refiner, dict) and
+                                     set(refiner) == {"file", "draft_noise"} and
+                                     isinstance(refiner["draft_noise"], (int, float)) and
+                                     0 <= refiner["draft_noise"] <= 10)) or \
             z not in ("normal", "gaussians", "flow") or \
             sampler["latent_dim"] != latent_dim or type(sampler["latent_dim"]) is not int or \
             not (bank is None or (isinstance(bank, dict) and set(bank) == {"file", "digits"}
@@ -244,18 +264,13 @@ def read_sampler(checkpoint: Path, latent_dim: int) -> CheckpointSampler:
         raise DataError(f"{path} is damaged or from another run; export the run again")
     gaussians = None
     if sampler["z"] == "gaussians":
-        file = _file_inside(checkpoint, sampler["gaussians"], path)
-        if not file.is_file():
-            raise DataError(f"{checkpoint} lacks {file.name}, which its sampler.json names; "
-                            "export the run again")
+        file = _named_file(checkpoint, sampler["gaussians"], path)
         gaussians = check_latent_gaussians(read_json(file), latent_dim, file)
-    flow = None
-    if z == "flow":
-        flow = _file_inside(checkpoint, sampler["flow"], path)
-        if not flow.is_file():
-            raise DataError(f"{checkpoint} lacks {flow.name}, which its sampler.json names; "
-                            "export the run again")
+    flow = _named_file(checkpoint, sampler["flow"], path) if z == "flow" else None
+    refine = {} if refiner is None else {
+        "refiner_file": _named_file(checkpoint, refiner["file"], path),
+        "draft_noise": float(refiner["draft_noise"])}
     if bank is None:
-        return CheckpointSampler(gaussians, flow_file=flow)
+        return CheckpointSampler(gaussians, flow_file=flow, **refine)
     return CheckpointSampler(gaussians, _file_inside(checkpoint, bank["file"], path),
-                             tuple(bank["digits"]), flow)
+                             tuple(bank["digits"]), flow, **refine)

@@ -9,7 +9,9 @@ A checkpoint of any family holds what inference may rely on, and nothing more:
 - `sampler.json` (`sampling.read_sampler`): how to draw `z`, from N(0, I) or
   from Gaussians fitted to the encoded training clips, per digit and speaker
   (a file it names), and the file of training phase images of each digit for a
-  phase-conditional model;
+  phase-conditional model; a latent flow's velocity network (`flow`) that draws
+  `z` instead; and a spectrogram flow's refiner, which carries the generator's
+  arrays (drafts) to the clips (`flow.refine`);
 - the run's `config.json`: labels, feature settings, the representation and its
   scaling.
 
@@ -37,7 +39,8 @@ import numpy as np
 from . import audio
 from .config import check_settings
 from .errors import DataError, UsageError
-from .flow import DEFAULT_GUIDANCE, DEFAULT_SOLVER, DEFAULT_STEPS, OnnxVelocity, integrate
+from .flow import (DEFAULT_GUIDANCE, DEFAULT_SOLVER, DEFAULT_STEPS, OnnxVelocity, integrate,
+                   refine)
 from .models import build_condition, condition_dim
 from .runs import Run
 from .sampling import (CheckpointSampler, check_latent_gaussians, default_sampler,
@@ -153,7 +156,11 @@ class Synthesizer:
         self.samplers = self.sampler.samplers(self.model.conditional)
         self.phases = self._read_phases()
         self.velocity = None if self.sampler.flow_file is None else OnnxVelocity(
-            self.sampler.flow_file, self.model.latent_dim, condition_dim(self.model, self.labels))
+            self.sampler.flow_file, [self.model.latent_dim],
+            [condition_dim(self.model, self.labels)])
+        shape = list(self.representation.shape)
+        self.refiner = None if self.sampler.refiner_file is None else OnnxVelocity(
+            self.sampler.refiner_file, shape, shape, names=("x", "t", "draft"))
 
     def _read_phases(self) -> dict[int, np.ndarray] | None:
         """The phase bank of a phase-conditional model: `{digit: [clip, freq, frame, 1]}`
@@ -231,7 +238,10 @@ class Synthesizer:
         condition = self._condition(digits, speakers)
         z = self._latents(digits, speakers, condition, temperature, rng, sampler,
                           (guidance, steps, solver))
-        return self._generate(z, condition, self._phases(digits, rng))
+        arrays = self._generate(z, condition, self._phases(digits, rng))
+        if self.refiner is None:
+            return arrays
+        return refine(self.refiner, arrays, rng, self.sampler.draft_noise, steps)
 
     def _latents(self, digits: list[int], speakers: list[str | None],
                  condition: np.ndarray | None, temperature: float, rng: np.random.Generator,
@@ -298,11 +308,14 @@ class Synthesizer:
 
     def flow_options(self, sampler: str | None, **given: Any) -> dict[str, Any]:
         """The flow options `given` that are not None (guidance, steps, solver), once checked
-        to be for this model with `sampler` (None: its default): they are a flow's alone."""
+        to be for this model with `sampler` (None: its default): they are a flow's alone
+        (a spectrogram flow's refiner takes the steps too)."""
         given = {name: value for name, value in given.items() if value is not None}
         sampler = sampler or self.default_sampler
-        if given and sampler != "flow":
-            raise UsageError(f"--{next(iter(given))} is for flow models (sampler flow); run "
+        unused = [name for name in given if sampler != "flow" and
+                  (self.refiner is None or name != "steps")]
+        if unused:
+            raise UsageError(f"--{unused[0]} is for flow models (sampler flow); run "
                              f"{self.run.name} draws with {sampler}")
         return given
 

@@ -29,7 +29,7 @@ import numpy as np
 from ..config import check_settings
 from ..errors import UsageError
 from ..representations import REPRESENTATIONS as REPRESENTATION_CLASSES
-from . import flow, gan, sharpen, vae, wavegan
+from . import flow, gan, refine, sharpen, vae, wavegan
 from .family import Family
 
 __all__ = ["FAMILIES", "Family", "ModelConfig", "build_condition", "condition_dim",
@@ -57,6 +57,7 @@ register(gan.MLP_CWGAN_GP)
 register(wavegan.WAVEGAN)
 register(sharpen.SHARPENED_VAE)
 register(flow.LATENT_FLOW)
+register(refine.SPECTROGRAM_FLOW)
 
 # What a model generates (see `representations`): images of the STFT (log-magnitude, and
 # phase or instantaneous frequency), of mel bands, or the waveform (WaveGAN's alone).
