@@ -24,10 +24,13 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="run folder made by codes/train.py")
     parser.add_argument("destination", type=Path, help="new folder to create")
     parser.add_argument("--epoch", type=int, help="checkpoint to copy (default: the last)")
+    parser.add_argument("--half", action="store_true",
+                        help="store the ONNX files' weights in float16 (half the size; "
+                             "computed in float32)")
     args = parser.parse_args()
     run = Run.open(args.run)
     check_writable_folder(args.destination, "destination")
-    destination = export_inference(run, args.destination, args.epoch)
+    destination = export_inference(run, args.destination, args.epoch, args.half)
     size = sum(path.stat().st_size for path in destination.rglob("*") if path.is_file())
     print(f"{destination}: {run.name}, checkpoint {run.checkpoint(args.epoch).name}, "
           f"{size / 1024:.0f} kB")

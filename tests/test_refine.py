@@ -196,3 +196,28 @@ def test_an_interrupted_refine_run_resumes_in_a_new_process(trained_runs, small_
     assert loaded.returncode == 0 and loaded.stdout.split()[-1] == "1", loaded.stderr[-2000:]
     resumed, status = training.train_run(spec, small_feature_set, tmp_path, verbose=0)
     assert status == "resumed" and resumed.checkpoints == [1, 2]
+
+
+def test_a_copy_with_half_weights_stores_them_in_float16_and_speaks_the_same(refine_runs,
+                                                                           tmp_path):
+    import math
+
+    import onnx
+
+    from spokendigits.runs import Run, export_inference
+    from spokendigits.synthesis import Synthesizer
+
+    run = refine_runs["flow"]
+    full = export_inference(run, tmp_path / "full")
+    half = export_inference(run, tmp_path / "half", half=True)
+    for name in ("refiner.onnx", "velocity.onnx", "generator.onnx"):
+        paths = [copy / "checkpoints" / "e002" / name for copy in (full, half)]
+        weights = onnx.load(str(paths[1])).graph.initializer
+        if name != "velocity.onnx":  # the tiny latent flow's weights are all under 1024
+            assert paths[1].stat().st_size < 0.9 * paths[0].stat().st_size, name
+            assert any(weight.data_type == onnx.TensorProto.FLOAT16 for weight in weights)
+        assert not any(weight.data_type == onnx.TensorProto.FLOAT and
+                       math.prod(weight.dims) >= 1024 for weight in weights), name
+    digits = [1, 2, 3, 4]
+    arrays = [Synthesizer(Run.open(copy)).arrays(digits, seed=5, steps=2) for copy in (full, half)]
+    assert np.sqrt(np.mean((arrays[0] - arrays[1]) ** 2)) < 0.01 * arrays[0].std()

@@ -43,7 +43,7 @@ from .errors import DataError, UsageError
 from .features import FEATURES_ROOT, Featurizer, FeatureSet
 from .models import ModelConfig, family_of
 from .representations import Representation, representation_class
-from .storage import atomic_folder, read_json
+from .storage import atomic_folder, read_json, store_weights_in_half
 
 RUNS_ROOT = PROJECT_ROOT / "output" / "runs"
 CHECKPOINTS = "checkpoints"
@@ -479,10 +479,12 @@ INFERENCE_FILES = ("generator.onnx", "sampler.json", "phases.npy", "latents.json
                    "refiner.onnx", "decoder.onnx", "metrics.json")
 
 
-def export_inference(run: Run, destination: Path, epoch: int | None = None) -> Path:
+def export_inference(run: Run, destination: Path, epoch: int | None = None,
+                     half: bool = False) -> Path:
     """Copy what inference needs from one checkpoint of `run` into a new run folder
     `destination`: its settings, history and summary, and that checkpoint's ONNX decoder,
-    latent Gaussians and losses (no Keras models, no training state)."""
+    latent Gaussians and losses (no Keras models, no training state); with `half`, the
+    ONNX files' weights stored in float16 (`storage.store_weights_in_half`)."""
     if destination.exists():
         raise UsageError(f"{destination} exists; remove it or choose another folder")
     if destination.resolve().is_relative_to(run.folder.resolve()):
@@ -496,6 +498,8 @@ def export_inference(run: Run, destination: Path, epoch: int | None = None) -> P
         target = staging / CHECKPOINTS / checkpoint.name
         target.mkdir(parents=True)
         for name in INFERENCE_FILES:
-            if (checkpoint / name).is_file():
+            if half and name.endswith(".onnx") and (checkpoint / name).is_file():
+                store_weights_in_half(checkpoint / name, target / name)
+            elif (checkpoint / name).is_file():
                 shutil.copy2(checkpoint / name, target / name)
     return destination

@@ -443,6 +443,33 @@ def try_lock(path: str | Path) -> int | None:
     return descriptor
 
 
+def store_weights_in_half(source: Path, target: Path, smallest: int = 1024) -> None:
+    """Copy the ONNX model at `source` to `target` with each float32 weight of at least
+    `smallest` values stored in float16 and cast back to float32 where the graph reads it:
+    half the file, the same arithmetic on weights rounded to 11 significant bits. Needs the
+    `onnx` package (training's requirements), not at inference."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(source))
+    graph, casts = model.graph, []
+    for weight in list(graph.initializer):
+        if weight.data_type != onnx.TensorProto.FLOAT or math.prod(weight.dims) < smallest:
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(weight).astype("float16"),
+                                       f"{weight.name}/half")
+        graph.initializer.remove(weight)
+        graph.initializer.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [weight.name],
+                                      to=onnx.TensorProto.FLOAT))
+    nodes = casts + list(graph.node)  # the casts first: the graph stays in order
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    with atomic_write(target) as stream:
+        stream.write(model.SerializeToString())
+
+
 def onnx_session(path: Path) -> Any:
     """An ONNX Runtime session of the model file at `path`, on the CPU, quiet.
 
