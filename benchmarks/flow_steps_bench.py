@@ -77,9 +77,10 @@ def refiner_steps(synthesizer, run: Path) -> None:
     refiner, synthesizer.refiner = synthesizer.refiner, None
     drafts = synthesizer.arrays(list(np.repeat(np.arange(10), 10)), seed=0)
 
+    noise = np.random.default_rng(0).standard_normal(drafts.shape)
+
     def refined(steps: int) -> np.ndarray:
-        return refine(refiner, drafts, np.random.default_rng(0), synthesizer.sampler.draft_noise,
-                      steps)
+        return refine(refiner, drafts, noise, synthesizer.sampler.draft_noise, steps)
 
     reference = refined(256)
     spread = float(reference.std())

@@ -75,6 +75,35 @@ def tone_folder(tmp_path: Path) -> Path:
     return folder
 
 
+def train_killed_after_epoch_one(spec, feature_set, root: Path, monkeypatch) -> None:
+    """Train `spec` under `root` and kill it (KeyboardInterrupt) once its first epoch's
+    state is saved, as a user stopping train.py would."""
+    from spokendigits import training
+
+    save = training.SaveState.on_epoch_end
+
+    def killed_after_epoch_one(self, epoch, logs=None):
+        save(self, epoch, logs)
+        if epoch + 1 == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.SaveState, "on_epoch_end", killed_after_epoch_one)
+    with pytest.raises(KeyboardInterrupt):
+        training.train_run(spec, feature_set, root, verbose=0)
+    monkeypatch.undo()
+
+
+def resumed_epoch_in_new_process(folder: Path, family: str) -> subprocess.CompletedProcess:
+    """A new process (as a user runs train.py again) loads the saved state of the run in
+    `folder` and prints the epoch it resumes from: resuming imports the family's network,
+    whose saved classes Keras must know."""
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from pathlib import Path; "
+         "from spokendigits.models import FAMILIES; from spokendigits.training import _resume; "
+         "print(_resume(Path(sys.argv[1]), FAMILIES[sys.argv[2]])[1])", str(folder), family],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "codes")})
+
+
 def run_script(name: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run `codes/<name>` as a user would, from the project root."""
     return subprocess.run([sys.executable, str(ROOT / "codes" / name), *args], cwd=ROOT,

@@ -4,14 +4,14 @@ and the family trains, resumes, exports and speaks like every family."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, TINY_TRAINING
+from conftest import (ROOT, TINY_TRAINING, resumed_epoch_in_new_process,
+                      train_killed_after_epoch_one)
 from spokendigits.errors import UsageError
 from spokendigits.flow import guided, integrate
 from spokendigits.models import ModelConfig
@@ -162,25 +162,8 @@ def test_an_interrupted_flow_run_resumes_from_its_last_epoch(flow_run, small_fea
     from spokendigits import training
 
     run, spec, _ = flow_run
-    save = training.SaveState.on_epoch_end
-
-    def killed_after_epoch_one(self, epoch, logs=None):
-        save(self, epoch, logs)
-        if epoch + 1 == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(training.SaveState, "on_epoch_end", killed_after_epoch_one)
-    with pytest.raises(KeyboardInterrupt):
-        training.train_run(spec, small_feature_set, tmp_path, verbose=0)
-    monkeypatch.undo()
-    # a new process (as a user runs train.py again) loads the saved state: resuming
-    # imports the family's network, whose saved classes Keras must know
-    loaded = subprocess.run(
-        [sys.executable, "-c", "import sys; from spokendigits.models import FAMILIES; "
-         "from spokendigits.training import _resume; "
-         "print(_resume(__import__('pathlib').Path(sys.argv[1]), FAMILIES['latent-flow'])[1])",
-         str(tmp_path / run.name)], capture_output=True, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "codes")})
+    train_killed_after_epoch_one(spec, small_feature_set, tmp_path, monkeypatch)
+    loaded = resumed_epoch_in_new_process(tmp_path / run.name, "latent-flow")
     assert loaded.returncode == 0 and loaded.stdout.split()[-1] == "1", loaded.stderr[-2000:]
     resumed, status = training.train_run(spec, small_feature_set, tmp_path, verbose=0)
     assert status == "resumed" and resumed.checkpoints == [1, 2]

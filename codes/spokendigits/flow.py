@@ -89,14 +89,14 @@ def integrate(velocity: Velocity, noise: np.ndarray, condition: np.ndarray,
     return x
 
 
-def refine(velocity: Velocity, drafts: np.ndarray, rng: np.random.Generator,
-           draft_noise: float, steps: int = DEFAULT_STEPS) -> np.ndarray:
+def refine(velocity: Velocity, drafts: np.ndarray, noise: np.ndarray, draft_noise: float,
+           steps: int = DEFAULT_STEPS) -> np.ndarray:
     """`[clip, freq, frame, 1]` spectrograms: a spectrogram flow (`models.refine`) carries
-    each draft, plus `draft_noise` times a normal draw of `rng`, to t = 1 along
-    v(x, t, draft), by Euler steps: its velocity comes of a prediction of the clip,
-    (x̂1 - x) / (1 - t), which t = 1 (where Heun would look) leaves undefined. The last
-    step lands on the prediction itself."""
-    start = drafts + draft_noise * rng.standard_normal(drafts.shape).astype(np.float32)
+    each draft plus `draft_noise` times `noise` (a standard normal draw of the drafts'
+    shape) to t = 1 along v(x, t, draft), by Euler steps: its velocity comes of a
+    prediction of the clip, (x̂1 - x) / (1 - t), which t = 1 (where Heun would look)
+    leaves undefined. The last step lands on the prediction itself."""
+    start = drafts + draft_noise * noise.astype(np.float32)
     return integrate(velocity, start, drafts, 1.0, steps, "euler")
 
 

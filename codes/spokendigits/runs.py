@@ -21,7 +21,8 @@ of the first two; they still open and speak (`synthesis`).
         phases.npy           phase-conditional GANs: phase images of training clips per digit
         velocity.onnx        latent flows: the flow that draws z (`flow`)
         refiner.onnx         spectrogram flows: the flow that carries drafts to clips
-        generator.keras, or decoder.keras and encoder.keras (the family's, to reload)
+        generator.keras, or decoder.keras and encoder.keras, velocity.keras, refiner.keras
+                             (the family's, to reload)
         metrics.json         the losses at that epoch: train and validation (VAEs: test too)
     summary.json           written last: the run is complete
 """

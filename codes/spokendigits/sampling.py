@@ -255,6 +255,7 @@ def read_sampler(checkpoint: Path, latent_dim: int) -> CheckpointSampler:
             not (refiner is None or (isinstance(refiner, dict) and
                                      set(refiner) == {"file", "draft_noise"} and
                                      isinstance(refiner["draft_noise"], (int, float)) and
+                                     not isinstance(refiner["draft_noise"], bool) and
                                      0 <= refiner["draft_noise"] <= 10)) or \
             z not in ("normal", "gaussians", "flow") or \
             sampler["latent_dim"] != latent_dim or type(sampler["latent_dim"]) is not int or \

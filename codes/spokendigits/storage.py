@@ -448,9 +448,12 @@ def store_weights_in_half(source: Path, target: Path, smallest: int = 1024) -> N
     `smallest` values stored in float16 and cast back to float32 where the graph reads it:
     half the file, the same arithmetic on weights rounded to 11 significant bits. Needs the
     `onnx` package (training's requirements), not at inference."""
-    import onnx
-    from onnx import helper, numpy_helper
-
+    try:
+        import onnx
+        from onnx import helper, numpy_helper
+    except ImportError:
+        raise UsageError("storing weights in half needs the onnx package: pip install -r "
+                         "requirements.txt") from None
     model = onnx.load(str(source))
     graph, casts = model.graph, []
     for weight in list(graph.initializer):

@@ -221,6 +221,7 @@ class Synthesizer:
                 models then draw one voice for all).
             sampler: how z is drawn (`sampling.sample_latents`, or "flow": `flow.integrate`
                 with `guidance`, `steps` and `solver`); None: `default_sampler`.
+            steps: also a spectrogram flow's refiner's (`_refine`).
         """
         speakers = [speaker] * len(digits) if speaker is None or isinstance(speaker, str) \
             else list(speaker)
@@ -239,9 +240,15 @@ class Synthesizer:
         z = self._latents(digits, speakers, condition, temperature, rng, sampler,
                           (guidance, steps, solver))
         arrays = self._generate(z, condition, self._phases(digits, rng))
+        return self._refine(arrays, rng.standard_normal(arrays.shape), steps)
+
+    def _refine(self, drafts: np.ndarray, noise: np.ndarray, steps: int = DEFAULT_STEPS
+                ) -> np.ndarray:
+        """A spectrogram flow's arrays: its generator's drafts carried to clips by its
+        refiner (`flow.refine`, with `noise` and `steps`); the drafts of any other model."""
         if self.refiner is None:
-            return arrays
-        return refine(self.refiner, arrays, rng, self.sampler.draft_noise, steps)
+            return drafts
+        return refine(self.refiner, drafts, noise, self.sampler.draft_noise, steps)
 
     def _latents(self, digits: list[int], speakers: list[str | None],
                  condition: np.ndarray | None, temperature: float, rng: np.random.Generator,
@@ -286,7 +293,8 @@ class Synthesizer:
         conditional one also blends the two one-hot digit conditions. Both ends use
         `speaker`'s Gaussians where one is given; a speaker-conditional model
         defaults to its first speaker, and the mixture sampler to a seeded one. A
-        phase-conditional model keeps one phase image of `start` throughout.
+        phase-conditional model keeps one phase image of `start` throughout, a
+        spectrogram flow one noise draw.
         """
         sampler = self._check_sampler(sampler)
         if self.model.speaker_conditional:
@@ -304,7 +312,9 @@ class Synthesizer:
             (1 - weights) * conditions[0] + weights * conditions[1]
         phases = self._phases([start], np.random.default_rng(seed))
         phases = None if phases is None else np.repeat(phases, steps, axis=0)
-        return self.representation.log_magnitude(self._generate(z, condition, phases))
+        drafts = self._generate(z, condition, phases)
+        noise = np.random.default_rng(seed).standard_normal((1, *drafts.shape[1:]))
+        return self.representation.log_magnitude(self._refine(drafts, np.repeat(noise, steps, 0)))
 
     def flow_options(self, sampler: str | None, **given: Any) -> dict[str, Any]:
         """The flow options `given` that are not None (guidance, steps, solver), once checked

@@ -11,11 +11,19 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import layers
+from keras import layers, ops
 
 from . import ModelConfig
 
 LEAK = 0.2  # slope of the critics' leaky ReLUs
+
+
+def posterior_sample(posterior, seed_generator):
+    """A draw z ~ N(mu, sigma^2) of each row of `[batch, 2 * latent]` posteriors (a VAE's
+    means, then log-variances), with `seed_generator`'s next seed."""
+    mean, log_var = ops.split(posterior, 2, axis=-1)
+    return mean + ops.exp(0.5 * log_var) * keras.random.normal(ops.shape(mean),
+                                                                seed=seed_generator)
 
 
 def widths(config: ModelConfig) -> list[int]:

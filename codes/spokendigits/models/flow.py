@@ -117,19 +117,9 @@ class FlowFamily(OnVAE):
         Raises:
             UsageError: `decoder_run` is no run, or not one of the flow's VAE.
         """
-        vae = self.vae(config)
         if not config.decoder_run:
-            return vae
-        from ..runs import Run
-
-        folder = self.folder(config.decoder_run)
-        decoder = Run.open(folder) if (folder / "config.json").is_file() else None
-        if decoder is None or decoder.model.family != "sharpened-vae" or \
-                self.folder(decoder.model.vae_run).resolve() != vae.folder.resolve() or \
-                not decoder.checkpoints:
-            raise UsageError(f"decoder_run {config.decoder_run} is not a trained sharpened-vae "
-                             f"run of the flow's VAE ({config.vae_run})")
-        return decoder
+            return self.vae(config)
+        return self.run_of_the_vae(config, "decoder_run", "sharpened-vae")
 
     def export(self, model: Any, staging: Path, epoch: int, logs: dict, data: dict,
                batch_size: int) -> None:

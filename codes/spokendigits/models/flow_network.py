@@ -31,7 +31,7 @@ from ..distribute import BuiltAtConstruction, ReplicaSeedGenerator, replica_shar
 from ..sampling import sampler_file
 from ..storage import onnx_session, write_json
 from . import ModelConfig
-from .blocks import write_preview
+from .blocks import posterior_sample, write_preview
 
 TIME_FREQUENCIES = 16   # sinusoids of t: periods from 1 to 1/1000 of the unit interval
 PREVIEW_EVERY = 10      # epochs between preview grids and wavs
@@ -82,11 +82,9 @@ class LatentFlow(BuiltAtConstruction, keras.Model):
 
     def _loss(self, inputs: dict, training: bool):
         """The batch mean of the squared velocity error, per latent dimension."""
-        mean, log_var = ops.split(inputs["features"], 2, axis=-1)
-        batch = ops.shape(mean)[0]
-        target = mean + ops.exp(0.5 * log_var) * keras.random.normal(
-            ops.shape(mean), seed=self.seed_generator)
-        noise = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        target = posterior_sample(inputs["features"], self.seed_generator)
+        batch = ops.shape(target)[0]
+        noise = keras.random.normal(ops.shape(target), seed=self.seed_generator)
         t = keras.random.uniform((batch, 1), seed=self.seed_generator)
         condition = inputs["condition"]
         if training and self.config.label_dropout:

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 class OnVAE(Family):
     """A family whose runs name a trained VAE run (`vae_run`) and share its latent."""
 
-    VAE_RUN_HELP = ("latent-flow, sharpened-vae: the trained VAE run folder it builds on "
-                    "(relative to the project's root, or absolute)")
+    VAE_RUN_HELP = ("latent-flow, sharpened-vae, spectrogram-flow: the trained VAE run folder "
+                    "it builds on (relative to the project's root, or absolute)")
 
     def label_parts(self, config: "ModelConfig") -> list[str]:
         return [f"on {Path(config.vae_run).name}"]
@@ -69,6 +69,24 @@ class OnVAE(Family):
                                          for name in mismatched))
         return vae
 
+    def run_of_the_vae(self, config: "ModelConfig", setting: str, family: str) -> "Run":
+        """The run that `config`'s `setting` names, checked to be a trained `family` run of
+        `config`'s VAE.
+
+        Raises:
+            UsageError: no run there, or not a trained `family` run of that VAE.
+        """
+        from ..runs import Run
+
+        named = getattr(config, setting)
+        folder = self.folder(named)
+        run = Run.open(folder) if (folder / "config.json").is_file() else None
+        if run is None or run.model.family != family or not run.checkpoints or \
+                self.folder(run.model.vae_run).resolve() != self.vae(config).folder.resolve():
+            raise UsageError(f"{setting} {named} is not a trained {family} run of the "
+                             f"{self.name}'s VAE ({config.vae_run})")
+        return run
+
     def posteriors(self, config: "ModelConfig", features: np.ndarray, representation: Any,
                    digits: np.ndarray, speakers: np.ndarray) -> np.ndarray:
         """`[clip, 2 * latent]` the VAE's posterior of each clip, means then log-variances,
@@ -86,3 +104,15 @@ class OnVAE(Family):
 
         mean, log_var = VAEFamily.predict(vae, None, "encoder", features, digits, speakers)
         return np.concatenate([mean, log_var], axis=1).astype(np.float32)
+
+
+class OnVAEClips(OnVAE):
+    """A family built on a VAE run that trains on the clips and the VAE's posterior of each."""
+
+    def model_arrays(self, config: "ModelConfig", features: np.ndarray,
+                     phase: np.ndarray | None, representation: Any, digits: np.ndarray,
+                     speakers: np.ndarray) -> dict[str, np.ndarray]:
+        """The clips and the VAE's posterior of each (`OnVAE.posteriors`)."""
+        return {"features": features,
+                "posterior": self.posteriors(config, features, representation, digits,
+                                             speakers)}

@@ -26,11 +26,14 @@ import numpy as np
 
 from ..errors import UsageError
 from ..sampling import offered_samplers
-from .on_vae import OnVAE
+from .on_vae import OnVAE, OnVAEClips
 
 if TYPE_CHECKING:
     from ..runs import Run
     from . import ModelConfig
+
+
+GROUPS = 8  # group normalization's groups in every block of the U-Net (`refine_network`)
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class RefineSettings:
                 "starts"})
 
 
-class RefineFamily(OnVAE):
+class RefineFamily(OnVAEClips):
     """A flow-matching refiner of a VAE run's spectrograms."""
 
     kind = "spectrogram flows"
@@ -54,7 +57,9 @@ class RefineFamily(OnVAE):
     losses = ("loss",)
 
     def checks(self, config: "ModelConfig") -> list[tuple[bool, str]]:
-        return [(0 <= config.draft_noise <= 10, "draft_noise must be 0 to 10")]
+        return [(0 <= config.draft_noise <= 10, "draft_noise must be 0 to 10"),
+                (config.width % GROUPS == 0,
+                 f"width must be a multiple of {GROUPS} (the blocks' group normalization)")]
 
     def samplers(self, config: "ModelConfig") -> tuple[str, ...]:
         """The prior's: "flow" with a latent flow, else the VAE's Gaussians'."""
@@ -66,17 +71,6 @@ class RefineFamily(OnVAE):
     def label_parts(self, config: "ModelConfig") -> list[str]:
         return super().label_parts(config) + \
             [f"prior {Path(config.prior_run).name}"] * bool(config.prior_run)
-
-    def clips_per_step(self, config: "ModelConfig", batch_size: int) -> int:
-        return 1
-
-    def model_arrays(self, config: "ModelConfig", features: np.ndarray,
-                     phase: np.ndarray | None, representation: Any, digits: np.ndarray,
-                     speakers: np.ndarray) -> dict[str, np.ndarray]:
-        """The clips and the VAE's posterior of each (`OnVAE.posteriors`)."""
-        return {"features": features,
-                "posterior": self.posteriors(config, features, representation, digits,
-                                             speakers)}
 
     @staticmethod
     def network() -> Any:
@@ -105,27 +99,26 @@ class RefineFamily(OnVAE):
         Raises:
             UsageError: `prior_run` is no run, or not a latent flow of this VAE.
         """
-        vae = self.vae(config)
         if not config.prior_run:
-            return vae
-        from ..runs import Run
-
-        folder = self.folder(config.prior_run)
-        prior = Run.open(folder) if (folder / "config.json").is_file() else None
-        if prior is None or prior.model.family != "latent-flow" or prior.model.decoder_run or \
-                self.folder(prior.model.vae_run).resolve() != vae.folder.resolve() or \
-                not prior.checkpoints:
-            raise UsageError(f"prior_run {config.prior_run} is not a trained latent-flow run "
-                             f"of the VAE ({config.vae_run}) speaking through its own decoder")
+            return self.vae(config)
+        prior = self.run_of_the_vae(config, "prior_run", "latent-flow")
+        if prior.model.decoder_run:
+            raise UsageError(f"prior_run {config.prior_run} speaks through a sharpened decoder; "
+                             "a spectrogram flow refines its VAE's own drafts")
         return prior
 
     def export(self, model: Any, staging: Path, epoch: int, logs: dict, data: dict,
                batch_size: int) -> None:
+        from ..sampling import read_sampler, sampler_file
         from ..storage import read_json
 
         prior = self.prior(model.config)
-        sampler = {**read_json(prior.checkpoint(None) / "sampler.json"), "refiner": {
-            "file": "refiner.onnx", "draft_noise": model.config.draft_noise}}
+        read_sampler(prior.checkpoint(None), model.config.latent_dim)  # whole, or DataError
+        drawn = read_json(prior.checkpoint(None) / "sampler.json")
+        sampler = sampler_file(model.config.latent_dim, drawn.get("gaussians"),
+                               flow=drawn.get("flow"), refiner={
+                                   "file": "refiner.onnx",
+                                   "draft_noise": model.config.draft_noise})
         self.network().save_checkpoint(model, staging, epoch, logs, data, batch_size, prior,
                                        sampler)
 

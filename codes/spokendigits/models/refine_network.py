@@ -32,13 +32,14 @@ import tensorflow as tf
 from keras import layers, ops
 
 from ..config import from_dict, to_dict
+from ..errors import UsageError
 from ..distribute import BuiltAtConstruction, ReplicaSeedGenerator, replica_share, step_logs
 from ..storage import write_json
 from . import ModelConfig
-from .blocks import write_preview
+from .blocks import posterior_sample, write_preview
 from .flow_network import PREVIEW_EVERY, TimeEmbedding
+from .refine import GROUPS
 
-GROUPS = 8  # group normalization's groups in every block
 MIN_REMAINING = 1e-3  # 1 - t is held above this where the velocity divides by it
 
 
@@ -70,7 +71,8 @@ def build_networks(config: ModelConfig, feature_shape: tuple[int, int]
     x̂1 and the velocity (x̂1 - x) / (1 - t), each `[batch, freq, frame, 1]`."""
     bins, frames = feature_shape
     if frames % 2 ** (config.depth - 1):
-        raise ValueError(f"{frames} frames do not halve {config.depth - 1} times")
+        raise UsageError(f"a spectrogram flow of depth {config.depth} halves the frames "
+                         f"{config.depth - 1} times, and {frames} do not halve so: lower depth")
     x = keras.Input((bins, frames, 1), name="x")
     t = keras.Input((1,), name="t")
     draft = keras.Input((bins, frames, 1), name="draft")
@@ -120,15 +122,13 @@ class SpectrogramFlow(BuiltAtConstruction, keras.Model):
 
     def _loss(self, inputs: dict):
         """The batch mean of the squared error of the predicted clip, per bin and frame."""
-        mean, log_var = ops.split(inputs["posterior"], 2, axis=-1)
-        z = mean + ops.exp(0.5 * log_var) * keras.random.normal(
-            ops.shape(mean), seed=self.seed_generator)
+        z = posterior_sample(inputs["posterior"], self.seed_generator)
         condition = [inputs["condition"]] if "condition" in inputs else []
         draft = ops.expand_dims(self.decoder([z, *condition], training=False), -1)
         target = ops.expand_dims(inputs["features"], -1)
         start = draft + self.config.draft_noise * keras.random.normal(
             ops.shape(draft), seed=self.seed_generator)
-        t = keras.random.uniform((ops.shape(mean)[0], 1), seed=self.seed_generator)
+        t = keras.random.uniform((ops.shape(z)[0], 1), seed=self.seed_generator)
         at = t[:, :, None, None]
         predicted = self.predictor([(1 - at) * start + at * target, t, draft])
         return ops.mean(ops.square(predicted - target))
@@ -174,7 +174,7 @@ def build(config: ModelConfig, feature_shape: tuple[int, ...], seed: int, traini
 
 
 class Preview(keras.callbacks.Callback):
-    """Every `PREVIEW_EVERY` epochs: one validation clip of each digit as the VAE drafts it
+    """Every `PREVIEW_EVERY` epochs: one training clip of each digit as the VAE drafts it
     from its posterior mean, carried to t = 1 (`flow.refine`'s default steps, fixed noise):
     `previews/eNNN.png` and `.wav`."""
 
@@ -191,7 +191,8 @@ class Preview(keras.callbacks.Callback):
         condition = [self.inputs["condition"]] if "condition" in self.inputs else []
         draft = self.model.decoder.predict_on_batch([mean, *condition])[..., None]
         arrays = refine(lambda x, t, d: self.model.velocity.predict_on_batch([x, t, d]),
-                        draft, np.random.default_rng(0), self.model.config.draft_noise)
+                        draft, np.random.default_rng(0).standard_normal(draft.shape),
+                        self.model.config.draft_noise)
         write_preview(self.folder, epoch + 1, arrays, self.representation)
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .on_vae import OnVAE
+from .on_vae import OnVAE, OnVAEClips
 from .vae import VAEFamily
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class SharpenSettings:
         "help": "sharpened-vae: weight of the critic's verdict"})
 
 
-class SharpenFamily(OnVAE):
+class SharpenFamily(OnVAEClips):
     """A VAE run's decoder fine-tuned adversarially, its encoder and latent kept."""
 
     kind = "sharpened VAEs"
@@ -56,14 +56,6 @@ class SharpenFamily(OnVAE):
     def likelihood(self, config: "ModelConfig") -> str:
         return (f"L1 {config.reconstruction_weight:g}, feature matching "
                 f"{config.feature_matching_weight:g}, adversarial {config.adversarial_weight:g}")
-
-    def model_arrays(self, config: "ModelConfig", features: np.ndarray,
-                     phase: np.ndarray | None, representation: Any, digits: np.ndarray,
-                     speakers: np.ndarray) -> dict[str, np.ndarray]:
-        """The clips and the VAE's posterior of each (`OnVAE.posteriors`)."""
-        return {"features": features,
-                "posterior": self.posteriors(config, features, representation, digits,
-                                             speakers)}
 
     @staticmethod
     def network() -> Any:

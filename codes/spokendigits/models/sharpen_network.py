@@ -31,7 +31,7 @@ from ..distribute import BuiltAtConstruction, ReplicaSeedGenerator, replica_shar
 from ..sampling import sampler_file
 from ..storage import write_json
 from . import ModelConfig
-from .blocks import LEAK
+from .blocks import LEAK, posterior_sample
 
 CRITIC_WIDTHS = (32, 64, 128)   # channels of the critic's stride-2 convolutions
 ADAM = {"beta_1": 0.5, "beta_2": 0.9}  # as the GANs' (gan_network)
@@ -96,9 +96,8 @@ class SharpenedDecoder(BuiltAtConstruction, keras.Model):
         self.compile(optimizer=None)
 
     def _decode(self, inputs: dict, training: bool, sample: bool = True):
-        mean, log_var = ops.split(inputs["posterior"], 2, axis=-1)
-        z = mean + ops.exp(0.5 * log_var) * keras.random.normal(
-            ops.shape(mean), seed=self.seed_generator) if sample else mean
+        z = posterior_sample(inputs["posterior"], self.seed_generator) if sample else \
+            ops.split(inputs["posterior"], 2, axis=-1)[0]
         condition = [inputs["condition"]] if self.condition_dim else []
         return self.decoder([z, *condition], training=training)
 
