@@ -75,19 +75,19 @@ def tone_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def train_killed_after_epoch_one(spec, feature_set, root: Path, monkeypatch) -> None:
-    """Train `spec` under `root` and kill it (KeyboardInterrupt) once its first epoch's
-    state is saved, as a user stopping train.py would."""
+def train_killed_after_epoch(spec, feature_set, root: Path, monkeypatch, last: int = 1) -> None:
+    """Train `spec` under `root` and kill it (KeyboardInterrupt) once the state of its
+    epoch `last` is saved, as a user stopping train.py would."""
     from spokendigits import training
 
     save = training.SaveState.on_epoch_end
 
-    def killed_after_epoch_one(self, epoch, logs=None):
+    def killed(self, epoch, logs=None):
         save(self, epoch, logs)
-        if epoch + 1 == 1:
+        if epoch + 1 == last:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(training.SaveState, "on_epoch_end", killed_after_epoch_one)
+    monkeypatch.setattr(training.SaveState, "on_epoch_end", killed)
     with pytest.raises(KeyboardInterrupt):
         training.train_run(spec, feature_set, root, verbose=0)
     monkeypatch.undo()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import (ROOT, TINY_TRAINING, resumed_epoch_in_new_process,
-                      train_killed_after_epoch_one)
+                      train_killed_after_epoch)
 from spokendigits.errors import UsageError
 from spokendigits.flow import guided, integrate
 from spokendigits.models import ModelConfig
@@ -162,7 +162,7 @@ def test_an_interrupted_flow_run_resumes_from_its_last_epoch(flow_run, small_fea
     from spokendigits import training
 
     run, spec, _ = flow_run
-    train_killed_after_epoch_one(spec, small_feature_set, tmp_path, monkeypatch)
+    train_killed_after_epoch(spec, small_feature_set, tmp_path, monkeypatch)
     loaded = resumed_epoch_in_new_process(tmp_path / run.name, "latent-flow")
     assert loaded.returncode == 0 and loaded.stdout.split()[-1] == "1", loaded.stderr[-2000:]
     resumed, status = training.train_run(spec, small_feature_set, tmp_path, verbose=0)

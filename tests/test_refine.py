@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import (ROOT, TINY_TRAINING, resumed_epoch_in_new_process,
-                      train_killed_after_epoch_one)
+                      train_killed_after_epoch)
 from spokendigits.errors import DataError, UsageError
 from spokendigits.flow import refine
 from spokendigits.models import ModelConfig
@@ -184,7 +184,7 @@ def test_an_interrupted_refine_run_resumes_in_a_new_process(trained_runs, small_
     from spokendigits import training
 
     spec = _spec(trained_runs["cnn"])
-    train_killed_after_epoch_one(spec, small_feature_set, tmp_path, monkeypatch)
+    train_killed_after_epoch(spec, small_feature_set, tmp_path, monkeypatch)
     loaded = resumed_epoch_in_new_process(next(tmp_path.iterdir()), "spectrogram-flow")
     assert loaded.returncode == 0 and loaded.stdout.split()[-1] == "1", loaded.stderr[-2000:]
     resumed, status = training.train_run(spec, small_feature_set, tmp_path, verbose=0)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import train_killed_after_epoch
 from spokendigits.models import ModelConfig
 from spokendigits.runs import Run, RunSpec, TrainConfig, export_inference, load_sweep, run_name
 from spokendigits.errors import UsageError
@@ -58,20 +59,10 @@ def test_an_interrupted_run_resumes_from_its_last_epoch(small_feature_set, tmp_p
     from spokendigits import training
 
     spec = RunSpec(ModelConfig(family="mlp-vae", width=16), TrainConfig(epochs=(1, 3)))
-    save = training.SaveState.on_epoch_end
-
-    def killed_after_epoch_two(self, epoch, logs=None):
-        save(self, epoch, logs)
-        if epoch + 1 == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(training.SaveState, "on_epoch_end", killed_after_epoch_two)
-    with pytest.raises(KeyboardInterrupt):
-        training.train_run(spec, small_feature_set, tmp_path, verbose=0)
+    train_killed_after_epoch(spec, small_feature_set, tmp_path, monkeypatch, last=2)
     folder = tmp_path / run_name(spec, small_feature_set.name)
     assert not (folder / "summary.json").exists()  # nothing claims to be complete
     assert Run.open(folder).checkpoints == [1] and (folder / "state-e002.keras").exists()
-    monkeypatch.undo()
     run, status = training.train_run(spec, small_feature_set, tmp_path, verbose=0)
     assert status == "resumed"
     assert pd.read_csv(folder / "history.csv")["epoch"].tolist() == [0, 1, 2]
