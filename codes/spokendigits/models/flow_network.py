@@ -63,37 +63,17 @@ def build_velocity(config: ModelConfig, condition_dim: int) -> keras.Model:
     return keras.Model([z, t, condition], velocity, name="velocity")
 
 
-@keras.saving.register_keras_serializable(package="spokendigits")
-class LatentFlow(BuiltAtConstruction, keras.Model):
-    """Conditional flow matching on VAE posteriors. Inputs are dicts: `{"features":
-    [batch, 2 * latent] (posterior means, then log-variances), "condition": [batch, dim]}`."""
-
-    def __init__(self, config: ModelConfig, condition_dim: int, seed: int, **kwargs):
-        super().__init__(**kwargs)
-        self.config, self.condition_dim, self.seed = config, condition_dim, seed
-        self.velocity = build_velocity(config, condition_dim)
-        self.seed_generator = ReplicaSeedGenerator(seed)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.built = True
+class FlowMatching(BuiltAtConstruction, keras.Model):
+    """A model trained on one loss, `_loss(inputs, training)`, over its trainable weights,
+    and logging it as "loss": the latent flow and the spectrogram flow (`refine_network`).
+    Subclasses set `loss_tracker` (`keras.metrics.Mean(name="loss")`)."""
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
         return [self.loss_tracker]
 
     def _loss(self, inputs: dict, training: bool):
-        """The batch mean of the squared velocity error, per latent dimension."""
-        target = posterior_sample(inputs["features"], self.seed_generator)
-        batch = ops.shape(target)[0]
-        noise = keras.random.normal(ops.shape(target), seed=self.seed_generator)
-        t = keras.random.uniform((batch, 1), seed=self.seed_generator)
-        condition = inputs["condition"]
-        if training and self.config.label_dropout:
-            kept = keras.random.uniform((batch, 1), seed=self.seed_generator) >= \
-                self.config.label_dropout
-            condition = condition * ops.cast(kept, condition.dtype)
-        predicted = self.velocity([(1 - t) * noise + t * target, t, condition],
-                                  training=training)
-        return ops.mean(ops.square(predicted - (target - noise)))
+        raise NotImplementedError
 
     def train_step(self, data):
         inputs = data[0] if isinstance(data, tuple) else data
@@ -109,6 +89,35 @@ class LatentFlow(BuiltAtConstruction, keras.Model):
         inputs = data[0] if isinstance(data, tuple) else data
         self.loss_tracker.update_state(self._loss(inputs, training=False))
         return step_logs({"loss": self.loss_tracker.result()})
+
+
+@keras.saving.register_keras_serializable(package="spokendigits")
+class LatentFlow(FlowMatching):
+    """Conditional flow matching on VAE posteriors. Inputs are dicts: `{"features":
+    [batch, 2 * latent] (posterior means, then log-variances), "condition": [batch, dim]}`."""
+
+    def __init__(self, config: ModelConfig, condition_dim: int, seed: int, **kwargs):
+        super().__init__(**kwargs)
+        self.config, self.condition_dim, self.seed = config, condition_dim, seed
+        self.velocity = build_velocity(config, condition_dim)
+        self.seed_generator = ReplicaSeedGenerator(seed)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.built = True
+
+    def _loss(self, inputs: dict, training: bool):
+        """The batch mean of the squared velocity error, per latent dimension."""
+        target = posterior_sample(inputs["features"], self.seed_generator)
+        batch = ops.shape(target)[0]
+        noise = keras.random.normal(ops.shape(target), seed=self.seed_generator)
+        t = keras.random.uniform((batch, 1), seed=self.seed_generator)
+        condition = inputs["condition"]
+        if training and self.config.label_dropout:
+            kept = keras.random.uniform((batch, 1), seed=self.seed_generator) >= \
+                self.config.label_dropout
+            condition = condition * ops.cast(kept, condition.dtype)
+        predicted = self.velocity([(1 - t) * noise + t * target, t, condition],
+                                  training=training)
+        return ops.mean(ops.square(predicted - (target - noise)))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "config": to_dict(self.config),

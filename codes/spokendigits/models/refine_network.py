@@ -28,16 +28,15 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
 from ..config import from_dict, to_dict
 from ..errors import UsageError
-from ..distribute import BuiltAtConstruction, ReplicaSeedGenerator, replica_share, step_logs
+from ..distribute import ReplicaSeedGenerator
 from ..storage import write_json
 from . import ModelConfig
 from .blocks import posterior_sample, write_preview
-from .flow_network import PREVIEW_EVERY, TimeEmbedding
+from .flow_network import PREVIEW_EVERY, FlowMatching, TimeEmbedding
 from .refine import GROUPS
 
 MIN_REMAINING = 1e-3  # 1 - t is held above this where the velocity divides by it
@@ -100,7 +99,7 @@ def build_networks(config: ModelConfig, feature_shape: tuple[int, int]
 
 
 @keras.saving.register_keras_serializable(package="spokendigits")
-class SpectrogramFlow(BuiltAtConstruction, keras.Model):
+class SpectrogramFlow(FlowMatching):
     """Flow matching from the VAE's drafts to the clips. Inputs are dicts: `{"features":
     [batch, freq, frame], "posterior": [batch, 2 * latent], "condition": [batch, dim]}`.
     The VAE's decoder is held frozen (its weights are not trained)."""
@@ -116,12 +115,9 @@ class SpectrogramFlow(BuiltAtConstruction, keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.built = True
 
-    @property
-    def metrics(self) -> list[keras.metrics.Metric]:
-        return [self.loss_tracker]
-
-    def _loss(self, inputs: dict):
-        """The batch mean of the squared error of the predicted clip, per bin and frame."""
+    def _loss(self, inputs: dict, training: bool):
+        """The batch mean of the squared error of the predicted clip, per bin and frame (the
+        decoder drafts in inference mode)."""
         z = posterior_sample(inputs["posterior"], self.seed_generator)
         condition = [inputs["condition"]] if "condition" in inputs else []
         draft = ops.expand_dims(self.decoder([z, *condition], training=False), -1)
@@ -130,23 +126,8 @@ class SpectrogramFlow(BuiltAtConstruction, keras.Model):
             ops.shape(draft), seed=self.seed_generator)
         t = keras.random.uniform((ops.shape(z)[0], 1), seed=self.seed_generator)
         at = t[:, :, None, None]
-        predicted = self.predictor([(1 - at) * start + at * target, t, draft])
+        predicted = self.predictor([(1 - at) * start + at * target, t, draft], training=training)
         return ops.mean(ops.square(predicted - target))
-
-    def train_step(self, data):
-        inputs = data[0] if isinstance(data, tuple) else data
-        with tf.GradientTape() as tape:
-            loss = self._loss(inputs)
-            share = replica_share(loss)
-        gradients = tape.gradient(share, self.predictor.trainable_weights)
-        self.optimizer.apply(gradients, self.predictor.trainable_weights)
-        self.loss_tracker.update_state(loss)
-        return step_logs({"loss": self.loss_tracker.result()})
-
-    def test_step(self, data):
-        inputs = data[0] if isinstance(data, tuple) else data
-        self.loss_tracker.update_state(self._loss(inputs))
-        return step_logs({"loss": self.loss_tracker.result()})
 
     def get_config(self) -> dict:
         return {**super().get_config(), "config": to_dict(self.config),
@@ -169,7 +150,7 @@ def build(config: ModelConfig, feature_shape: tuple[int, ...], seed: int, traini
     model = SpectrogramFlow(config, tuple(feature_shape[:2]), seed, decoder)
     model.compile(optimizer=keras.optimizers.Adam(5e-4 if training is None
                                                   else training.learning_rate))
-    model.optimizer.build(model.predictor.trainable_variables)  # whole before fit
+    model.optimizer.build(model.trainable_variables)  # whole before fit (the predictor's)
     return model
 
 
