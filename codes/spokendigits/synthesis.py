@@ -240,6 +240,8 @@ class Synthesizer:
         z = self._latents(digits, speakers, condition, temperature, rng, sampler,
                           (guidance, steps, solver))
         arrays = self._generate(z, condition, self._phases(digits, rng))
+        if self.refiner is None:  # no noise drawn for the other models
+            return arrays
         return self._refine(arrays, rng.standard_normal(arrays.shape), steps)
 
     def _refine(self, drafts: np.ndarray, noise: np.ndarray, steps: int = DEFAULT_STEPS
