@@ -16,7 +16,9 @@ PocketSphinx digit rate and DNSMOS P.835's SIG, BAK and OVRL):
   blur of 1.5 bins), in every frame, in the loud frames only and in the quiet
   frames only: how much of the gap is that detail, and where it is;
 - with `--refiner`, the reconstructions refined by a spectrogram flow
-  (`models.refine`) at its sampler's draft noise and 16 steps.
+  (`models.refine`) at its sampler's draft noise and 16 steps;
+- with `--pitch`, the reconstructions voiced by a pitch model (`models.pitch`):
+  the comb of the f0 it predicts from them (`harmonics.voice`).
 
 Nothing here trains, tunes or selects a model: it says where the work is.
 """
@@ -29,25 +31,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.ndimage import gaussian_filter1d
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "codes"))
 
-DETAIL_BINS = 1.5     # the blur whose residual is "fine frequency detail"
-QUIET_DB = 30.0       # a frame this far below its clip's loudest is quiet
-
-
-def quiet_frames(log_magnitudes: np.ndarray) -> np.ndarray:
-    """`[clip, 1, frame]` weights, 1 on frames `QUIET_DB` or more below the clip's
-    loudest frame (power summed over bins), eased over a frame either side."""
-    power = np.log(np.exp(2 * log_magnitudes).sum(axis=1))      # [clip, frame] nats
-    quiet = power < power.max(axis=1, keepdims=True) - QUIET_DB / 10 * np.log(10)
-    return gaussian_filter1d(quiet.astype(np.float32), 1, axis=1)[:, None, :]
-
-
 def main() -> None:
     from spokendigits import listeners
+    from spokendigits.harmonics import DETAIL_BINS, blur_over_frequency, fine_detail, loud_frames
     from spokendigits.evaluation import reconstructions
     from spokendigits.features import FeatureSet
     from spokendigits.flow import refine
@@ -71,13 +61,13 @@ def main() -> None:
     decoded = reconstructions(vae, vae.checkpoints[-1], feature_set)
     if decoded is None:
         sys.exit(f"{args.vae} has no encoder (an exported copy): give the trained run")
-    detail = real - gaussian_filter1d(real, DETAIL_BINS, axis=1)
-    quiet = quiet_frames(analysis.scaling.invert(real))
+    detail = fine_detail(real)
+    quiet = 1 - loud_frames(analysis.scaling.invert(real))
     rows = {"real test clips, Griffin-Lim": real}
-    rows |= {f"real, frequency blur {sigma:g} bins": gaussian_filter1d(real, sigma, axis=1)
+    rows |= {f"real, frequency blur {sigma:g} bins": blur_over_frequency(real, sigma)
              for sigma in (0.7, DETAIL_BINS)}
-    rows |= {f"real, time blur {sigma:g} frames": gaussian_filter1d(real, sigma, axis=2)
-             for sigma in (1, 2)}
+    rows |= {f"real, time blur {sigma:g} frames":
+             blur_over_frequency(real.swapaxes(1, 2), sigma).swapaxes(1, 2) for sigma in (1, 2)}
     rows |= {"real, quiet frames from the reconstruction": real * (1 - quiet) + decoded * quiet,
              "VAE reconstruction": decoded,
              "reconstruction + real fine detail": decoded + detail,

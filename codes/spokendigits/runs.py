@@ -21,7 +21,9 @@ of the first two; they still open and speak (`synthesis`).
         phases.npy           phase-conditional GANs: phase images of training clips per digit
         velocity.onnx        latent flows: the flow that draws z (`flow`)
         refiner.onnx         spectrogram flows: the flow that carries drafts to clips
-        generator.keras, or decoder.keras and encoder.keras, velocity.keras, refiner.keras
+        pitch.onnx           pitch models: voicing and f0 of the generator's spectrograms
+        generator.keras, or decoder.keras and encoder.keras, velocity.keras, refiner.keras,
+                             pitch.keras
                              (the family's, to reload)
         metrics.json         the losses at that epoch: train and validation (VAEs: test too)
     summary.json           written last: the run is complete
@@ -477,7 +479,7 @@ def histories(runs: list[Run]):
 # See `synthesis`: the contract (the generator, its sampler and the files it names), a
 # legacy VAE checkpoint's decoder, and the losses.
 INFERENCE_FILES = ("generator.onnx", "sampler.json", "phases.npy", "latents.json", "velocity.onnx",
-                   "refiner.onnx", "decoder.onnx", "metrics.json")
+                   "refiner.onnx", "pitch.onnx", "decoder.onnx", "metrics.json")
 
 
 def export_inference(run: Run, destination: Path, epoch: int | None = None,

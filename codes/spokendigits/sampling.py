@@ -184,19 +184,21 @@ def sample_latents(gaussians: dict[str, dict[str, Any]] | None, digits: list[int
 
 def sampler_file(latent_dim: int, gaussians: str | None = None,
                  phase_bank: dict[str, Any] | None = None,
-                 flow: str | None = None, refiner: dict[str, Any] | None = None
-                 ) -> dict[str, Any]:
+                 flow: str | None = None, refiner: dict[str, Any] | None = None,
+                 pitch: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a checkpoint's `sampler.json` holds: how z is drawn (`"normal"`, N(0, I);
     `"gaussians"`, from the Gaussians of `fit_latent_gaussians` in the file `gaussians`
     names; or `"flow"`, by the velocity network in the file `flow` names), the latent size,
     and a phase-conditional generator's `phase_bank` (`{"file": ..., "digits": [...]}`:
     phase images of training clips and their digits), or None; and a spectrogram flow's
     `refiner` (`{"file": ..., "draft_noise": ...}`: it carries the generator's drafts to
-    the clips, `flow.refine`), where the checkpoint has one."""
+    the clips, `flow.refine`), or a pitch model's `pitch` (`{"file": ..., "strength": ...}`:
+    it voices the generator's spectrograms, `harmonics.voice`), where the checkpoint has
+    one."""
     z = "flow" if flow else "gaussians" if gaussians else "normal"
     return {"z": z, "latent_dim": latent_dim, **({"gaussians": gaussians} if gaussians else {}),
             **({"flow": flow} if flow else {}), "phase_bank": phase_bank,
-            **({"refiner": refiner} if refiner else {})}
+            **({"refiner": refiner} if refiner else {}), **({"pitch": pitch} if pitch else {})}
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,8 @@ class CheckpointSampler:
     flow_file: Path | None = None   # a flow's velocity network (`flow`)
     refiner_file: Path | None = None  # a spectrogram flow's velocity network (`flow.refine`)
     draft_noise: float = 0.0          # ... and the noise it adds to the drafts
+    pitch_file: Path | None = None    # a pitch model's network (`harmonics.voice`)
+    strength: float = 0.0             # ... and the strength of the harmonics it adds
 
     def samplers(self, conditional: bool) -> tuple[str, ...]:
         """The samplers this checkpoint offers a model: "flow" where it has a flow, else
@@ -237,6 +241,12 @@ def _named_file(checkpoint: Path, name: Any, path: Path) -> Path:
     return file
 
 
+def _number_in(value: Any, low: float, high: float) -> bool:
+    """Whether `value` is an int or float (not a bool) from `low` to `high`."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        low <= value <= high
+
+
 def read_sampler(checkpoint: Path, latent_dim: int) -> CheckpointSampler:
     """`checkpoint/sampler.json`, checked whole: its keys and their types, the latent size
     against `latent_dim`, and every file it names inside `checkpoint` (the Gaussians are
@@ -250,13 +260,14 @@ def read_sampler(checkpoint: Path, latent_dim: int) -> CheckpointSampler:
     z = sampler.get("z") if isinstance(sampler, dict) else None
     keys = {"z", "latent_dim", "phase_bank"} | ({z} if z in ("gaussians", "flow") else set())
     bank = sampler.get("phase_bank") if isinstance(sampler, dict) else None
-    refiner = sampler.get("refiner") if isinstance(sampler, dict) else None
-    if not isinstance(sampler, dict) or set(sampler) - {"refiner"} != keys or \
-            not (refiner is None or (isinstance(refiner, dict) and
-                                     set(refiner) == {"file", "draft_noise"} and
-                                     isinstance(refiner["draft_noise"], (int, float)) and
-                                     not isinstance(refiner["draft_noise"], bool) and
-                                     0 <= refiner["draft_noise"] <= 10)) or \
+    finishers = {"refiner": "draft_noise", "pitch": "strength"}  # entry: its number
+    finishing = {name: sampler.get(name) for name in finishers} \
+        if isinstance(sampler, dict) else {}
+    if not isinstance(sampler, dict) or set(sampler) - set(finishers) != keys or \
+            not all(entry is None or (isinstance(entry, dict) and
+                                      set(entry) == {"file", finishers[name]} and
+                                      _number_in(entry[finishers[name]], 0, 10))
+                    for name, entry in finishing.items()) or \
             z not in ("normal", "gaussians", "flow") or \
             sampler["latent_dim"] != latent_dim or type(sampler["latent_dim"]) is not int or \
             not (bank is None or (isinstance(bank, dict) and set(bank) == {"file", "digits"}
@@ -268,10 +279,11 @@ def read_sampler(checkpoint: Path, latent_dim: int) -> CheckpointSampler:
         file = _named_file(checkpoint, sampler["gaussians"], path)
         gaussians = check_latent_gaussians(read_json(file), latent_dim, file)
     flow = _named_file(checkpoint, sampler["flow"], path) if z == "flow" else None
-    refine = {} if refiner is None else {
-        "refiner_file": _named_file(checkpoint, refiner["file"], path),
-        "draft_noise": float(refiner["draft_noise"])}
+    finished = {f"{name}_file": _named_file(checkpoint, entry["file"], path)
+              for name, entry in finishing.items() if entry is not None}
+    finished |= {finishers[name]: float(entry[finishers[name]])
+               for name, entry in finishing.items() if entry is not None}
     if bank is None:
-        return CheckpointSampler(gaussians, flow_file=flow, **refine)
+        return CheckpointSampler(gaussians, flow_file=flow, **finished)
     return CheckpointSampler(gaussians, _file_inside(checkpoint, bank["file"], path),
-                             tuple(bank["digits"]), flow, **refine)
+                             tuple(bank["digits"]), flow, **finished)

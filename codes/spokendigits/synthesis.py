@@ -161,6 +161,18 @@ class Synthesizer:
         shape = list(self.representation.shape)
         self.refiner = None if self.sampler.refiner_file is None else OnnxVelocity(
             self.sampler.refiner_file, shape, shape, names=("x", "t", "draft"))
+        self.pitch = None if self.sampler.pitch_file is None else self._pitch_session(shape)
+
+    def _pitch_session(self, shape: list[int]) -> Any:
+        """A pitch model's `pitch.onnx`, checked to take the generator's `[freq, frame]` and
+        give `[frame, 2]`."""
+        session = onnx_session(self.sampler.pitch_file)
+        found = ([put.shape[1:] for put in session.get_inputs()],
+                 session.get_outputs()[0].shape[1:])
+        if found != ([shape[:2]], [shape[1], 2]):
+            raise DataError(f"{self.sampler.pitch_file} takes and gives sizes {found}, not the "
+                            f"run's {shape[:2]}; export the run again")
+        return session
 
     def _read_phases(self) -> dict[int, np.ndarray] | None:
         """The phase bank of a phase-conditional model: `{digit: [clip, freq, frame, 1]}`
@@ -241,16 +253,27 @@ class Synthesizer:
                           (guidance, steps, solver))
         arrays = self._generate(z, condition, self._phases(digits, rng))
         if self.refiner is None:  # no noise drawn for the other models
-            return arrays
+            return self._voice(arrays)
         return self._refine(arrays, rng.standard_normal(arrays.shape), steps)
 
     def _refine(self, drafts: np.ndarray, noise: np.ndarray, steps: int = DEFAULT_STEPS
                 ) -> np.ndarray:
         """A spectrogram flow's arrays: its generator's drafts carried to clips by its
-        refiner (`flow.refine`, with `noise` and `steps`); the drafts of any other model."""
+        refiner (`flow.refine`, with `noise` and `steps`); a pitch model's, voiced
+        (`_voice`); the drafts of any other model."""
         if self.refiner is None:
-            return drafts
+            return self._voice(drafts)
         return refine(self.refiner, drafts, noise, self.sampler.draft_noise, steps)
+
+    def _voice(self, arrays: np.ndarray) -> np.ndarray:
+        """A pitch model's arrays: the harmonics of the f0 it hears in them added
+        (`harmonics.voice`); those of any other model as they are."""
+        if self.pitch is None:
+            return arrays
+        from .harmonics import pitch_of, voice
+
+        outputs = self.pitch.run(None, {self.pitch.get_inputs()[0].name: arrays[..., 0]})[0]
+        return voice(arrays, *pitch_of(outputs), self.representation, self.sampler.strength)
 
     def _latents(self, digits: list[int], speakers: list[str | None],
                  condition: np.ndarray | None, temperature: float, rng: np.random.Generator,

@@ -29,7 +29,7 @@ import numpy as np
 from ..config import check_settings
 from ..errors import UsageError
 from ..representations import REPRESENTATIONS as REPRESENTATION_CLASSES
-from . import flow, gan, refine, sharpen, vae, wavegan
+from . import flow, gan, pitch, refine, sharpen, vae, wavegan
 from .family import Family
 
 __all__ = ["FAMILIES", "Family", "ModelConfig", "build_condition", "condition_dim",
@@ -58,6 +58,7 @@ register(wavegan.WAVEGAN)
 register(sharpen.SHARPENED_VAE)
 register(flow.LATENT_FLOW)
 register(refine.SPECTROGRAM_FLOW)
+register(pitch.PITCH)
 
 # What a model generates (see `representations`): images of the STFT (log-magnitude, and
 # phase or instantaneous frequency), of mel bands, or the waveform (WaveGAN's alone).

@@ -65,7 +65,8 @@ def build_velocity(config: ModelConfig, condition_dim: int) -> keras.Model:
 
 class FlowMatching(BuiltAtConstruction, keras.Model):
     """A model trained on one loss, `_loss(inputs, training)`, over its trainable weights,
-    and logging it as "loss": the latent flow and the spectrogram flow (`refine_network`).
+    and logging it as "loss": the latent flow, the spectrogram flow (`refine_network`) and
+    the pitch model (`pitch_network`, which regresses rather than matches a flow).
     Subclasses set `loss_tracker` (`keras.metrics.Mean(name="loss")`)."""
 
     @property
@@ -194,6 +195,12 @@ def save_checkpoint(model: LatentFlow, staging: Path, epoch: int, logs: dict, da
     shutil.copyfile(decoding_run.checkpoint(None) / "generator.onnx", staging / "generator.onnx")
     write_json(staging / "sampler.json", sampler_file(model.config.latent_dim,
                                                       flow="velocity.onnx"))
+    write_split_losses(model, staging, epoch, logs, data, batch_size)
+
+
+def write_split_losses(model: keras.Model, staging: Path, epoch: int, logs: dict, data: dict,
+                       batch_size: int) -> None:
+    """A one-loss model's (`FlowMatching`'s) `metrics.json`: its loss on every split."""
     test = model.evaluate(data["test"].inputs, batch_size=batch_size, verbose=0,
                           return_dict=True)
     write_json(staging / "metrics.json", {

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 class OnVAE(Family):
     """A family whose runs name a trained VAE run (`vae_run`) and share its latent."""
 
-    VAE_RUN_HELP = ("latent-flow, sharpened-vae, spectrogram-flow: the trained VAE run folder "
-                    "it builds on (relative to the project's root, or absolute)")
+    VAE_RUN_HELP = ("latent-flow, sharpened-vae, spectrogram-flow, pitch: the trained VAE run "
+                    "folder it builds on (relative to the project's root, or absolute)")
 
     def label_parts(self, config: "ModelConfig") -> list[str]:
         return [f"on {Path(config.vae_run).name}"]
@@ -116,3 +116,59 @@ class OnVAEClips(OnVAE):
         return {"features": features,
                 "posterior": self.posteriors(config, features, representation, digits,
                                              speakers)}
+
+
+class OnPrior(OnVAEClips):
+    """A family that finishes a VAE's spectrograms (`models.refine`, `models.pitch`): it
+    trains on the clips and the VAE's posteriors, and speaks from z drawn by a latent flow
+    of the VAE (`prior_run`) or, without one, by the VAE's fitted Gaussians. Its
+    checkpoints copy that prior's generator and sampler files, and add their own entry to
+    its `sampler.json`."""
+
+    PRIOR_RUN_HELP = ("spectrogram-flow, pitch: a latent-flow run of the same VAE whose flow "
+                      "draws the z of the spectrograms it finishes (default: the VAE's fitted "
+                      "Gaussians)")
+
+    def samplers(self, config: "ModelConfig") -> tuple[str, ...]:
+        """The prior's: "flow" with a latent flow, else the VAE's Gaussians'."""
+        from ..sampling import offered_samplers
+
+        return ("flow",) if config.prior_run else offered_samplers(config.conditional, True)
+
+    def label_parts(self, config: "ModelConfig") -> list[str]:
+        return super().label_parts(config) + \
+            [f"prior {Path(config.prior_run).name}"] * bool(config.prior_run)
+
+    def prior(self, config: "ModelConfig") -> "Run":
+        """The run whose generator and sampler draft at inference: `prior_run`, checked to
+        be a latent flow of the VAE speaking through its own decoder, or else the VAE.
+
+        Raises:
+            UsageError: `prior_run` is no run, or not a latent flow of this VAE.
+        """
+        if not config.prior_run:
+            return self.vae(config)
+        prior = self.run_of_the_vae(config, "prior_run", "latent-flow")
+        if prior.model.decoder_run:
+            raise UsageError(f"prior_run {config.prior_run} speaks through a sharpened decoder; "
+                             f"a {self.name} run finishes its VAE's own spectrograms")
+        return prior
+
+    def write_prior(self, config: "ModelConfig", staging: Path, **entry: Any) -> None:
+        """Into checkpoint folder `staging`: the prior's generator and the files its sampler
+        names, copied from its last checkpoint, and `sampler.json`, the prior's (read whole
+        first) with this family's `entry` (`sampling.sampler_file`'s `refiner` or `pitch`)."""
+        import shutil
+
+        from ..sampling import read_sampler, sampler_file
+        from ..storage import read_json, write_json
+
+        source = self.prior(config).checkpoint(None)
+        read_sampler(source, config.latent_dim)  # whole, or DataError
+        drawn = read_json(source / "sampler.json")
+        sampler = sampler_file(config.latent_dim, drawn.get("gaussians"), flow=drawn.get("flow"),
+                               **entry)
+        for name in ("generator.onnx", sampler.get("gaussians"), sampler.get("flow")):
+            if name:
+                shutil.copyfile(source / name, staging / name)
+        write_json(staging / "sampler.json", sampler)

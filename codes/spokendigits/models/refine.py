@@ -24,12 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import UsageError
-from ..sampling import offered_samplers
-from .on_vae import OnVAE, OnVAEClips
+from .on_vae import OnPrior, OnVAE
 
 if TYPE_CHECKING:
-    from ..runs import Run
     from . import ModelConfig
 
 
@@ -41,15 +38,13 @@ class RefineSettings:
     """What a spectrogram flow reads beyond the shared settings."""
 
     vae_run: str = field(default="", metadata={"help": OnVAE.VAE_RUN_HELP})
-    prior_run: str = field(default="", metadata={
-        "help": "spectrogram-flow: a latent-flow run of the same VAE whose flow draws the "
-                "drafts' z at inference (default: the VAE's fitted Gaussians)"})
+    prior_run: str = field(default="", metadata={"help": OnPrior.PRIOR_RUN_HELP})
     draft_noise: float = field(default=0.5, metadata={
         "help": "spectrogram-flow: spread of the noise added to a draft where the flow "
                 "starts"})
 
 
-class RefineFamily(OnVAEClips):
+class RefineFamily(OnPrior):
     """A flow-matching refiner of a VAE run's spectrograms."""
 
     kind = "spectrogram flows"
@@ -61,16 +56,8 @@ class RefineFamily(OnVAEClips):
                 (config.width % GROUPS == 0,
                  f"width must be a multiple of {GROUPS} (the blocks' group normalization)")]
 
-    def samplers(self, config: "ModelConfig") -> tuple[str, ...]:
-        """The prior's: "flow" with a latent flow, else the VAE's Gaussians'."""
-        return ("flow",) if config.prior_run else offered_samplers(config.conditional, True)
-
     def likelihood(self, config: "ModelConfig") -> str:
         return f"flow matching from the VAE's drafts, noise {config.draft_noise:g}"
-
-    def label_parts(self, config: "ModelConfig") -> list[str]:
-        return super().label_parts(config) + \
-            [f"prior {Path(config.prior_run).name}"] * bool(config.prior_run)
 
     @staticmethod
     def network() -> Any:
@@ -92,35 +79,11 @@ class RefineFamily(OnVAEClips):
             folder, representation, {name: array[first] for name, array in train.inputs.items()
                                      if name != "features"})]
 
-    def prior(self, config: "ModelConfig") -> "Run":
-        """The run whose generator and sampler draft at inference: `prior_run`, checked to
-        be a latent flow of the VAE speaking through its own decoder, or else the VAE.
-
-        Raises:
-            UsageError: `prior_run` is no run, or not a latent flow of this VAE.
-        """
-        if not config.prior_run:
-            return self.vae(config)
-        prior = self.run_of_the_vae(config, "prior_run", "latent-flow")
-        if prior.model.decoder_run:
-            raise UsageError(f"prior_run {config.prior_run} speaks through a sharpened decoder; "
-                             "a spectrogram flow refines its VAE's own drafts")
-        return prior
-
     def export(self, model: Any, staging: Path, epoch: int, logs: dict, data: dict,
                batch_size: int) -> None:
-        from ..sampling import read_sampler, sampler_file
-        from ..storage import read_json
-
-        prior = self.prior(model.config)
-        read_sampler(prior.checkpoint(None), model.config.latent_dim)  # whole, or DataError
-        drawn = read_json(prior.checkpoint(None) / "sampler.json")
-        sampler = sampler_file(model.config.latent_dim, drawn.get("gaussians"),
-                               flow=drawn.get("flow"), refiner={
-                                   "file": "refiner.onnx",
-                                   "draft_noise": model.config.draft_noise})
-        self.network().save_checkpoint(model, staging, epoch, logs, data, batch_size, prior,
-                                       sampler)
+        self.write_prior(model.config, staging, refiner={
+            "file": "refiner.onnx", "draft_noise": model.config.draft_noise})
+        self.network().save_checkpoint(model, staging, epoch, logs, data, batch_size)
 
     def summary(self, model: Any) -> dict[str, Any]:
         return {"parameters": int(model.velocity.count_params())}

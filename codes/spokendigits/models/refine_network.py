@@ -22,7 +22,6 @@ leaves the noise it fails to predict in the sample).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +32,9 @@ from keras import layers, ops
 from ..config import from_dict, to_dict
 from ..errors import UsageError
 from ..distribute import ReplicaSeedGenerator
-from ..storage import write_json
 from . import ModelConfig
 from .blocks import posterior_sample, write_preview
-from .flow_network import PREVIEW_EVERY, FlowMatching, TimeEmbedding
+from .flow_network import PREVIEW_EVERY, FlowMatching, TimeEmbedding, write_split_losses
 from .refine import GROUPS
 
 MIN_REMAINING = 1e-3  # 1 - t is held above this where the velocity divides by it
@@ -178,23 +176,10 @@ class Preview(keras.callbacks.Callback):
 
 
 def save_checkpoint(model: SpectrogramFlow, staging: Path, epoch: int, logs: dict, data: dict,
-                    batch_size: int, prior: Any, sampler: dict[str, Any]) -> None:
-    """`refiner.keras` and `refiner.onnx` (the velocity network); the generator that drafts
-    (`generator.onnx`, the VAE's decoder) and how z is drawn, both copied from `prior`'s
-    last checkpoint (the VAE, or a latent flow of it), with the files `sampler` (this
-    checkpoint's `sampler.json`) names; and the flow-matching loss of every split."""
+                    batch_size: int) -> None:
+    """`refiner.keras` and `refiner.onnx` (the velocity network) and the flow-matching loss
+    of every split (`RefineFamily.export` writes the prior's files beside them)."""
     model.velocity.save(staging / "refiner.keras")
     model.velocity([np.zeros((1, *put.shape[1:]), np.float32) for put in model.velocity.inputs])
     model.velocity.export(str(staging / "refiner.onnx"), format="onnx", verbose=False)
-    source = prior.checkpoint(None)
-    for name in ("generator.onnx", sampler.get("gaussians"), sampler.get("flow")):
-        if name:
-            shutil.copyfile(source / name, staging / name)
-    write_json(staging / "sampler.json", sampler)
-    test = model.evaluate(data["test"].inputs, batch_size=batch_size, verbose=0,
-                          return_dict=True)
-    write_json(staging / "metrics.json", {
-        "epoch": epoch, "train": {"loss": float(logs["loss"])},
-        "validation": {"loss": float(logs["val_loss"])},
-        "test": {"loss": float(test["loss"])}})
-
+    write_split_losses(model, staging, epoch, logs, data, batch_size)

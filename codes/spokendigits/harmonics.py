@@ -1,0 +1,142 @@
+"""The harmonics a VAE's decoder blurs away, drawn back from a pitch contour.
+
+`benchmarks/naturalness_probe.py` found where a VAE's spectrograms lose their
+naturalness: in the fine detail across frequency (the spectrogram less its
+blur of `DETAIL_BINS` bins) of the loud frames, which is the comb of a voice's
+harmonics. Added back to the reconstructions from the real clips, it restores
+the outside listeners' naturalness almost to the real clips'. A voice's comb
+follows from its pitch: a pitch model (`models.pitch`) predicts each frame's
+f0 and voicing from the decoder's spectrogram, and `voice` adds the comb of a
+harmonic excitation at that f0 (every harmonic alike, as a glottal source
+before the vocal tract) to the voiced, loud frames, scaled by `strength`.
+
+numpy only: inference uses it. `f0_contours` (librosa's pYIN) is training's.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+DETAIL_BINS = 1.5      # the frequency blur whose residual is the fine detail
+QUIET_DB = 30.0        # a frame this far below its clip's loudest has no voice to add
+F0_RANGE = (60.0, 400.0)   # the voices pYIN looks for, Hz
+F0_REFERENCE = 150.0   # the pitch model predicts log2(f0 / F0_REFERENCE)
+VOICED = 0.5           # voicing probability from which a frame is voiced
+PYIN_SECONDS = 0.064   # pYIN's frame, rounded to a power of two samples (512 at 8 kHz)
+
+
+def _gaussian_matrix(n: int, sigma: float) -> np.ndarray:
+    """`[n, n]` the Gaussian smoothing of `sigma` steps (truncated at 4 sigma, edges
+    mirrored: scipy.ndimage's `gaussian_filter1d`) as a matrix, row per output."""
+    radius = int(4 * sigma + 0.5)
+    offsets = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+    source = np.arange(n)[:, None] + offsets[None, :]          # [output, tap]
+    for _ in range(2):  # mirrored edges, twice for kernels wider than the axis
+        source = np.where(source < 0, -source - 1, source)
+        source = np.where(source >= n, 2 * n - source - 1, source)
+    matrix = np.zeros((n, n))
+    np.add.at(matrix, (np.repeat(np.arange(n), len(offsets)), source.ravel()),
+              np.tile(kernel / kernel.sum(), n))
+    return matrix.astype(np.float32)
+
+
+def blur_over_frequency(arrays: np.ndarray, sigma: float = DETAIL_BINS) -> np.ndarray:
+    """`[..., freq, frame]` arrays smoothed across frequency by a Gaussian of `sigma` bins."""
+    return np.einsum("fg,...gt->...ft", _gaussian_matrix(arrays.shape[-2], sigma),
+                     np.asarray(arrays, np.float32))
+
+
+def fine_detail(arrays: np.ndarray) -> np.ndarray:
+    """`[..., freq, frame]` arrays less their blur across frequency (`DETAIL_BINS`)."""
+    return arrays - blur_over_frequency(arrays)
+
+
+def loud_frames(log_magnitudes: np.ndarray) -> np.ndarray:
+    """`[clip, 1, frame]` weights, 1 on frames within `QUIET_DB` of the clip's loudest
+    (power summed over bins), 0 below, eased over a frame either side."""
+    power = np.log(np.exp(2 * np.asarray(log_magnitudes, np.float64)).sum(axis=-2))
+    loud = power >= power.max(axis=-1, keepdims=True) - QUIET_DB / 10 * math.log(10)
+    return _eased(loud)[:, None, :]
+
+
+def _eased(mask: np.ndarray) -> np.ndarray:
+    """`[clip, frame]` 0/1 mask smoothed over frames by a Gaussian of one frame."""
+    return np.asarray(mask, np.float32) @ _gaussian_matrix(mask.shape[-1], 1.0).T
+
+
+def excitation(f0: np.ndarray, sample_rate: int, hop_length: int, samples: int) -> np.ndarray:
+    """`[clip, samples]` unit-power harmonic sources: every harmonic of `[clip, frame]` f0
+    (Hz; 0 where unvoiced, bridged by its neighbours) below 95% of Nyquist, in phase."""
+    frames = np.arange(f0.shape[-1]) * hop_length
+    times = np.arange(samples)
+    sources = np.zeros((len(f0), samples), np.float64)
+    for clip, contour in enumerate(np.asarray(f0, np.float64)):
+        voiced = contour > 0
+        filled = np.interp(frames, frames[voiced], contour[voiced]) if voiced.any() \
+            else np.full(len(contour), F0_REFERENCE)
+        pitch = np.interp(times, frames, filled)
+        phase = 2 * np.pi * np.cumsum(pitch) / sample_rate
+        for harmonic in range(1, int(sample_rate / 2 / F0_RANGE[0]) + 1):
+            sources[clip] += np.where(harmonic * pitch < 0.95 * sample_rate / 2,
+                                      np.cos(harmonic * phase), 0.0)
+    power = np.sqrt(np.mean(sources**2, axis=-1, keepdims=True))
+    return (sources / np.maximum(power, 1e-9)).astype(np.float32)
+
+
+def comb(f0: np.ndarray, representation: Any) -> np.ndarray:
+    """`[clip, freq, frame]` fine detail (in the representation's scaled log-magnitude) of
+    the harmonic excitation at `[clip, frame]` f0."""
+    settings = representation.settings
+    sources = excitation(f0, settings.sample_rate, settings.hop_length, settings.clip_samples)
+    return fine_detail(representation.features(sources))
+
+
+def voice(arrays: np.ndarray, f0: np.ndarray, voicing: np.ndarray, representation: Any,
+          strength: float) -> np.ndarray:
+    """`[clip, freq, frame, 1]` arrays with the comb of `[clip, frame]` f0 (Hz) added,
+    times `strength`, to the frames that are voiced (`voicing` probability from `VOICED`)
+    and loud (`loud_frames` of the arrays themselves)."""
+    features = arrays[..., 0]
+    voiced = voicing >= VOICED
+    weight = loud_frames(representation.scaling.invert(features)) * _eased(voiced)[:, None, :]
+    detail = comb(np.where(voiced, f0, 0.0), representation)
+    return (features + strength * weight * detail)[..., None].astype(np.float32)
+
+
+def pitch_of(outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`[clip, frame]` f0 (Hz) and voicing probability of a pitch model's `[clip, frame, 2]`
+    outputs (the voicing's logit, log2(f0 / F0_REFERENCE))."""
+    voicing = 1 / (1 + np.exp(-np.asarray(outputs[..., 0], np.float64)))
+    return F0_REFERENCE * 2.0 ** outputs[..., 1], voicing
+
+
+def f0_contours(waveforms: np.ndarray, sample_rate: int, hop_length: int) -> np.ndarray:
+    """`[clip, frame]` f0 in Hz of `[clip, sample]` waveforms (0 where unvoiced), by pYIN
+    (librosa, at half-semitone resolution), a frame every `hop_length` samples, centred
+    as `audio.stft`'s. Training's: imports librosa."""
+    import librosa
+    from tqdm import tqdm
+
+    contours = []
+    for waveform in tqdm(waveforms, desc="pitch (pYIN)", unit="clip", leave=False):
+        f0, voiced, _ = librosa.pyin(np.asarray(waveform, np.float32), fmin=F0_RANGE[0],
+                                     fmax=F0_RANGE[1], sr=sample_rate,
+                                     frame_length=2 ** round(math.log2(PYIN_SECONDS * sample_rate)),
+                                     hop_length=hop_length, resolution=0.5, center=True)
+        contours.append(np.where(voiced, np.nan_to_num(f0), 0.0))
+    return np.asarray(contours, np.float32)
+
+
+def matched_strength(features: np.ndarray, f0: np.ndarray, representation: Any) -> float:
+    """The `strength` at which the comb of real clips' f0 has the spread of those clips' own
+    fine detail over their voiced, loud frames: `[clip, freq, frame]` features, `[clip,
+    frame]` f0."""
+    weight = loud_frames(representation.scaling.invert(features)) * (f0 > 0)[:, None, :]
+    chosen = np.broadcast_to(weight > 0.5, features.shape)
+    if not chosen.any():
+        return 0.0
+    return float(fine_detail(features)[chosen].std() / comb(f0, representation)[chosen].std())

@@ -1,0 +1,118 @@
+"""The `pitch` family: the harmonics a VAE's decoder blurs, voiced back from a pitch contour.
+
+A VAE's spectrograms have the right formants and no harmonics: the Gaussian
+likelihood averages a voice's comb away, and that comb is what the outside
+listeners miss (`benchmarks/naturalness_probe.py`; reports/flow). A pitch model
+(`pitch_network`, a small convolutional network over time) predicts from the
+VAE's spectrogram of a clip each frame's voicing and f0, learnt from the f0 that
+pYIN finds in the clip itself (`harmonics.f0_contours`). At inference the comb
+of a harmonic source at that f0 is added to the voiced, loud frames
+(`harmonics.voice`), at the strength at which real clips' combs have the spread
+of their own fine detail (`harmonics.matched_strength`).
+
+A run names its VAE run (`vae_run`), whose frozen decoder makes the spectrograms
+it learns from (of a posterior sample of each training clip), and may name a
+latent flow of that VAE (`prior_run`) to draw z at inference. A checkpoint holds
+`pitch.onnx` beside a copy of the prior's generator and sampler files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import DataError
+from .on_vae import OnPrior, OnVAE
+
+if TYPE_CHECKING:
+    from . import ModelConfig
+
+
+@dataclass(frozen=True)
+class PitchSettings:
+    """What a pitch model reads beyond the shared settings."""
+
+    vae_run: str = field(default="", metadata={"help": OnVAE.VAE_RUN_HELP})
+    prior_run: str = field(default="", metadata={"help": OnPrior.PRIOR_RUN_HELP})
+
+
+class PitchFamily(OnPrior):
+    """A pitch model of a VAE run's spectrograms, which voices them."""
+
+    kind = "pitch models"
+    table = "flows"
+    losses = ("loss",)
+
+    def likelihood(self, config: "ModelConfig") -> str:
+        return "voicing by cross-entropy, log f0 by squared error, on pYIN's contours"
+
+    def model_arrays(self, config: "ModelConfig", features: np.ndarray,
+                     phase: np.ndarray | None, representation: Any, digits: np.ndarray,
+                     speakers: np.ndarray) -> dict[str, np.ndarray]:
+        """The clips, the VAE's posterior of each, and `"f0"`: `[clip, frame]` pYIN's f0 of
+        each clip (Hz, 0 where unvoiced), from its waveform (magnitude and phase).
+
+        Raises:
+            DataError: the feature set keeps no phases, so no waveforms.
+        """
+        from .. import audio
+        from ..harmonics import f0_contours
+
+        if phase is None:
+            raise DataError("a pitch model learns from the clips' waveforms, and this feature "
+                            "set keeps no phases; make it with phases (codes/features.py, the "
+                            "default)")
+        settings = representation.settings
+        waveforms = audio.inverse_stft(representation.magnitude(features) * np.exp(1j * phase),
+                                       settings.hop_length, settings.clip_samples)
+        return {**super().model_arrays(config, features, phase, representation, digits,
+                                       speakers),
+                "f0": f0_contours(waveforms, settings.sample_rate, settings.hop_length)}
+
+    @staticmethod
+    def network() -> Any:
+        from . import pitch_network
+
+        return pitch_network
+
+    def build(self, config: "ModelConfig", feature_shape: tuple[int, ...], condition_dim: int,
+              seed: int, training: Any = None, representation: Any = None) -> Any:
+        return self.network().build(config, feature_shape, seed, training, self.vae(config))
+
+    def callbacks(self, config: "ModelConfig", folder: Path, data: dict, tensorboard: bool,
+                  representation: Any) -> list[Any]:
+        from .flow_network import StepTimes
+
+        train = data["train"]
+        first = [np.flatnonzero(train.digits == digit)[0] for digit in range(10)]
+        return [StepTimes(), self.network().Preview(
+            folder, representation, {name: array[first] for name, array in train.inputs.items()},
+            self.strength(train.inputs, representation))]
+
+    @staticmethod
+    def strength(inputs: dict[str, np.ndarray], representation: Any) -> float:
+        """`harmonics.matched_strength` of (up to `STRENGTH_CLIPS` of) the training clips."""
+        from ..harmonics import matched_strength
+
+        return matched_strength(inputs["features"][:STRENGTH_CLIPS],
+                                inputs["f0"][:STRENGTH_CLIPS], representation)
+
+    def export(self, model: Any, staging: Path, epoch: int, logs: dict, data: dict,
+               batch_size: int) -> None:
+        # the VAE's representation is the run's (`OnVAE.posteriors` checks the scaling)
+        strength = self.strength(data["train"].inputs, self.vae(model.config).representation)
+        self.write_prior(model.config, staging,
+                         pitch={"file": "pitch.onnx", "strength": round(strength, 4)})
+        self.network().save_checkpoint(model, staging, epoch, logs, data, batch_size)
+
+    def summary(self, model: Any) -> dict[str, Any]:
+        return {"parameters": int(model.pitch.count_params())}
+
+
+STRENGTH_CLIPS = 500  # training clips the harmonics' strength is matched on
+
+# 128 channels, 3 residual convolutions over time: about 4 s an epoch of FSDD on 2 cores.
+PITCH = PitchFamily("pitch", "pitch model", {"width": 128, "depth": 3}, settings=PitchSettings)

@@ -1,0 +1,132 @@
+"""The pitch model (`pitch`): its Keras side.
+
+The network reads a VAE's spectrogram over time, its bins as channels: a
+convolution to `width` channels, then `depth` residual convolutions (kernel 5,
+SiLU: the ONNX exporter has no GELU), then two numbers a frame, the voicing's
+logit and log2(f0 / `harmonics.F0_REFERENCE`). At depth 3, 17 frames (0.14 s at
+FSDD's 8 ms hop) of spectrogram reach each output.
+
+Training decodes, for each clip of a batch, a spectrogram from a posterior
+sample z ~ N(mu, sigma^2) of the clip by the VAE's frozen decoder (what the VAE
+would say, as the refiner's drafts), and fits the voicing by binary
+cross-entropy to pYIN's voiced frames, and log2 f0 by squared error (in
+octaves, weighted by `PITCH_WEIGHT`) on them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from ..config import from_dict, to_dict
+from ..distribute import ReplicaSeedGenerator
+from ..harmonics import F0_REFERENCE, pitch_of
+from . import ModelConfig
+from .blocks import posterior_sample, write_preview
+from .flow_network import PREVIEW_EVERY, FlowMatching, write_split_losses
+
+KERNEL = 5           # frames each convolution sees
+PITCH_WEIGHT = 10.0  # of the squared log2-f0 error (octaves) against the voicing's entropy
+
+
+def build_pitch(config: ModelConfig, feature_shape: tuple[int, int]) -> keras.Model:
+    """`draft [batch, freq, frame]` -> `[batch, frame, 2]`: each frame's voicing logit and
+    log2(f0 / F0_REFERENCE)."""
+    draft = keras.Input(feature_shape, name="draft")
+    hidden = layers.Conv1D(config.width, KERNEL, padding="same")(layers.Permute((2, 1))(draft))
+    for _ in range(config.depth):
+        block = layers.Conv1D(config.width, KERNEL, padding="same", activation="silu")(hidden)
+        hidden = layers.Add()([hidden, layers.Dropout(config.dropout)(block)])
+    return keras.Model(draft, layers.Conv1D(2, 1)(hidden), name="pitch")
+
+
+@keras.saving.register_keras_serializable(package="spokendigits")
+class PitchModel(FlowMatching):
+    """Voicing and f0 from the VAE's spectrograms. Inputs are dicts: `{"features": [batch,
+    freq, frame], "posterior": [batch, 2 * latent], "f0": [batch, frame], "condition":
+    [batch, dim]}`. The VAE's decoder is held frozen (its weights are not trained)."""
+
+    def __init__(self, config: ModelConfig, feature_shape: tuple[int, int], seed: int,
+                 decoder: keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.config, self.feature_shape, self.seed = config, tuple(feature_shape), seed
+        self.decoder = decoder
+        self.decoder.trainable = False
+        self.pitch = build_pitch(config, self.feature_shape)
+        self.seed_generator = ReplicaSeedGenerator(seed)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.built = True
+
+    def _loss(self, inputs: dict, training: bool):
+        """The voicing's mean cross-entropy per frame, plus `PITCH_WEIGHT` times the mean
+        squared log2-f0 error per voiced frame."""
+        z = posterior_sample(inputs["posterior"], self.seed_generator)
+        condition = [inputs["condition"]] if "condition" in inputs else []
+        draft = self.decoder([z, *condition], training=False)
+        outputs = self.pitch(draft, training=training)
+        f0 = ops.cast(inputs["f0"], outputs.dtype)
+        voiced = ops.cast(f0 > 0, outputs.dtype)
+        entropy = ops.mean(ops.binary_crossentropy(voiced, outputs[..., 0], from_logits=True))
+        octaves = ops.log2(ops.maximum(f0, 1.0) / F0_REFERENCE)
+        squared = ops.sum(voiced * ops.square(outputs[..., 1] - octaves))
+        return entropy + PITCH_WEIGHT * squared / ops.maximum(ops.sum(voiced), 1.0)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "config": to_dict(self.config),
+                "feature_shape": list(self.feature_shape), "seed": self.seed,
+                "decoder": keras.saving.serialize_keras_object(self.decoder)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> PitchModel:
+        config = dict(config)
+        return cls(from_dict(ModelConfig, config.pop("config")), tuple(config.pop("feature_shape")),
+                   config.pop("seed"), keras.saving.deserialize_keras_object(config.pop("decoder")),
+                   **config)
+
+
+def build(config: ModelConfig, feature_shape: tuple[int, ...], seed: int, training: Any,
+          vae: Any) -> PitchModel:
+    """A `PitchModel` over the VAE's last decoder, compiled with Adam at
+    `training.learning_rate` (default 1e-3)."""
+    decoder = keras.saving.load_model(vae.checkpoint(None) / "decoder.keras")
+    model = PitchModel(config, tuple(feature_shape[:2]), seed, decoder)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3 if training is None
+                                                  else training.learning_rate))
+    model.optimizer.build(model.trainable_variables)  # whole before fit
+    return model
+
+
+class Preview(keras.callbacks.Callback):
+    """Every `PREVIEW_EVERY` epochs: one training clip of each digit as the VAE decodes its
+    posterior mean, voiced by the model at `strength`: `previews/eNNN.png` and `.wav`."""
+
+    def __init__(self, folder: Path, representation: Any, inputs: dict[str, np.ndarray],
+                 strength: float):
+        super().__init__()
+        self.folder, self.representation, self.inputs = folder / "previews", representation, inputs
+        self.strength = strength
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if (epoch + 1) % PREVIEW_EVERY:
+            return
+        from ..harmonics import voice
+
+        mean = np.split(self.inputs["posterior"], 2, axis=-1)[0]
+        condition = [self.inputs["condition"]] if "condition" in self.inputs else []
+        draft = self.model.decoder.predict_on_batch([mean, *condition])
+        f0, voicing = pitch_of(np.asarray(self.model.pitch.predict_on_batch(draft)))
+        arrays = voice(draft[..., None], f0, voicing, self.representation, self.strength)
+        write_preview(self.folder, epoch + 1, arrays, self.representation)
+
+
+def save_checkpoint(model: PitchModel, staging: Path, epoch: int, logs: dict, data: dict,
+                    batch_size: int) -> None:
+    """`pitch.keras` and `pitch.onnx` (the network) and the loss of every split
+    (`PitchFamily.export` writes the prior's files beside them)."""
+    model.pitch.save(staging / "pitch.keras")
+    model.pitch.export(str(staging / "pitch.onnx"), format="onnx", verbose=False)
+    write_split_losses(model, staging, epoch, logs, data, batch_size)
