@@ -70,19 +70,24 @@ def _eased(mask: np.ndarray) -> np.ndarray:
 
 def excitation(f0: np.ndarray, sample_rate: int, hop_length: int, samples: int) -> np.ndarray:
     """`[clip, samples]` unit-power harmonic sources: every harmonic of `[clip, frame]` f0
-    (Hz; 0 where unvoiced, bridged by its neighbours) below 95% of Nyquist, in phase."""
+    (Hz; 0 where unvoiced, bridged by its neighbours) below 95% of Nyquist, in phase.
+
+    The sum of cos(k phase) over harmonics k = 1..K is summed in closed form (the Dirichlet
+    kernel, sin((K + 1/2) phase) / (2 sin(phase / 2)) - 1/2), K following the pitch."""
+    f0 = np.asarray(f0, np.float64)
     frames = np.arange(f0.shape[-1]) * hop_length
-    times = np.arange(samples)
-    sources = np.zeros((len(f0), samples), np.float64)
-    for clip, contour in enumerate(np.asarray(f0, np.float64)):
-        voiced = contour > 0
-        filled = np.interp(frames, frames[voiced], contour[voiced]) if voiced.any() \
-            else np.full(len(contour), F0_REFERENCE)
-        pitch = np.interp(times, frames, filled)
-        phase = 2 * np.pi * np.cumsum(pitch) / sample_rate
-        for harmonic in range(1, int(sample_rate / 2 / F0_RANGE[0]) + 1):
-            sources[clip] += np.where(harmonic * pitch < 0.95 * sample_rate / 2,
-                                      np.cos(harmonic * phase), 0.0)
+    voiced = f0 > 0
+    filled = np.stack([np.interp(frames, frames[mask], contour[mask]) if mask.any()
+                       else np.full(len(contour), F0_REFERENCE)
+                       for contour, mask in zip(f0, voiced)]) if len(f0) else f0
+    pitch = np.stack([np.interp(np.arange(samples), frames, contour) for contour in filled]) \
+        if len(f0) else np.zeros((0, samples))
+    phase = np.mod(2 * np.pi * np.cumsum(pitch, axis=-1) / sample_rate, 2 * np.pi)
+    harmonics = np.floor(0.95 * sample_rate / 2 / pitch)
+    half = np.sin(phase / 2)
+    near = np.abs(half) < 1e-6  # at phase 0 every cosine is 1
+    sources = np.where(near, harmonics, np.sin((harmonics + 0.5) * phase) /
+                       (2 * np.where(near, 1.0, half)) - 0.5)
     power = np.sqrt(np.mean(sources**2, axis=-1, keepdims=True))
     return (sources / np.maximum(power, 1e-9)).astype(np.float32)
 
