@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--features", type=Path, help="feature set (default: the one in dataset/features)")
     parser.add_argument("--vae", type=Path, required=True, help="a VAE run with its encoder")
     parser.add_argument("--refiner", type=Path, help="a spectrogram-flow run on that VAE")
+    parser.add_argument("--pitch", type=Path, help="a pitch run on that VAE")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -81,6 +82,13 @@ def main() -> None:
         noise = np.random.default_rng(args.seed).standard_normal(drafts.shape)
         rows["reconstruction, refined by the spectrogram flow"] = refine(
             synthesizer.refiner, drafts, noise, synthesizer.sampler.draft_noise)[..., 0]
+
+    if args.pitch:
+        synthesizer = Synthesizer(Run.open(args.pitch))
+        if synthesizer.pitch is None:
+            sys.exit(f"{args.pitch} is not a pitch model: it has no pitch.onnx")
+        rows["reconstruction, voiced by the pitch model"] = synthesizer.voice(
+            decoded[..., None])[..., 0]
 
     table = []
     for name, features in rows.items():

@@ -253,27 +253,28 @@ class Synthesizer:
                           (guidance, steps, solver))
         arrays = self._generate(z, condition, self._phases(digits, rng))
         if self.refiner is None:  # no noise drawn for the other models
-            return self._voice(arrays)
+            return self.voice(arrays)
         return self._refine(arrays, rng.standard_normal(arrays.shape), steps)
 
     def _refine(self, drafts: np.ndarray, noise: np.ndarray, steps: int = DEFAULT_STEPS
                 ) -> np.ndarray:
         """A spectrogram flow's arrays: its generator's drafts carried to clips by its
         refiner (`flow.refine`, with `noise` and `steps`); a pitch model's, voiced
-        (`_voice`); the drafts of any other model."""
+        (`voice`); the drafts of any other model."""
         if self.refiner is None:
-            return self._voice(drafts)
+            return self.voice(drafts)
         return refine(self.refiner, drafts, noise, self.sampler.draft_noise, steps)
 
-    def _voice(self, arrays: np.ndarray) -> np.ndarray:
-        """A pitch model's arrays: the harmonics of the f0 it hears in them added
-        (`harmonics.voice`); those of any other model as they are."""
+    def voice(self, arrays: np.ndarray) -> np.ndarray:
+        """`[clip, *representation.shape]` arrays, with a pitch model: the harmonics of the
+        f0 it hears in them added (`harmonics.voice`); with any other model, as they are."""
         if self.pitch is None:
             return arrays
-        from .harmonics import pitch_of, voice
+        from . import harmonics
 
         outputs = self.pitch.run(None, {self.pitch.get_inputs()[0].name: arrays[..., 0]})[0]
-        return voice(arrays, *pitch_of(outputs), self.representation, self.sampler.strength)
+        return harmonics.voice(arrays, *harmonics.pitch_of(outputs), self.representation,
+                               self.sampler.strength)
 
     def _latents(self, digits: list[int], speakers: list[str | None],
                  condition: np.ndarray | None, temperature: float, rng: np.random.Generator,
