@@ -200,6 +200,23 @@ def test_a_pitch_model_needs_the_clips_phases(trained_runs, small_feature_set):
                                        small_feature_set.digits[:4], small_feature_set.speakers[:4])
 
 
+def test_the_f0_targets_are_voiced_only_in_loud_frames(trained_runs, small_feature_set):
+    """YIN hears the inverse STFT's faint ripple in silence as a voice: those frames are
+    not the clip's voice."""
+    from spokendigits.models import FAMILIES
+
+    spec = _spec(trained_runs["cnn"])
+    representation = small_feature_set.featurizer.representation
+    features = small_feature_set.features[:16]
+    inputs = FAMILIES["pitch"].model_arrays(
+        spec.model, features, small_feature_set.phase[:16], representation,
+        small_feature_set.digits[:16], small_feature_set.speakers[:16])
+    loud = harmonics.loud_frames(representation.scaling.invert(features))[:, 0] > 0.5
+    assert inputs["f0"].shape == loud.shape and (inputs["f0"] > 0).any()
+    assert not (inputs["f0"][~loud] > 0).any()
+    assert 60 <= inputs["f0"][inputs["f0"] > 0].min() and inputs["f0"].max() <= 400
+
+
 def test_an_interrupted_pitch_run_resumes_in_a_new_process(trained_runs, small_feature_set,
                                                             tmp_path, monkeypatch):
     from spokendigits import training
