@@ -52,7 +52,7 @@ PRETRAINED = PACKAGE_ROOT / "pretrained"   # one exported run folder per bundled
 # The default: among the bundled models whose predicted MOS (DNSMOS OVRL) is within
 # MOS_MARGIN of the best one's, the one the outside listener recognises most often, in the
 # committed results tables (README, "The bundled models"; tests/test_scripts.py checks it).
-DEFAULT_MODEL = "flow"
+DEFAULT_MODEL = "pitch"
 MOS_MARGIN = 0.1
 PAUSES = " -"              # characters that mean a pause between digits
 DIGIT_GAP_SECONDS = 0.08   # between two digits: a speaker's breath
