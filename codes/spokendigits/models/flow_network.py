@@ -92,6 +92,57 @@ class FlowMatching(BuiltAtConstruction, keras.Model):
         return step_logs({"loss": self.loss_tracker.result()})
 
 
+class OnFrozenDecoder(FlowMatching):
+    """A one-loss model over a VAE's frozen decoder (its weights are not trained), which
+    turns a posterior sample of each clip into what the VAE would say of it (`draft`): the
+    spectrogram flow (`refine_network`) and the pitch model (`pitch_network`). Subclasses
+    make their networks in `_build_networks`."""
+
+    def __init__(self, config: ModelConfig, feature_shape: tuple[int, int], seed: int,
+                 decoder: keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.config, self.feature_shape, self.seed = config, tuple(feature_shape), seed
+        self.decoder = decoder
+        self.decoder.trainable = False
+        self._build_networks()
+        self.seed_generator = ReplicaSeedGenerator(seed)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.built = True
+
+    def _build_networks(self) -> None:
+        raise NotImplementedError
+
+    def draft(self, inputs: dict):
+        """`[batch, freq, frame]` the decoder's spectrogram (in inference mode) of a posterior
+        sample of each clip of `inputs` (its "posterior", and "condition" where given)."""
+        z = posterior_sample(inputs["posterior"], self.seed_generator)
+        condition = [inputs["condition"]] if "condition" in inputs else []
+        return self.decoder([z, *condition], training=False)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "config": to_dict(self.config),
+                "feature_shape": list(self.feature_shape), "seed": self.seed,
+                "decoder": keras.saving.serialize_keras_object(self.decoder)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> OnFrozenDecoder:
+        config = dict(config)
+        return cls(from_dict(ModelConfig, config.pop("config")), tuple(config.pop("feature_shape")),
+                   config.pop("seed"), keras.saving.deserialize_keras_object(config.pop("decoder")),
+                   **config)
+
+    @classmethod
+    def over(cls, vae: Any, config: ModelConfig, feature_shape: tuple[int, ...], seed: int,
+             learning_rate: float) -> OnFrozenDecoder:
+        """One over `vae`'s last decoder, compiled with Adam at `learning_rate`, its
+        optimizer built whole before fit."""
+        decoder = keras.saving.load_model(vae.checkpoint(None) / "decoder.keras")
+        model = cls(config, tuple(feature_shape[:2]), seed, decoder)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+        model.optimizer.build(model.trainable_variables)
+        return model
+
+
 @keras.saving.register_keras_serializable(package="spokendigits")
 class LatentFlow(FlowMatching):
     """Conditional flow matching on VAE posteriors. Inputs are dicts: `{"features":

@@ -139,6 +139,27 @@ class OnPrior(OnVAEClips):
         return super().label_parts(config) + \
             [f"prior {Path(config.prior_run).name}"] * bool(config.prior_run)
 
+    def build(self, config: "ModelConfig", feature_shape: tuple[int, ...], condition_dim: int,
+              seed: int, training: Any = None, representation: Any = None) -> Any:
+        return self.network().build(config, feature_shape, seed, training, self.vae(config))
+
+    def callbacks(self, config: "ModelConfig", folder: Path, data: dict, tensorboard: bool,
+                  representation: Any) -> list[Any]:
+        """Each epoch's median step time, and previews (`preview`) of one training clip of
+        each digit."""
+        from .flow_network import StepTimes
+
+        train = data["train"]
+        first = [np.flatnonzero(train.digits == digit)[0] for digit in range(10)]
+        return [StepTimes(), self.preview(folder, representation, {
+            name: array[first] for name, array in train.inputs.items() if name != "features"},
+            data)]
+
+    def preview(self, folder: Path, representation: Any, inputs: dict[str, np.ndarray],
+                data: dict) -> Any:
+        """The network module's `Preview` callback of `inputs` (the clips' posteriors)."""
+        return self.network().Preview(folder, representation, inputs)
+
     def prior(self, config: "ModelConfig") -> "Run":
         """The run whose generator and sampler draft at inference: `prior_run`, checked to
         be a latent flow of the VAE speaking through its own decoder, or else the VAE.

@@ -81,19 +81,11 @@ class PitchFamily(OnPrior):
 
         return pitch_network
 
-    def build(self, config: "ModelConfig", feature_shape: tuple[int, ...], condition_dim: int,
-              seed: int, training: Any = None, representation: Any = None) -> Any:
-        return self.network().build(config, feature_shape, seed, training, self.vae(config))
-
-    def callbacks(self, config: "ModelConfig", folder: Path, data: dict, tensorboard: bool,
-                  representation: Any) -> list[Any]:
-        from .flow_network import StepTimes
-
-        train = data["train"]
-        first = [np.flatnonzero(train.digits == digit)[0] for digit in range(10)]
-        return [StepTimes(), self.network().Preview(
-            folder, representation, {name: array[first] for name, array in train.inputs.items()},
-            self.strength(train.inputs, representation))]
+    def preview(self, folder: Path, representation: Any, inputs: dict[str, np.ndarray],
+                data: dict) -> Any:
+        """The previews, voiced at the strength matched on the training clips."""
+        return self.network().Preview(folder, representation, inputs,
+                                      self.strength(data["train"].inputs, representation))
 
     @staticmethod
     def strength(inputs: dict[str, np.ndarray], representation: Any) -> float:

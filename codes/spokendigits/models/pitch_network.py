@@ -22,12 +22,10 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from ..config import from_dict, to_dict
-from ..distribute import ReplicaSeedGenerator
 from ..harmonics import F0_REFERENCE, pitch_of
 from . import ModelConfig
-from .blocks import posterior_sample, write_preview
-from .flow_network import PREVIEW_EVERY, FlowMatching, write_split_losses
+from .blocks import write_preview
+from .flow_network import PREVIEW_EVERY, OnFrozenDecoder, write_split_losses
 
 KERNEL = 5           # frames each convolution sees
 PITCH_WEIGHT = 10.0  # of the squared log2-f0 error (octaves) against the voicing's entropy
@@ -45,29 +43,18 @@ def build_pitch(config: ModelConfig, feature_shape: tuple[int, int]) -> keras.Mo
 
 
 @keras.saving.register_keras_serializable(package="spokendigits")
-class PitchModel(FlowMatching):
+class PitchModel(OnFrozenDecoder):
     """Voicing and f0 from the VAE's spectrograms. Inputs are dicts: `{"features": [batch,
     freq, frame], "posterior": [batch, 2 * latent], "f0": [batch, frame], "condition":
-    [batch, dim]}`. The VAE's decoder is held frozen (its weights are not trained)."""
+    [batch, dim]}`."""
 
-    def __init__(self, config: ModelConfig, feature_shape: tuple[int, int], seed: int,
-                 decoder: keras.Model, **kwargs):
-        super().__init__(**kwargs)
-        self.config, self.feature_shape, self.seed = config, tuple(feature_shape), seed
-        self.decoder = decoder
-        self.decoder.trainable = False
-        self.pitch = build_pitch(config, self.feature_shape)
-        self.seed_generator = ReplicaSeedGenerator(seed)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.built = True
+    def _build_networks(self) -> None:
+        self.pitch = build_pitch(self.config, self.feature_shape)
 
     def _loss(self, inputs: dict, training: bool):
         """The voicing's mean cross-entropy per frame, plus `PITCH_WEIGHT` times the mean
         squared log2-f0 error per voiced frame."""
-        z = posterior_sample(inputs["posterior"], self.seed_generator)
-        condition = [inputs["condition"]] if "condition" in inputs else []
-        draft = self.decoder([z, *condition], training=False)
-        outputs = self.pitch(draft, training=training)
+        outputs = self.pitch(self.draft(inputs), training=training)
         f0 = ops.cast(inputs["f0"], outputs.dtype)
         voiced = ops.cast(f0 > 0, outputs.dtype)
         entropy = ops.mean(ops.binary_crossentropy(voiced, outputs[..., 0], from_logits=True))
@@ -75,29 +62,13 @@ class PitchModel(FlowMatching):
         squared = ops.sum(voiced * ops.square(outputs[..., 1] - octaves))
         return entropy + PITCH_WEIGHT * squared / ops.maximum(ops.sum(voiced), 1.0)
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "config": to_dict(self.config),
-                "feature_shape": list(self.feature_shape), "seed": self.seed,
-                "decoder": keras.saving.serialize_keras_object(self.decoder)}
-
-    @classmethod
-    def from_config(cls, config: dict) -> PitchModel:
-        config = dict(config)
-        return cls(from_dict(ModelConfig, config.pop("config")), tuple(config.pop("feature_shape")),
-                   config.pop("seed"), keras.saving.deserialize_keras_object(config.pop("decoder")),
-                   **config)
-
 
 def build(config: ModelConfig, feature_shape: tuple[int, ...], seed: int, training: Any,
           vae: Any) -> PitchModel:
-    """A `PitchModel` over the VAE's last decoder, compiled with Adam at
-    `training.learning_rate` (default 1e-3)."""
-    decoder = keras.saving.load_model(vae.checkpoint(None) / "decoder.keras")
-    model = PitchModel(config, tuple(feature_shape[:2]), seed, decoder)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3 if training is None
-                                                  else training.learning_rate))
-    model.optimizer.build(model.trainable_variables)  # whole before fit
-    return model
+    """A `PitchModel` over the VAE's last decoder, Adam at `training.learning_rate`
+    (default 1e-3)."""
+    return PitchModel.over(vae, config, feature_shape, seed,
+                           1e-3 if training is None else training.learning_rate)
 
 
 class Preview(keras.callbacks.Callback):

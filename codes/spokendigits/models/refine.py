@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 
 from .on_vae import OnPrior, OnVAE
 
@@ -64,20 +63,6 @@ class RefineFamily(OnPrior):
         from . import refine_network
 
         return refine_network
-
-    def build(self, config: "ModelConfig", feature_shape: tuple[int, ...], condition_dim: int,
-              seed: int, training: Any = None, representation: Any = None) -> Any:
-        return self.network().build(config, feature_shape, seed, training, self.vae(config))
-
-    def callbacks(self, config: "ModelConfig", folder: Path, data: dict, tensorboard: bool,
-                  representation: Any) -> list[Any]:
-        from .flow_network import StepTimes
-
-        train = data["train"]
-        first = [np.flatnonzero(train.digits == digit)[0] for digit in range(10)]
-        return [StepTimes(), self.network().Preview(
-            folder, representation, {name: array[first] for name, array in train.inputs.items()
-                                     if name != "features"})]
 
     def export(self, model: Any, staging: Path, epoch: int, logs: dict, data: dict,
                batch_size: int) -> None:

@@ -29,12 +29,10 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from ..config import from_dict, to_dict
 from ..errors import UsageError
-from ..distribute import ReplicaSeedGenerator
 from . import ModelConfig
-from .blocks import posterior_sample, write_preview
-from .flow_network import PREVIEW_EVERY, FlowMatching, TimeEmbedding, write_split_losses
+from .blocks import write_preview
+from .flow_network import PREVIEW_EVERY, OnFrozenDecoder, TimeEmbedding, write_split_losses
 from .refine import GROUPS
 
 MIN_REMAINING = 1e-3  # 1 - t is held above this where the velocity divides by it
@@ -97,59 +95,31 @@ def build_networks(config: ModelConfig, feature_shape: tuple[int, int]
 
 
 @keras.saving.register_keras_serializable(package="spokendigits")
-class SpectrogramFlow(FlowMatching):
+class SpectrogramFlow(OnFrozenDecoder):
     """Flow matching from the VAE's drafts to the clips. Inputs are dicts: `{"features":
-    [batch, freq, frame], "posterior": [batch, 2 * latent], "condition": [batch, dim]}`.
-    The VAE's decoder is held frozen (its weights are not trained)."""
+    [batch, freq, frame], "posterior": [batch, 2 * latent], "condition": [batch, dim]}`."""
 
-    def __init__(self, config: ModelConfig, feature_shape: tuple[int, int], seed: int,
-                 decoder: keras.Model, **kwargs):
-        super().__init__(**kwargs)
-        self.config, self.feature_shape, self.seed = config, tuple(feature_shape), seed
-        self.decoder = decoder
-        self.decoder.trainable = False
-        self.predictor, self.velocity = build_networks(config, self.feature_shape)
-        self.seed_generator = ReplicaSeedGenerator(seed)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.built = True
+    def _build_networks(self) -> None:
+        self.predictor, self.velocity = build_networks(self.config, self.feature_shape)
 
     def _loss(self, inputs: dict, training: bool):
-        """The batch mean of the squared error of the predicted clip, per bin and frame (the
-        decoder drafts in inference mode)."""
-        z = posterior_sample(inputs["posterior"], self.seed_generator)
-        condition = [inputs["condition"]] if "condition" in inputs else []
-        draft = ops.expand_dims(self.decoder([z, *condition], training=False), -1)
+        """The batch mean of the squared error of the predicted clip, per bin and frame."""
+        draft = ops.expand_dims(self.draft(inputs), -1)
         target = ops.expand_dims(inputs["features"], -1)
         start = draft + self.config.draft_noise * keras.random.normal(
             ops.shape(draft), seed=self.seed_generator)
-        t = keras.random.uniform((ops.shape(z)[0], 1), seed=self.seed_generator)
+        t = keras.random.uniform((ops.shape(target)[0], 1), seed=self.seed_generator)
         at = t[:, :, None, None]
         predicted = self.predictor([(1 - at) * start + at * target, t, draft], training=training)
         return ops.mean(ops.square(predicted - target))
 
-    def get_config(self) -> dict:
-        return {**super().get_config(), "config": to_dict(self.config),
-                "feature_shape": list(self.feature_shape), "seed": self.seed,
-                "decoder": keras.saving.serialize_keras_object(self.decoder)}
-
-    @classmethod
-    def from_config(cls, config: dict) -> SpectrogramFlow:
-        config = dict(config)
-        return cls(from_dict(ModelConfig, config.pop("config")), tuple(config.pop("feature_shape")),
-                   config.pop("seed"), keras.saving.deserialize_keras_object(config.pop("decoder")),
-                   **config)
-
 
 def build(config: ModelConfig, feature_shape: tuple[int, ...], seed: int, training: Any,
           vae: Any) -> SpectrogramFlow:
-    """A `SpectrogramFlow` over the VAE's last decoder, compiled with Adam at
-    `training.learning_rate` (default 5e-4)."""
-    decoder = keras.saving.load_model(vae.checkpoint(None) / "decoder.keras")
-    model = SpectrogramFlow(config, tuple(feature_shape[:2]), seed, decoder)
-    model.compile(optimizer=keras.optimizers.Adam(5e-4 if training is None
-                                                  else training.learning_rate))
-    model.optimizer.build(model.trainable_variables)  # whole before fit (the predictor's)
-    return model
+    """A `SpectrogramFlow` over the VAE's last decoder, Adam at `training.learning_rate`
+    (default 5e-4)."""
+    return SpectrogramFlow.over(vae, config, feature_shape, seed,
+                                5e-4 if training is None else training.learning_rate)
 
 
 class Preview(keras.callbacks.Callback):
