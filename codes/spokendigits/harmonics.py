@@ -57,7 +57,7 @@ def fine_detail(arrays: np.ndarray) -> np.ndarray:
 
 def loud_frames(log_magnitudes: np.ndarray) -> np.ndarray:
     """`[clip, 1, frame]` weights, 1 on frames within `QUIET_DB` of the clip's loudest
-    (power summed over bins), 0 below, eased over a frame either side."""
+    (power summed over bins), 0 below, eased between by `_eased`."""
     power = np.log(np.exp(2 * np.asarray(log_magnitudes, np.float64)).sum(axis=-2))
     loud = power >= power.max(axis=-1, keepdims=True) - QUIET_DB / 10 * math.log(10)
     return _eased(loud)[:, None, :]
@@ -75,13 +75,13 @@ def excitation(f0: np.ndarray, sample_rate: int, hop_length: int, samples: int) 
     The sum of cos(k phase) over harmonics k = 1..K is summed in closed form (the Dirichlet
     kernel, sin((K + 1/2) phase) / (2 sin(phase / 2)) - 1/2), K following the pitch."""
     f0 = np.asarray(f0, np.float64)
+    if not len(f0):
+        return np.zeros((0, samples), np.float32)
     frames = np.arange(f0.shape[-1]) * hop_length
-    voiced = f0 > 0
-    filled = np.stack([np.interp(frames, frames[mask], contour[mask]) if mask.any()
-                       else np.full(len(contour), F0_REFERENCE)
-                       for contour, mask in zip(f0, voiced)]) if len(f0) else f0
-    pitch = np.stack([np.interp(np.arange(samples), frames, contour) for contour in filled]) \
-        if len(f0) else np.zeros((0, samples))
+    pitch = np.stack([np.interp(np.arange(samples), frames,
+                                np.interp(frames, frames[contour > 0], contour[contour > 0])
+                                if (contour > 0).any() else np.full(len(contour), F0_REFERENCE))
+                      for contour in f0])
     phase = np.mod(2 * np.pi * np.cumsum(pitch, axis=-1) / sample_rate, 2 * np.pi)
     harmonics = np.floor(0.95 * sample_rate / 2 / pitch)
     half = np.sin(phase / 2)
@@ -126,11 +126,10 @@ def f0_contours(waveforms: np.ndarray, sample_rate: int, hop_length: int) -> np.
     import librosa
     from tqdm import tqdm
 
-    contours = []
+    contours, frame = [], 2 ** round(math.log2(PYIN_SECONDS * sample_rate))
     for waveform in tqdm(waveforms, desc="pitch (pYIN)", unit="clip", leave=False):
         f0, voiced, _ = librosa.pyin(np.asarray(waveform, np.float32), fmin=F0_RANGE[0],
-                                     fmax=F0_RANGE[1], sr=sample_rate,
-                                     frame_length=2 ** round(math.log2(PYIN_SECONDS * sample_rate)),
+                                     fmax=F0_RANGE[1], sr=sample_rate, frame_length=frame,
                                      hop_length=hop_length, resolution=0.5, center=True)
         contours.append(np.where(voiced, np.nan_to_num(f0), 0.0))
     return np.asarray(contours, np.float32)
