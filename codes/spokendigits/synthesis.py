@@ -233,7 +233,7 @@ class Synthesizer:
                 models then draw one voice for all).
             sampler: how z is drawn (`sampling.sample_latents`, or "flow": `flow.integrate`
                 with `guidance`, `steps` and `solver`); None: `default_sampler`.
-            steps: also a spectrogram flow's refiner's (`_refine`).
+            steps: also a spectrogram flow's refiner's (`_finish`).
         """
         speakers = [speaker] * len(digits) if speaker is None or isinstance(speaker, str) \
             else list(speaker)
@@ -252,18 +252,18 @@ class Synthesizer:
         z = self._latents(digits, speakers, condition, temperature, rng, sampler,
                           (guidance, steps, solver))
         arrays = self._generate(z, condition, self._phases(digits, rng))
-        if self.refiner is None:  # no noise drawn for the other models
-            return self.voice(arrays)
-        return self._refine(arrays, rng.standard_normal(arrays.shape), steps)
+        # noise only for a refiner: the other models' draws stay as they were
+        noise = None if self.refiner is None else rng.standard_normal(arrays.shape)
+        return self._finish(arrays, noise, steps)
 
-    def _refine(self, drafts: np.ndarray, noise: np.ndarray, steps: int = DEFAULT_STEPS
-                ) -> np.ndarray:
-        """A spectrogram flow's arrays: its generator's drafts carried to clips by its
-        refiner (`flow.refine`, with `noise` and `steps`); a pitch model's, voiced
-        (`voice`); the drafts of any other model."""
-        if self.refiner is None:
-            return self.voice(drafts)
-        return refine(self.refiner, drafts, noise, self.sampler.draft_noise, steps)
+    def _finish(self, drafts: np.ndarray, noise: np.ndarray | None,
+                steps: int = DEFAULT_STEPS) -> np.ndarray:
+        """The generator's drafts as the model says them: a spectrogram flow's carried to
+        clips by its refiner (`flow.refine`, with `noise` and `steps`), then a pitch
+        model's voiced (`voice`); any other model's as they are."""
+        if self.refiner is not None:
+            drafts = refine(self.refiner, drafts, noise, self.sampler.draft_noise, steps)
+        return self.voice(drafts)
 
     def voice(self, arrays: np.ndarray) -> np.ndarray:
         """`[clip, *representation.shape]` arrays, with a pitch model: the harmonics of the
@@ -340,7 +340,7 @@ class Synthesizer:
         phases = None if phases is None else np.repeat(phases, steps, axis=0)
         drafts = self._generate(z, condition, phases)
         noise = np.random.default_rng(seed).standard_normal((1, *drafts.shape[1:]))
-        return self.representation.log_magnitude(self._refine(drafts, np.repeat(noise, steps, 0)))
+        return self.representation.log_magnitude(self._finish(drafts, np.repeat(noise, steps, 0)))
 
     def flow_options(self, sampler: str | None, **given: Any) -> dict[str, Any]:
         """The flow options `given` that are not None (guidance, steps, solver), once checked
