@@ -27,10 +27,13 @@ def main() -> None:
     parser.add_argument("--half", action="store_true",
                         help="store the ONNX files' weights in float16 (half the size; "
                              "computed in float32)")
+    parser.add_argument("--raw", action="store_true",
+                        help="a GAN trained with --ema: its generator's own weights, not "
+                             "their moving average (what the two sound like)")
     args = parser.parse_args()
     run = Run.open(args.run)
     check_writable_folder(args.destination, "destination")
-    destination = export_inference(run, args.destination, args.epoch, args.half)
+    destination = export_inference(run, args.destination, args.epoch, args.half, args.raw)
     size = sum(path.stat().st_size for path in destination.rglob("*") if path.is_file())
     print(f"{destination}: {run.name}, checkpoint {run.checkpoint(args.epoch).name}, "
           f"{size / 1024:.0f} kB")

@@ -407,6 +407,23 @@ def test_the_moving_average_follows_the_generator_and_is_what_is_saved():
     assert model.saved_generator is model.ema_generator
 
 
+def test_a_checkpoint_keeps_the_generators_own_weights_beside_their_average(gan_runs,
+                                                                             tmp_path):
+    averaged = gan_runs["mlp, digit+speaker, hinge"]  # trained with ema
+    plain = gan_runs["magnitude"]
+    assert (averaged.checkpoint(None) / "generator-raw.onnx").is_file()
+    assert not (plain.checkpoint(None) / "generator-raw.onnx").exists()
+    copies = {raw: export_inference(averaged, tmp_path / f"raw-{raw}", raw=raw)
+              for raw in (False, True)}
+    speech = {raw: Synthesizer(Run.open(folder)).features([3, 7], seed=1)
+              for raw, folder in copies.items()}
+    assert speech[False].shape == speech[True].shape
+    assert not np.allclose(speech[False], speech[True])  # two different sets of weights
+    assert not (Run.open(copies[True]).checkpoint(None) / "generator-raw.onnx").exists()
+    with pytest.raises(UsageError, match="keeps no generator-raw.onnx"):
+        export_inference(plain, tmp_path / "refused", raw=True)
+    assert not (tmp_path / "refused").exists()
+
 @pytest.mark.slow
 def test_a_gan_resumes_with_both_optimizers(small_feature_set, tmp_path, monkeypatch):
     import keras

@@ -480,20 +480,25 @@ def histories(runs: list[Run]):
 # legacy VAE checkpoint's decoder, and the losses.
 INFERENCE_FILES = ("generator.onnx", "sampler.json", "phases.npy", "latents.json", "velocity.onnx",
                    "refiner.onnx", "pitch.onnx", "decoder.onnx", "metrics.json")
+RAW_GENERATOR = "generator-raw.onnx"  # a GAN's own weights, beside their moving average
 
 
 def export_inference(run: Run, destination: Path, epoch: int | None = None,
-                     half: bool = False) -> Path:
+                     half: bool = False, raw: bool = False) -> Path:
     """Copy what inference needs from one checkpoint of `run` into a new run folder
     `destination`: its settings, history and summary, and that checkpoint's ONNX decoder,
     latent Gaussians and losses (no Keras models, no training state); with `half`, the
-    ONNX files' weights stored in float16 (`storage.store_weights_in_half`)."""
+    ONNX files' weights stored in float16 (`storage.store_weights_in_half`); with `raw`,
+    a GAN's own generator weights (`RAW_GENERATOR`) as its generator, not their average."""
     if destination.exists():
         raise UsageError(f"{destination} exists; remove it or choose another folder")
     if destination.resolve().is_relative_to(run.folder.resolve()):
         raise UsageError(f"{destination} is inside the run {run.folder} it would copy; "
                          "choose a folder outside it")
     checkpoint = run.checkpoint(epoch)
+    if raw and not (checkpoint / RAW_GENERATOR).is_file():
+        raise UsageError(f"{checkpoint} keeps no {RAW_GENERATOR}: only GAN checkpoints "
+                         "trained with --ema do; export it without --raw")
     with atomic_folder(destination) as staging:
         for name in ("config.json", "history.csv", "summary.json"):
             if (run.folder / name).is_file():
@@ -501,8 +506,9 @@ def export_inference(run: Run, destination: Path, epoch: int | None = None,
         target = staging / CHECKPOINTS / checkpoint.name
         target.mkdir(parents=True)
         for name in INFERENCE_FILES:
-            if half and name.endswith(".onnx") and (checkpoint / name).is_file():
-                store_weights_in_half(checkpoint / name, target / name)
-            elif (checkpoint / name).is_file():
-                shutil.copy2(checkpoint / name, target / name)
+            source = checkpoint / (RAW_GENERATOR if raw and name == "generator.onnx" else name)
+            if half and name.endswith(".onnx") and source.is_file():
+                store_weights_in_half(source, target / name)
+            elif source.is_file():
+                shutil.copy2(source, target / name)
     return destination

@@ -82,6 +82,7 @@ from ..distribute import (BuiltAtConstruction, ReplicaSeedGenerator, pipeline, r
                           step_logs)
 from ..errors import UsageError
 from ..metrics import COLLAPSE_RATIO
+from ..runs import RAW_GENERATOR
 from ..sampling import sampler_file
 from ..storage import atomic_write, write_json
 
@@ -714,9 +715,12 @@ class Preview(keras.callbacks.Callback):
 def save_checkpoint(model: ConditionalWGAN, staging: Path, epoch: int, logs: dict, data: dict,
                     batch: int) -> None:
     """`generator.keras`, `generator.onnx`, `sampler.json` (z from N(0, I); with a phase
-    bank `phases.npy` for phase-conditional models) and `metrics.json`."""
+    bank `phases.npy` for phase-conditional models) and `metrics.json`; with `ema`, the
+    generator's own weights too (`RAW_GENERATOR`), to hear what the average changes."""
     model.saved_generator.save(staging / "generator.keras")
     model.saved_generator.export(str(staging / "generator.onnx"), format="onnx", verbose=False)
+    if model.ema_generator is not None:
+        model.generator.export(str(staging / RAW_GENERATOR), format="onnx", verbose=False)
     phase_bank = None
     if model.config.phase_conditional:
         train = data["train"]
