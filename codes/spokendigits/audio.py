@@ -14,6 +14,7 @@ and the same code. scipy.fft, not numpy.fft: its real FFT of float32 frames is
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from dataclasses import dataclass
@@ -131,10 +132,40 @@ def stft(waveforms: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
     Returns:
         `[..., n_fft // 2 + 1, 1 + samples // hop_length]`, complex64 for float32 input.
     """
+    return np.ascontiguousarray(_spectra(waveforms, n_fft, hop_length).swapaxes(-1, -2))
+
+
+def inverse_stft(spectrogram: np.ndarray, hop_length: int, length: int) -> np.ndarray:
+    """Waveforms `[..., length]` from `[..., freq, frame]` STFTs made by `stft`
+    (windowed overlap-add, normalised by the summed squared window)."""
+    return _from_spectra(spectrogram.swapaxes(-1, -2), hop_length, length)
+
+
+def _spectra(waveforms: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
+    """`stft`, frame by frame: `[..., frame, freq]`."""
     padding = [(0, 0)] * (waveforms.ndim - 1) + [(n_fft // 2, n_fft // 2)]
     frames = sliding_window_view(np.pad(waveforms, padding), n_fft, axis=-1)[..., ::hop_length, :]
-    spectrum = scipy.fft.rfft(frames * hann_window(n_fft), axis=-1)  # [..., frame, freq]
-    return np.ascontiguousarray(spectrum.swapaxes(-1, -2))
+    return scipy.fft.rfft(frames * hann_window(n_fft), axis=-1)
+
+
+def _from_spectra(spectra: np.ndarray, hop_length: int, length: int) -> np.ndarray:
+    """`inverse_stft` of `[..., frame, freq]` spectra."""
+    n_frames, n_freq = spectra.shape[-2:]
+    n_fft = 2 * (n_freq - 1)
+    frames = scipy.fft.irfft(spectra, n=n_fft, axis=-1) * hann_window(n_fft)
+    signal = _overlap_add(frames, hop_length) * _inverse_window_sum(n_fft, hop_length, n_frames)
+    return fit_length(signal[..., n_fft // 2:], length)
+
+
+@functools.cache
+def _inverse_window_sum(n_fft: int, hop_length: int, n_frames: int) -> np.ndarray:
+    """1 / the squared Hann windows of `n_frames` frames overlap-added (1 where they sum
+    to nothing): what `inverse_stft` multiplies its overlap-add by."""
+    window_sum = _overlap_add(np.broadcast_to(hann_window(n_fft) ** 2, (n_frames, n_fft)),
+                              hop_length)
+    inverse = 1.0 / np.where(window_sum > 1e-8, window_sum, 1.0)
+    inverse.flags.writeable = False  # shared by every call
+    return inverse
 
 
 def _overlap_add(frames: np.ndarray, hop_length: int) -> np.ndarray:
@@ -151,18 +182,6 @@ def _overlap_add(frames: np.ndarray, hop_length: int) -> np.ndarray:
     for overlap in range(overlaps):
         summed[..., overlap:overlap + n_frames, :] += blocks[..., overlap, :]
     return summed.reshape(frames.shape[:-2] + (-1,))[..., :n + hop_length * (n_frames - 1)]
-
-
-def inverse_stft(spectrogram: np.ndarray, hop_length: int, length: int) -> np.ndarray:
-    """Waveforms `[..., length]` from `[..., freq, frame]` STFTs made by `stft`
-    (windowed overlap-add, normalised by the summed squared window)."""
-    n_fft = 2 * (spectrogram.shape[-2] - 1)
-    window = hann_window(n_fft)
-    frames = scipy.fft.irfft(spectrogram.swapaxes(-1, -2), n=n_fft, axis=-1) * window
-    signal = _overlap_add(frames, hop_length)
-    window_sum = _overlap_add(np.broadcast_to(window**2, frames.shape[-2:]), hop_length)
-    signal /= np.where(window_sum > 1e-8, window_sum, 1.0)
-    return fit_length(signal[..., n_fft // 2:], length)
 
 
 def log_magnitude(spectrogram: np.ndarray, floor: float) -> np.ndarray:
@@ -190,16 +209,18 @@ def griffin_lim(magnitude: np.ndarray, hop_length: int, length: int, n_iter: int
         raise ValueError(f"{magnitude.shape[-1]} frames do not fit {length} samples at hop "
                          f"{hop_length}: expected {1 + length // hop_length}")
     n_fft = 2 * (magnitude.shape[-2] - 1)
-    magnitude = magnitude.astype(np.float32, copy=False)
     phase = np.random.default_rng(seed).uniform(0, 2 * np.pi, magnitude.shape)
-    angles = np.exp(1j * phase).astype(np.complex64)
+    # frame by frame ([..., frame, freq]), as the FFTs take them
+    magnitude = np.ascontiguousarray(magnitude.astype(np.float32, copy=False).swapaxes(-1, -2))
+    angles = np.exp(1j * phase.swapaxes(-1, -2)).astype(np.complex64)
     rebuilt = np.zeros_like(angles)
     for _ in range(n_iter):
         previous = rebuilt
-        rebuilt = stft(inverse_stft(magnitude * angles, hop_length, length), n_fft, hop_length)
+        rebuilt = _spectra(_from_spectra(magnitude * angles, hop_length, length), n_fft,
+                           hop_length)
         angles = rebuilt - (momentum / (1 + momentum)) * previous
-        angles /= np.abs(angles) + 1e-16
-    return inverse_stft(magnitude * angles, hop_length, length)
+        angles = angles * (1 / (np.abs(angles) + 1e-16))  # a real factor: 4x a complex divide
+    return _from_spectra(magnitude * angles, hop_length, length)
 
 
 def hz_to_mel(frequencies: np.ndarray) -> np.ndarray:

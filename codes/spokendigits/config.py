@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -84,6 +85,12 @@ def _check_value(cls: type, name: str, annotation: Any, value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """`typing.get_type_hints`, evaluated once per class (a model's config is read often)."""
+    return typing.get_type_hints(cls)
+
+
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     """Build `cls` from a dict (parsed JSON), rejecting names it does not know and
     values of the wrong type."""
@@ -94,7 +101,7 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
             f"unknown {cls.__name__} setting(s) {unknown}; valid ones are {sorted(owners)}"
         )
     return cls(**{name: _check_value(owners[name], name,
-                                     typing.get_type_hints(owners[name])[name], value)
+                                     _type_hints(owners[name])[name], value)
                   for name, value in data.items()})
 
 
@@ -184,7 +191,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
                                                       (owner.__doc__ or "").split("\n")[0])
         group = groups[owner]
         flag = "--" + field.name.replace("_", "-")
-        scalar, nargs = _flag_type(typing.get_type_hints(owner)[field.name])
+        scalar, nargs = _flag_type(_type_hints(owner)[field.name])
         help_text = field.metadata.get("help", "")
         if field.default is not None:
             help_text += f" (default: {field.default})"

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from tqdm import tqdm
 
 from .errors import DataError, UsageError
 from .storage import atomic_folder
@@ -97,6 +96,8 @@ def _download(url: str, destination: Path) -> None:
     """Fetch `url` into `destination` with a progress bar."""
     import urllib.error  # here: inference, which never downloads, starts faster without them
     import urllib.request
+
+    from tqdm import tqdm
 
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(destination, "wb") as file:

@@ -14,26 +14,21 @@ anything else; `FeatureSet.load` then checks every field's type and shape.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import functools
 import math
-import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
 from collections import Counter
-from concurrent.futures import Executor, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import soundfile
-from tqdm import tqdm
 
 from . import audio
 from .config import check_settings, config_hash, from_dict, to_dict
@@ -42,6 +37,9 @@ from .datasets import (DATASET_ROOT, SPLITS, DatasetSource, assign_split, check_
 from .errors import DataError, UsageError
 from .representations import LogMagnitude
 from .storage import load_pickle, save_pickle
+
+if TYPE_CHECKING:  # extraction's pool; imported where it starts
+    from concurrent.futures import Executor
 
 FEATURES_ROOT = DATASET_ROOT / "features"
 MAX_DEFAULT_SAMPLE_RATE = 22050
@@ -394,6 +392,9 @@ def _worker_pool(workers: int) -> Iterator[Executor | None]:
     if workers == 1:
         yield None
         return
+    import multiprocessing  # here, as for the others: inference starts faster without them
+    from concurrent.futures import ProcessPoolExecutor
+
     context = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else None)
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
@@ -417,6 +418,8 @@ def _start_worker(parent: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # fork copied the parent's handler
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the workers
     if sys.platform.startswith("linux"):
+        import ctypes
+
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
@@ -438,6 +441,9 @@ def _map(function: Callable, items: Sequence, pool: Executor | None, chunksize: 
     Raises:
         DataError: a worker process died.
     """
+    from concurrent.futures.process import BrokenProcessPool
+    from tqdm import tqdm
+
     results = pool.map(function, items, chunksize=chunksize) if pool else map(function, items)
     try:
         yield from tqdm(results, total=len(items), desc=desc, unit=unit, leave=False)

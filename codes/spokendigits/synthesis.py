@@ -142,6 +142,7 @@ class Synthesizer:
         self.session = onnx_session(generator)
         self.labels = run.config["labels"]
         self.representation = run.representation
+        self.sample_rate: int = run.featurizer.config.sample_rate
         self._check_generator(generator)
         if self.adds_channel:
             self.sampler = _legacy_sampler(self.checkpoint, self.model.latent_dim,
@@ -217,10 +218,6 @@ class Synthesizer:
         """The sampler used where none is asked: `sampling.DEFAULT_SAMPLER` where this
         checkpoint offers it, else its first."""
         return default_sampler(self.samplers)
-
-    @property
-    def sample_rate(self) -> int:
-        return self.run.featurizer.config.sample_rate
 
     def arrays(self, digits: list[int], speaker: str | list[str] | None = None, seed: int = 0,
                temperature: float = 1.0, sampler: str | None = None,

@@ -65,8 +65,7 @@ class PitchFamily(OnPrior):
 
         if phase is None:
             raise DataError("a pitch model learns from the clips' waveforms, and this feature "
-                            "set keeps no phases; make it with phases (codes/features.py, the "
-                            "default)")
+                            "set keeps no phases; make it again with codes/features.py --phase")
         settings = representation.settings
         waveforms = audio.inverse_stft(representation.magnitude(features) * np.exp(1j * phase),
                                        settings.hop_length, settings.clip_samples)
