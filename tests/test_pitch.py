@@ -76,7 +76,8 @@ def test_voicing_adds_the_comb_to_voiced_loud_frames_only(representation):
     assert added[on].mean() > added[off].mean() + 0.1
 
 
-def test_the_strength_matches_real_clips_fine_detail(small_feature_set, representation):
+def test_the_strengths_take_the_comb_nearest_real_clips_fine_detail(small_feature_set,
+                                                                    representation):
     from spokendigits import audio
 
     train = np.flatnonzero(small_feature_set.split_mask("train"))[:40]
@@ -88,13 +89,24 @@ def test_the_strength_matches_real_clips_fine_detail(small_feature_set, represen
     f0 = harmonics.f0_contours(waveforms, settings.sample_rate, settings.hop_length)
     assert f0.shape == features[:, 0].shape and 0.1 < (f0 > 0).mean() < 0.9
     assert np.median(f0[f0 > 0]) == pytest.approx(150, rel=0.5)  # adult voices
-    strength = harmonics.matched_strength(features, f0, representation)
-    assert 0.2 < strength < 3
-    # the comb at that strength has the real detail's spread where it is added
+    strength = harmonics.fitted_strength(features, f0, representation)
+    assert strength.shape == (representation.shape[0],) and (strength >= 0).all()
+    # the comb explains the low harmonics' detail far better than the detail near 4 kHz
+    low, high = strength[3:16].mean(), strength[96:128].mean()
+    assert 0.2 < low < 3 and high < low / 2
+    # per bin, no other gain takes the comb nearer the real detail where it is added
     weight = harmonics.loud_frames(representation.scaling.invert(features)) * (f0 > 0)[:, None]
     chosen = np.broadcast_to(weight > 0.5, features.shape)
-    assert (strength * harmonics.comb(f0, representation))[chosen].std() == pytest.approx(
-        harmonics.fine_detail(features)[chosen].std(), rel=1e-3)
+    detail, combs = harmonics.fine_detail(features), harmonics.comb(f0, representation)
+
+    def error(gain: np.ndarray) -> np.ndarray:
+        return np.where(chosen, (detail - gain[:, None] * combs) ** 2, 0).sum(axis=(0, 2))
+
+    best = error(strength)
+    for other in (strength * 0.9, strength * 1.1 + 0.01, np.full_like(strength, low)):
+        assert (best <= error(other) + 1e-3).all()
+    # one strength everywhere: the upper bins' detail is further from the real than no comb
+    assert error(np.full_like(strength, low))[96:128].sum() > error(strength * 0)[96:128].sum()
 
 
 def test_the_network_learns_f0_from_spectrograms_and_its_onnx_export_is_it(tmp_path):
@@ -157,7 +169,9 @@ def test_the_family_trains_exports_and_speaks_voiced(pitch_run):
     assert {"pitch.onnx", "pitch.keras", "generator.onnx", "sampler.json"} <= {
         path.name for path in checkpoint.iterdir()}
     sampler = json.loads((checkpoint / "sampler.json").read_text())
-    assert sampler["pitch"]["file"] == "pitch.onnx" and 0 < sampler["pitch"]["strength"] < 10
+    strength = sampler["pitch"]["strength"]
+    assert sampler["pitch"]["file"] == "pitch.onnx" and len(strength) == run.representation.shape[0]
+    assert all(0 <= gain < 10 for gain in strength) and max(strength) > 0
     synthesizer = Synthesizer(run)
     assert synthesizer.pitch is not None and {"digit", "mixture"} <= set(synthesizer.samplers)
     speech = synthesizer.speak(parse_digits("12"), seed=3, n_iter=4)
@@ -180,13 +194,35 @@ def test_a_damaged_pitch_entry_is_refused(pitch_run, tmp_path):
     latent_dim = pitch_run.model.latent_dim
     sampler = json.loads((checkpoint / "sampler.json").read_text())
     read = read_sampler(checkpoint, latent_dim)
-    assert read.pitch_file == checkpoint / "pitch.onnx" and read.strength > 0
+    assert read.pitch_file == checkpoint / "pitch.onnx" and max(read.strength) > 0
     for damaged in ({"file": "pitch.onnx", "strength": -1}, {"file": "pitch.onnx", "strength": True},
+                    {"file": "pitch.onnx", "strength": []},
+                    {"file": "pitch.onnx", "strength": [0.5, -1]},
                     {"file": "pitch.onnx"}, {"file": "../pitch.onnx", "strength": 1.0},
                     {"file": "missing.onnx", "strength": 1.0}, "pitch.onnx"):
         (checkpoint / "sampler.json").write_text(json.dumps({**sampler, "pitch": damaged}))
         with pytest.raises(DataError):
             read_sampler(checkpoint, latent_dim)
+
+
+def test_one_strength_for_every_bin_still_speaks_and_a_wrong_count_is_refused(pitch_run,
+                                                                             tmp_path):
+    from spokendigits.runs import Run
+    from spokendigits.synthesis import Synthesizer
+
+    run = Run.open(shutil.copytree(pitch_run.folder, tmp_path / pitch_run.name))
+    path = run.checkpoint(None) / "sampler.json"
+    sampler = json.loads(path.read_text())
+    per_bin = Synthesizer(run).arrays([4, 5], seed=2)
+    gain = sampler["pitch"]["strength"][10]
+    path.write_text(json.dumps({**sampler, "pitch": {"file": "pitch.onnx", "strength": gain}}))
+    alike = Synthesizer(run).arrays([4, 5], seed=2)  # a checkpoint of an earlier version
+    assert alike.shape == per_bin.shape and not np.allclose(alike, per_bin)
+    np.testing.assert_allclose(alike[:, 10], per_bin[:, 10], atol=1e-5)  # the same gain there
+    path.write_text(json.dumps({**sampler, "pitch": {"file": "pitch.onnx",
+                                                     "strength": [gain] * 7}}))
+    with pytest.raises(DataError, match="7 harmonic strengths"):
+        Synthesizer(run)
 
 
 def test_a_pitch_model_needs_the_clips_phases(trained_runs, small_feature_set):

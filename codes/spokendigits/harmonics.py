@@ -8,7 +8,9 @@ the outside listeners' naturalness almost to the real clips'. A voice's comb
 follows from its pitch: a pitch model (`models.pitch`) predicts each frame's
 f0 and voicing from the decoder's spectrogram, and `voice` adds the comb of a
 harmonic excitation at that f0 (every harmonic alike, as a glottal source
-before the vocal tract) to the voiced, loud frames, scaled by `strength`.
+before the vocal tract) to the voiced, loud frames, scaled in each frequency
+bin by how much of real clips' detail the comb explains there
+(`fitted_strength`): fully at the low harmonics, hardly at all near 4 kHz.
 
 numpy only: inference uses it. `f0_contours` (librosa's pYIN) is training's.
 """
@@ -101,15 +103,17 @@ def comb(f0: np.ndarray, representation: Any) -> np.ndarray:
 
 
 def voice(arrays: np.ndarray, f0: np.ndarray, voicing: np.ndarray, representation: Any,
-          strength: float) -> np.ndarray:
+          strength: float | np.ndarray) -> np.ndarray:
     """`[clip, freq, frame, 1]` arrays with the comb of `[clip, frame]` f0 (Hz) added,
-    times `strength`, to the frames that are voiced (`voicing` probability from `VOICED`)
-    and loud (`loud_frames` of the arrays themselves)."""
+    times `strength` (one number, or one per frequency bin: `fitted_strength`), to the
+    frames that are voiced (`voicing` probability from `VOICED`) and loud (`loud_frames`
+    of the arrays themselves)."""
     features = arrays[..., 0]
     voiced = voicing >= VOICED
     weight = loud_frames(representation.scaling.invert(features)) * _eased(voiced)[:, None, :]
     detail = comb(np.where(voiced, f0, 0.0), representation)
-    return (features + strength * weight * detail)[..., None].astype(np.float32)
+    gain = np.asarray(strength, np.float32)[..., None]  # [freq, 1] or [1]
+    return (features + gain * weight * detail)[..., None].astype(np.float32)
 
 
 def pitch_of(outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -135,12 +139,19 @@ def f0_contours(waveforms: np.ndarray, sample_rate: int, hop_length: int) -> np.
     return np.asarray(contours, np.float32)
 
 
-def matched_strength(features: np.ndarray, f0: np.ndarray, representation: Any) -> float:
-    """The `strength` at which the comb of real clips' f0 has the spread of those clips' own
-    fine detail over their voiced, loud frames: `[clip, freq, frame]` features, `[clip,
-    frame]` f0."""
+def fitted_strength(features: np.ndarray, f0: np.ndarray, representation: Any) -> np.ndarray:
+    """`[freq]` strengths: in each frequency bin, the least-squares gain that takes the comb
+    of real clips' f0 nearest to those clips' own fine detail, over their voiced, loud frames
+    (`[clip, freq, frame]` features, `[clip, frame]` f0; never below 0).
+
+    The comb explains the detail of the low harmonics (a gain near the ratio of their
+    spreads) and less and less of it above: a harmonic's frequency is k times f0, so a
+    small error of f0, or the jitter within a frame, moves the k-th harmonic k times as
+    far, and the recordings' upper detail is breath more than harmonics. A comb at one
+    strength everywhere adds a buzz there that the recordings lack."""
     weight = loud_frames(representation.scaling.invert(features)) * (f0 > 0)[:, None, :]
     chosen = np.broadcast_to(weight > 0.5, features.shape)
-    if not chosen.any():
-        return 0.0
-    return float(fine_detail(features)[chosen].std() / comb(f0, representation)[chosen].std())
+    combs = np.where(chosen, comb(f0, representation), 0.0)
+    covariance = (fine_detail(features) * combs).sum(axis=(0, 2), dtype=np.float64)
+    power = (combs**2).sum(axis=(0, 2), dtype=np.float64)
+    return np.clip(covariance / np.maximum(power, 1e-12), 0, None).astype(np.float32)

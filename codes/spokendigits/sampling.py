@@ -193,8 +193,8 @@ def sampler_file(latent_dim: int, gaussians: str | None = None,
     phase images of training clips and their digits), or None; and a spectrogram flow's
     `refiner` (`{"file": ..., "draft_noise": ...}`: it carries the generator's drafts to
     the clips, `flow.refine`), or a pitch model's `pitch` (`{"file": ..., "strength": ...}`:
-    it voices the generator's spectrograms, `harmonics.voice`), where the checkpoint has
-    one."""
+    it voices the generator's spectrograms, `harmonics.voice`; a strength per frequency
+    bin, or one for all in checkpoints of earlier versions), where the checkpoint has one."""
     z = "flow" if flow else "gaussians" if gaussians else "normal"
     return {"z": z, "latent_dim": latent_dim, **({"gaussians": gaussians} if gaussians else {}),
             **({"flow": flow} if flow else {}), "phase_bank": phase_bank,
@@ -213,7 +213,7 @@ class CheckpointSampler:
     refiner_file: Path | None = None  # a spectrogram flow's velocity network (`flow.refine`)
     draft_noise: float = 0.0          # ... and the noise it adds to the drafts
     pitch_file: Path | None = None    # a pitch model's network (`harmonics.voice`)
-    strength: float = 0.0             # ... and the strength of the harmonics it adds
+    strength: float | tuple[float, ...] = 0.0  # ... and the harmonics' strength (per bin)
 
     def samplers(self, conditional: bool) -> tuple[str, ...]:
         """The samplers this checkpoint offers a model: "flow" where it has a flow, else
@@ -247,6 +247,12 @@ def _number_in(value: Any, low: float, high: float) -> bool:
         low <= value <= high
 
 
+def _numbers_in(value: Any, low: float, high: float) -> bool:
+    """`_number_in`, or a non-empty list of such numbers."""
+    return _number_in(value, low, high) or (isinstance(value, list) and bool(value) and all(
+        _number_in(number, low, high) for number in value))
+
+
 def read_sampler(checkpoint: Path, latent_dim: int) -> CheckpointSampler:
     """`checkpoint/sampler.json`, checked whole: its keys and their types, the latent size
     against `latent_dim`, and every file it names inside `checkpoint` (the Gaussians are
@@ -260,13 +266,14 @@ def read_sampler(checkpoint: Path, latent_dim: int) -> CheckpointSampler:
     z = sampler.get("z") if isinstance(sampler, dict) else None
     keys = {"z", "latent_dim", "phase_bank"} | ({z} if z in ("gaussians", "flow") else set())
     bank = sampler.get("phase_bank") if isinstance(sampler, dict) else None
-    finishers = {"refiner": "draft_noise", "pitch": "strength"}  # entry: its number
+    finishers = {"refiner": "draft_noise", "pitch": "strength"}  # entry: its number(s)
+    valid = {"draft_noise": _number_in, "strength": _numbers_in}  # a strength per bin
     finishing = {name: sampler.get(name) for name in finishers} \
         if isinstance(sampler, dict) else {}
     if not isinstance(sampler, dict) or set(sampler) - set(finishers) != keys or \
             not all(entry is None or (isinstance(entry, dict) and
                                       set(entry) == {"file", finishers[name]} and
-                                      _number_in(entry[finishers[name]], 0, 10))
+                                      valid[finishers[name]](entry[finishers[name]], 0, 10))
                     for name, entry in finishing.items()) or \
             z not in ("normal", "gaussians", "flow") or \
             sampler["latent_dim"] != latent_dim or type(sampler["latent_dim"]) is not int or \
@@ -281,8 +288,9 @@ def read_sampler(checkpoint: Path, latent_dim: int) -> CheckpointSampler:
     flow = _named_file(checkpoint, sampler["flow"], path) if z == "flow" else None
     finished = {f"{name}_file": _named_file(checkpoint, entry["file"], path)
               for name, entry in finishing.items() if entry is not None}
-    finished |= {finishers[name]: float(entry[finishers[name]])
-               for name, entry in finishing.items() if entry is not None}
+    finished |= {finishers[name]: tuple(map(float, entry[finishers[name]]))
+                 if isinstance(entry[finishers[name]], list) else float(entry[finishers[name]])
+                 for name, entry in finishing.items() if entry is not None}
     if bank is None:
         return CheckpointSampler(gaussians, flow_file=flow, **finished)
     return CheckpointSampler(gaussians, _file_inside(checkpoint, bank["file"], path),

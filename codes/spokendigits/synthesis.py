@@ -173,6 +173,10 @@ class Synthesizer:
         if found != ([shape[:2]], [shape[1], 2]):
             raise DataError(f"{self.sampler.pitch_file} takes and gives sizes {found}, not the "
                             f"run's {shape[:2]}; export the run again")
+        if np.size(self.sampler.strength) not in (1, shape[0]):
+            raise DataError(f"{self.checkpoint / 'sampler.json'} gives "
+                            f"{np.size(self.sampler.strength)} harmonic strengths, not one per "
+                            f"frequency bin ({shape[0]}); export the run again")
         return session
 
     def _read_phases(self) -> dict[int, np.ndarray] | None:

@@ -73,10 +73,10 @@ def build(config: ModelConfig, feature_shape: tuple[int, ...], seed: int, traini
 
 class Preview(keras.callbacks.Callback):
     """Every `PREVIEW_EVERY` epochs: one training clip of each digit as the VAE decodes its
-    posterior mean, voiced by the model at `strength`: `previews/eNNN.png` and `.wav`."""
+    posterior mean, voiced by the model at `strength` (per bin): `previews/eNNN.png` and `.wav`."""
 
     def __init__(self, folder: Path, representation: Any, inputs: dict[str, np.ndarray],
-                 strength: float):
+                 strength: np.ndarray):
         super().__init__()
         self.folder, self.representation, self.inputs = folder / "previews", representation, inputs
         self.strength = strength
