@@ -64,9 +64,13 @@ def fit_length(waveform: np.ndarray, n_samples: int) -> np.ndarray:
     return np.pad(waveform, [(0, 0)] * (waveform.ndim - 1) + [(0, missing)])
 
 
+@functools.cache
 def hann_window(n_fft: int) -> np.ndarray:
-    """The periodic Hann window of `n_fft` samples, float32 (as for spectral analysis)."""
-    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+    """The periodic Hann window of `n_fft` samples, float32 (as for spectral analysis);
+    read-only, made once per size."""
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+    window.flags.writeable = False
+    return window
 
 
 def stft_shape(n_fft: int, hop_length: int, n_samples: int) -> tuple[int, int]:
@@ -152,7 +156,7 @@ def _from_spectra(spectra: np.ndarray, hop_length: int, length: int) -> np.ndarr
     """`inverse_stft` of `[..., frame, freq]` spectra."""
     n_frames, n_freq = spectra.shape[-2:]
     n_fft = 2 * (n_freq - 1)
-    frames = scipy.fft.irfft(spectra, n=n_fft, axis=-1) * hann_window(n_fft)
+    frames = scipy.fft.irfft(spectra, axis=-1) * hann_window(n_fft)  # n_fft samples
     signal = _overlap_add(frames, hop_length) * _inverse_window_sum(n_fft, hop_length, n_frames)
     return fit_length(signal[..., n_fft // 2:], length)
 
