@@ -139,6 +139,21 @@ def f0_contours(waveforms: np.ndarray, sample_rate: int, hop_length: int) -> np.
     return np.asarray(contours, np.float32)
 
 
+def clips_f0(features: np.ndarray, phase: np.ndarray, representation: Any) -> np.ndarray:
+    """`[clip, frame]` pYIN's f0 (Hz, 0 where unvoiced) of clips' waveforms, rebuilt from
+    their `[clip, freq, frame]` features and phase, in their loud frames only
+    (`loud_frames`): YIN's measure of periodicity ignores level, and hears the inverse
+    STFT's faint ripple in silence as a 125 Hz voice. Training's: imports librosa."""
+    from . import audio
+
+    settings = representation.settings
+    waveforms = audio.inverse_stft(representation.magnitude(features) * np.exp(1j * phase),
+                                   settings.hop_length, settings.clip_samples)
+    f0 = f0_contours(waveforms, settings.sample_rate, settings.hop_length)
+    loud = loud_frames(representation.scaling.invert(features))[:, 0] > 0.5
+    return np.where(loud, f0, 0.0).astype(np.float32)
+
+
 def fitted_strength(features: np.ndarray, f0: np.ndarray, representation: Any) -> np.ndarray:
     """`[freq]` strengths: in each frequency bin, the least-squares gain that takes the comb
     of real clips' f0 nearest to those clips' own fine detail, over their voiced, loud frames

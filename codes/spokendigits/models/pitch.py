@@ -53,26 +53,18 @@ class PitchFamily(OnPrior):
                      phase: np.ndarray | None, representation: Any, digits: np.ndarray,
                      speakers: np.ndarray) -> dict[str, np.ndarray]:
         """The clips, the VAE's posterior of each, and `"f0"`: `[clip, frame]` pYIN's f0 of
-        each clip (Hz, 0 where unvoiced), from its waveform (magnitude and phase), in its
-        loud frames only (`harmonics.loud_frames`): YIN's measure of periodicity ignores
-        level, and hears the inverse STFT's faint ripple in silence as a 125 Hz voice.
+        each clip in its loud frames (`harmonics.clips_f0`).
 
         Raises:
             DataError: the feature set keeps no phases, so no waveforms.
         """
-        from .. import audio
-        from ..harmonics import f0_contours, loud_frames
+        from ..harmonics import clips_f0
 
         if phase is None:
             raise DataError("a pitch model learns from the clips' waveforms, and this feature "
                             "set keeps no phases; make it again with codes/features.py --phase")
-        settings = representation.settings
-        waveforms = audio.inverse_stft(representation.magnitude(features) * np.exp(1j * phase),
-                                       settings.hop_length, settings.clip_samples)
-        f0 = f0_contours(waveforms, settings.sample_rate, settings.hop_length)
-        loud = loud_frames(representation.scaling.invert(features))[:, 0] > 0.5
         return {**super().model_arrays(config, features, phase, representation, digits,
-                                       speakers), "f0": np.where(loud, f0, 0.0)}
+                                       speakers), "f0": clips_f0(features, phase, representation)}
 
     @staticmethod
     def network() -> Any:

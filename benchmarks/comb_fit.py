@@ -1,0 +1,92 @@
+"""How much of real clips' fine detail the comb of their own f0 explains, band by band.
+
+    python benchmarks/comb_fit.py [--features dataset/features/fsdd-67a12987.pkl] [--clips 500]
+
+A pitch model adds the comb of a harmonic source at the f0 it hears to the
+voiced, loud frames (`harmonics.voice`). Here the f0 is the real clips' own
+(pYIN, `harmonics.clips_f0`), so the table says what the best pitch model could
+do. The strengths are fitted on `--clips` training clips, as a pitch model's
+export fits them, and measured on the test split:
+
+- one strength for every bin: the comb with the spread of the clips' own
+  detail (what pitch models exported before 2026-12-07 used);
+- a strength per bin: the least-squares gain (`harmonics.fitted_strength`).
+
+Per band of 16 bins (500 Hz at 8 kHz): the correlation of the comb with the
+real detail, each strength, and the squared error of the detail each leaves,
+as a share of the detail's own power (1.0: no nearer than adding no comb;
+above 1: further). Nothing here trains or selects a model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "codes"))
+
+BAND = 16  # bins
+
+
+def main() -> None:
+    from spokendigits.features import FeatureSet
+    from spokendigits.harmonics import clips_f0, comb, fine_detail, fitted_strength, loud_frames
+    from train import find_feature_set
+
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--features", type=Path,
+                        help="feature set made with --phase (default: the one in dataset/features)")
+    parser.add_argument("--clips", type=int, default=500, help="training clips to fit on")
+    args = parser.parse_args()
+
+    feature_set = FeatureSet.load(find_feature_set(args.features))
+    if feature_set.phase is None:
+        sys.exit(f"{feature_set.name} keeps no phases; make it with codes/features.py --phase")
+    analysis = feature_set.featurizer.representation
+    clips = {split: np.flatnonzero(feature_set.split_mask(split)) for split in ("train", "test")}
+    clips["train"] = clips["train"][:args.clips]
+    features = {split: feature_set.features[index] for split, index in clips.items()}
+    f0 = {split: clips_f0(features[split], feature_set.phase[index], analysis)
+          for split, index in clips.items()}
+
+    test = features["test"]
+    chosen = np.broadcast_to(loud_frames(analysis.scaling.invert(test)) *
+                             (f0["test"] > 0)[:, None, :] > 0.5, test.shape)
+    detail = np.where(chosen, fine_detail(test), 0.0)
+    combs = np.where(chosen, comb(f0["test"], analysis), 0.0)
+    train = features["train"]
+    train_chosen = np.broadcast_to(loud_frames(analysis.scaling.invert(train)) *
+                                   (f0["train"] > 0)[:, None, :] > 0.5, train.shape)
+    one = fine_detail(train)[train_chosen].std() / comb(f0["train"], analysis)[train_chosen].std()
+    per_bin = fitted_strength(train, f0["train"], analysis)
+
+    rows = []
+    bin_hz = feature_set.config.sample_rate / 2 / (test.shape[1] - 1)
+    for start in range(0, test.shape[1] - 1, BAND):
+        band = slice(start, start + BAND)
+        real, made = detail[:, band], combs[:, band]
+        power = (real**2).sum()
+
+        def left(gain: np.ndarray | float) -> float:
+            gain = np.broadcast_to(np.asarray(gain, np.float32), (BAND,))[:real.shape[1]]
+            return float(((real - gain[None, :, None] * made) ** 2).sum() / power)
+
+        rows.append({"Hz": f"{start * bin_hz:.0f}-{(start + BAND) * bin_hz:.0f}",
+                     "correlation": float(np.corrcoef(real[chosen[:, band]],
+                                                      made[chosen[:, band]])[0, 1]),
+                     "one strength": one, "error, one strength": left(one),
+                     "strength per bin (mean)": float(per_bin[band].mean()),
+                     "error, per bin": left(per_bin[band])})
+    print(f"{len(clips['test'])} test clips, strengths fitted on {len(clips['train'])} training "
+          f"clips; {feature_set.name}")
+    print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".2f"))
+
+
+if __name__ == "__main__":
+    main()
