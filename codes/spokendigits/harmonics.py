@@ -10,7 +10,7 @@ f0 and voicing from the decoder's spectrogram, and `voice` adds the comb of a
 harmonic excitation at that f0 (every harmonic alike, as a glottal source
 before the vocal tract) to the voiced, loud frames, scaled in each frequency
 bin by how much of real clips' detail the comb explains there
-(`fitted_strength`): fully at the low harmonics, hardly at all near 4 kHz.
+(`fitted_strength`): most at the low harmonics, hardly at all near 4 kHz.
 
 numpy only: inference uses it. `f0_contours` (librosa's pYIN) is training's.
 """
