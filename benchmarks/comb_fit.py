@@ -35,7 +35,8 @@ BAND = 16  # bins
 
 def main() -> None:
     from spokendigits.features import FeatureSet
-    from spokendigits.harmonics import clips_f0, comb, fine_detail, fitted_strength, loud_frames
+    from spokendigits.harmonics import (clips_f0, comb, fine_detail, fitted_strength,
+                                        voiced_and_loud)
     from train import find_feature_set
 
     parser = argparse.ArgumentParser(description=__doc__,
@@ -56,13 +57,11 @@ def main() -> None:
           for split, index in clips.items()}
 
     test = features["test"]
-    chosen = np.broadcast_to(loud_frames(analysis.scaling.invert(test)) *
-                             (f0["test"] > 0)[:, None, :] > 0.5, test.shape)
+    chosen = voiced_and_loud(test, f0["test"], analysis)
     detail = np.where(chosen, fine_detail(test), 0.0)
     combs = np.where(chosen, comb(f0["test"], analysis), 0.0)
     train = features["train"]
-    train_chosen = np.broadcast_to(loud_frames(analysis.scaling.invert(train)) *
-                                   (f0["train"] > 0)[:, None, :] > 0.5, train.shape)
+    train_chosen = voiced_and_loud(train, f0["train"], analysis)
     one = fine_detail(train)[train_chosen].std() / comb(f0["train"], analysis)[train_chosen].std()
     per_bin = fitted_strength(train, f0["train"], analysis)
 

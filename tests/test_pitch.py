@@ -89,8 +89,7 @@ def test_the_strengths_take_the_comb_nearest_real_clips_fine_detail(small_featur
     low, high = strength[3:16].mean(), strength[96:128].mean()
     assert 0.2 < low < 3 and high < low / 2
     # per bin, no other gain takes the comb nearer the real detail where it is added
-    weight = harmonics.loud_frames(representation.scaling.invert(features)) * (f0 > 0)[:, None]
-    chosen = np.broadcast_to(weight > 0.5, features.shape)
+    chosen = harmonics.voiced_and_loud(features, f0, representation)
     detail, combs = harmonics.fine_detail(features), harmonics.comb(f0, representation)
 
     def error(gain: np.ndarray) -> np.ndarray:

@@ -154,6 +154,13 @@ def clips_f0(features: np.ndarray, phase: np.ndarray, representation: Any) -> np
     return np.where(loud, f0, 0.0).astype(np.float32)
 
 
+def voiced_and_loud(features: np.ndarray, f0: np.ndarray, representation: Any) -> np.ndarray:
+    """`[clip, freq, frame]` True in the frames of `[clip, freq, frame]` features that are
+    voiced (`[clip, frame]` f0 above 0) and loud (`loud_frames`): where a comb is added."""
+    weight = loud_frames(representation.scaling.invert(features)) * (f0 > 0)[:, None, :]
+    return np.broadcast_to(weight > 0.5, features.shape)
+
+
 def fitted_strength(features: np.ndarray, f0: np.ndarray, representation: Any) -> np.ndarray:
     """`[freq]` strengths: in each frequency bin, the least-squares gain that takes the comb
     of real clips' f0 nearest to those clips' own fine detail, over their voiced, loud frames
@@ -164,8 +171,7 @@ def fitted_strength(features: np.ndarray, f0: np.ndarray, representation: Any) -
     small error of f0, or the jitter within a frame, moves the k-th harmonic k times as
     far, and the recordings' upper detail is breath more than harmonics. A comb at one
     strength everywhere adds a buzz there that the recordings lack."""
-    weight = loud_frames(representation.scaling.invert(features)) * (f0 > 0)[:, None, :]
-    chosen = np.broadcast_to(weight > 0.5, features.shape)
+    chosen = voiced_and_loud(features, f0, representation)
     combs = np.where(chosen, comb(f0, representation), 0.0)
     covariance = (fine_detail(features) * combs).sum(axis=(0, 2), dtype=np.float64)
     power = (combs**2).sum(axis=(0, 2), dtype=np.float64)
