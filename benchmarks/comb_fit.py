@@ -12,6 +12,12 @@ export fits them, and measured on the test split:
   detail (what pitch models exported before 2026-12-07 used);
 - a strength per bin: the least-squares gain (`harmonics.fitted_strength`).
 
+and the breath a pitch model adds beside the comb (`harmonics.fitted_breath`),
+fitted on the same clips: the spread of the detail the comb at the strengths
+per bin leaves in the voiced, loud frames, and of the detail of the unvoiced,
+loud frames, each as a multiple of white noise's detail (1.0: as spread as
+noise).
+
 Per band of 16 bins (500 Hz at 8 kHz): the correlation of the comb with the
 real detail, each strength, and the squared error of the detail each leaves,
 as a share of the detail's own power (1.0: no nearer than adding no comb;
@@ -35,8 +41,8 @@ BAND = 16  # bins
 
 def main() -> None:
     from spokendigits.features import FeatureSet
-    from spokendigits.harmonics import (clips_f0, comb, fine_detail, fitted_strength,
-                                        voiced_and_loud)
+    from spokendigits.harmonics import (clips_f0, comb, fine_detail, fitted_breath,
+                                        fitted_strength, voiced_and_loud)
     from train import find_feature_set
 
     parser = argparse.ArgumentParser(description=__doc__,
@@ -64,6 +70,7 @@ def main() -> None:
     train_chosen = voiced_and_loud(train, f0["train"], analysis)
     one = fine_detail(train)[train_chosen].std() / comb(f0["train"], analysis)[train_chosen].std()
     per_bin = fitted_strength(train, f0["train"], analysis)
+    breath = fitted_breath(train, f0["train"], analysis, per_bin)
 
     rows = []
     bin_hz = feature_set.config.sample_rate / 2 / (test.shape[1] - 1)
@@ -81,7 +88,9 @@ def main() -> None:
                                                       made[chosen[:, band]])[0, 1]),
                      "one strength": one, "error, one strength": left(one),
                      "strength per bin (mean)": float(per_bin[band].mean()),
-                     "error, per bin": left(per_bin[band])})
+                     "error, per bin": left(per_bin[band]),
+                     "breath, voiced": float(breath[0, band].mean()),
+                     "breath, unvoiced": float(breath[1, band].mean())})
     print(f"{len(clips['test'])} test clips, strengths fitted on {len(clips['train'])} training "
           f"clips; {feature_set.name}")
     print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".2f"))

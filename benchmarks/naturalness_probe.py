@@ -18,7 +18,9 @@ PocketSphinx digit rate and DNSMOS P.835's SIG, BAK and OVRL):
 - with `--refiner`, the reconstructions refined by a spectrogram flow
   (`models.refine`) at its sampler's draft noise and 16 steps;
 - with `--pitch`, the reconstructions voiced by a pitch model (`models.pitch`):
-  the comb of the f0 it predicts from them (`harmonics.voice`).
+  the comb of the f0 it predicts from them, and its breath (`harmonics.voice`),
+  through Griffin-Lim and, where the model breathes, with its source's phase
+  (`harmonics.source_phase`), as the model speaks.
 
 Nothing here trains, tunes or selects a model: it says where the work is.
 """
@@ -83,19 +85,26 @@ def main() -> None:
         rows["reconstruction, refined by the spectrogram flow"] = refine(
             synthesizer.refiner, drafts, noise, synthesizer.sampler.draft_noise)[..., 0]
 
+    sounds = {}  # rows made as waveforms, not by Griffin-Lim
     if args.pitch:
         synthesizer = Synthesizer(Run.open(args.pitch))
         if synthesizer.pitch is None:
             sys.exit(f"{args.pitch} is not a pitch model: it has no pitch.onnx")
-        rows["reconstruction, voiced by the pitch model"] = synthesizer.voice(
-            decoded[..., None])[..., 0]
+        voiced = synthesizer.voice(decoded[..., None], synthesizer.breath_noise(
+            len(decoded), np.random.default_rng(args.seed)))
+        rows["reconstruction, voiced by the pitch model"] = synthesizer.spoken.log_magnitude(voiced)
+        if synthesizer.sampler.breath is not None:  # as the model speaks: its source's phase
+            sounds["reconstruction, voiced by the pitch model, its source's phase"] = \
+                synthesizer.waveforms(voiced)
 
     table = []
-    for name, features in rows.items():
-        heard = listeners.hear(analysis.waveforms(features, seed=args.seed), rate)
+    heard_rows = ((name, analysis.waveforms(features, seed=args.seed))
+                  for name, features in rows.items())
+    for name, waveforms in (*heard_rows, *sounds.items()):
+        heard = listeners.hear(waveforms, rate)
         table.append({"clips": name, **heard.scores(feature_set.digits[test])})
         print(f"{name}: {table[-1]}", file=sys.stderr, flush=True)
-    print(f"{test.sum()} test clips each, through Griffin-Lim; VAE {vae.name}")
+    print(f"{test.sum()} test clips each, through Griffin-Lim but where said; VAE {vae.name}")
     print(pd.DataFrame(table).to_markdown(index=False, floatfmt=".2f"))
 
 

@@ -76,6 +76,86 @@ def test_voicing_adds_the_comb_to_voiced_loud_frames_only(representation):
     assert added[on].mean() > added[off].mean() + 0.1
 
 
+def test_the_breath_is_noise_detail_in_loud_frames_at_its_spreads(representation):
+    rng = np.random.default_rng(1)
+    shape = representation.shape
+    arrays = representation.features(rng.standard_normal((2, SAMPLES)) * 0.1)[..., None]
+    arrays[1, :, shape[1] // 2:] = -3.0  # the second clip's last half is silent
+    f0, voicing = np.full((2, shape[1]), 200.0), np.zeros((2, shape[1]))
+    voicing[:, 40:] = 1.0  # unvoiced, then voiced
+    noise = rng.standard_normal((2, SAMPLES))
+    combed = harmonics.voice(arrays, f0, voicing, representation, 0.5)[..., 0]
+    zero = np.zeros((2, shape[0]))
+    breathing = harmonics.voice(arrays, f0, voicing, representation, 0.5, zero, noise)
+    assert breathing.shape == (2, *representation.with_phase().shape)
+    np.testing.assert_array_equal(breathing[..., 0], combed)
+    unvoiced_only = np.stack([np.zeros(shape[0]), np.full(shape[0], 1.5)])
+    added = harmonics.voice(arrays, f0, voicing, representation, 0.5, unvoiced_only,
+                            noise)[..., 0] - combed
+    texture = 1.5 * harmonics.breath_detail(noise, representation)
+    # unvoiced loud frames get the noise's detail at its spread; voiced and quiet ones none
+    np.testing.assert_allclose(added[0, :, :36], texture[0, :, :36], atol=1e-5)
+    assert np.abs(added[0, :, 44:]).max() < 1e-6
+    assert np.abs(added[1, :, shape[1] // 2 + 4:]).max() < 1e-6
+    voiced_only = unvoiced_only[::-1]
+    added = harmonics.voice(arrays, f0, voicing, representation, 0.5, voiced_only,
+                            noise)[..., 0] - combed
+    np.testing.assert_allclose(added[0, :, 44:], texture[0, :, 44:], atol=1e-5)
+    assert np.abs(added[0, :, :36]).max() < 1e-6
+
+
+def test_the_source_phase_is_the_harmonics_where_voiced_and_the_breath_where_not(
+        representation):
+    from spokendigits import audio
+
+    rng = np.random.default_rng(3)
+    settings, frames = representation.settings, representation.shape[1]
+    f0, voicing = np.full((1, frames), 150.0), np.zeros((1, frames))
+    voicing[:, 48:] = 1.0
+    noise = rng.standard_normal((1, SAMPLES))
+    phase = harmonics.source_phase(f0, voicing, noise, representation)
+    source = harmonics.excitation(f0, RATE, HOP, SAMPLES)
+    of = {name: np.angle(audio.stft(waveform, settings.n_fft, HOP))
+          for name, waveform in (("harmonics", source), ("noise", noise))}
+
+    def near(a: np.ndarray, b: np.ndarray) -> float:  # mean cosine of the difference
+        return float(np.cos(a - b).mean())
+
+    assert near(phase[..., 56:], of["harmonics"][..., 56:]) > 0.99
+    assert near(phase[..., :40], of["noise"][..., :40]) > 0.99
+    # decoded with it: the inverse STFT of the voiced magnitudes at the source's phase
+    arrays = representation.features(source * 0.1)[..., None]
+    spoken = harmonics.voice(arrays, f0, voicing, representation, 0.5,
+                             np.ones((2, representation.shape[0])), noise)
+    magnitude = representation.magnitude(spoken[..., 0])
+    np.testing.assert_allclose(
+        representation.with_phase().decode(spoken),
+        audio.inverse_stft(magnitude * np.exp(1j * phase), HOP, SAMPLES), atol=1e-4)
+
+
+def test_the_breath_spreads_are_those_real_detail_leaves(representation):
+    """Clips of white noise leave, unvoiced, noise's spread; a harmonic source at its own
+    f0, voiced, leaves little below 1 kHz once its comb is taken out, and the same source
+    with noise added leaves more."""
+    rng = np.random.default_rng(2)
+    frames = representation.shape[1]
+    f0 = np.repeat(np.linspace(110, 220, 6)[:, None], frames, axis=1)
+    source = harmonics.excitation(f0, RATE, HOP, SAMPLES)
+    noisy = source + 0.5 * rng.standard_normal(source.shape)
+    noise = representation.features(rng.standard_normal((6, SAMPLES)))
+    breath = harmonics.fitted_breath(noise, np.zeros_like(f0), representation,
+                                     np.zeros(representation.shape[0]))
+    assert breath.shape == (2, representation.shape[0]) and (breath[0] == 0).all()
+    assert breath[1].mean() == pytest.approx(1.0, abs=0.1)
+
+    def left(waveforms: np.ndarray) -> np.ndarray:
+        features = representation.features(waveforms)
+        strength = harmonics.fitted_strength(features, f0, representation)
+        return harmonics.fitted_breath(features, f0, representation, strength)[0, 3:32]
+
+    assert left(source).mean() < 0.5 * left(noisy).mean()
+
+
 def test_the_strengths_take_the_comb_nearest_real_clips_fine_detail(small_feature_set,
                                                                     representation):
     train = np.flatnonzero(small_feature_set.split_mask("train"))[:40]
@@ -162,21 +242,28 @@ def test_the_family_trains_exports_and_speaks_voiced(pitch_run):
     assert {"pitch.onnx", "pitch.keras", "generator.onnx", "sampler.json"} <= {
         path.name for path in checkpoint.iterdir()}
     sampler = json.loads((checkpoint / "sampler.json").read_text())
-    strength = sampler["pitch"]["strength"]
+    strength, breath = sampler["pitch"]["strength"], sampler["pitch"]["breath"]
     assert sampler["pitch"]["file"] == "pitch.onnx" and len(strength) == run.representation.shape[0]
     assert all(0 <= gain < 10 for gain in strength) and max(strength) > 0
+    assert np.shape(breath) == (2, len(strength)) and 0 < np.min(breath) and np.max(breath) < 10
     synthesizer = Synthesizer(run)
     assert synthesizer.pitch is not None and {"digit", "mixture"} <= set(synthesizer.samplers)
     speech = synthesizer.speak(parse_digits("12"), seed=3, n_iter=4)
     assert np.isfinite(speech).all() and len(speech) > 0
-    voiced = synthesizer.arrays([1, 2], seed=3)
-    synthesizer.pitch = None
+    voiced = synthesizer.arrays([1, 2], seed=3)  # with its source's phase
+    assert voiced.shape == (2, *run.representation.with_phase().shape)
+    np.testing.assert_array_equal(synthesizer.waveforms(voiced), run.representation.with_phase(
+        ).decode(voiced))
+    synthesizer.pitch, synthesizer.spoken = None, run.representation
     drafts = synthesizer.arrays([1, 2], seed=3)
-    assert voiced.shape == drafts.shape == (2, *run.representation.shape)
-    assert not np.allclose(voiced, drafts)
-    # only the fine detail changes: the blurred spectrograms are the drafts'
-    np.testing.assert_allclose(harmonics.blur_over_frequency(voiced[..., 0], 3.0),
-                               harmonics.blur_over_frequency(drafts[..., 0], 3.0), atol=0.05)
+    assert drafts.shape == (2, *run.representation.shape)
+    assert not np.allclose(voiced[..., :1], drafts)
+    np.testing.assert_array_equal(Synthesizer(run).arrays([1, 2], seed=3), voiced)  # seeded
+    # only the fine detail changes: the blurred spectrograms are the drafts' (but near the
+    # DC and Nyquist bins, whose noise is real-valued, lopsided in log, and blurred over)
+    np.testing.assert_allclose(harmonics.blur_over_frequency(voiced[..., 0], 3.0)[:, 8:-8],
+                               harmonics.blur_over_frequency(drafts[..., 0], 3.0)[:, 8:-8],
+                               atol=0.05)
 
 
 def test_a_damaged_pitch_entry_is_refused(pitch_run, tmp_path):
@@ -192,29 +279,43 @@ def test_a_damaged_pitch_entry_is_refused(pitch_run, tmp_path):
                     {"file": "pitch.onnx", "strength": []},
                     {"file": "pitch.onnx", "strength": [0.5, -1]},
                     {"file": "pitch.onnx"}, {"file": "../pitch.onnx", "strength": 1.0},
-                    {"file": "missing.onnx", "strength": 1.0}, "pitch.onnx"):
+                    {"file": "missing.onnx", "strength": 1.0}, "pitch.onnx",
+                    {**sampler["pitch"], "breath": [[0.5, 0.5]]},
+                    {**sampler["pitch"], "breath": [[0.5, 0.5], [0.5]]},
+                    {**sampler["pitch"], "breath": [[0.5, -1], [0.5, 0.5]]},
+                    {**sampler["pitch"], "extra": 1}):
         (checkpoint / "sampler.json").write_text(json.dumps({**sampler, "pitch": damaged}))
         with pytest.raises(DataError):
             read_sampler(checkpoint, latent_dim)
 
 
-def test_one_strength_for_every_bin_still_speaks_and_a_wrong_count_is_refused(pitch_run,
-                                                                             tmp_path):
+def test_checkpoints_of_earlier_versions_speak_and_wrong_counts_are_refused(pitch_run,
+                                                                          tmp_path):
+    """Earlier versions wrote no breath, and before that one strength for every bin."""
     from spokendigits.runs import Run
     from spokendigits.synthesis import Synthesizer
 
     run = Run.open(shutil.copytree(pitch_run.folder, tmp_path / pitch_run.name))
     path = run.checkpoint(None) / "sampler.json"
     sampler = json.loads(path.read_text())
-    per_bin = Synthesizer(run).arrays([4, 5], seed=2)
-    gain = sampler["pitch"]["strength"][10]
-    path.write_text(json.dumps({**sampler, "pitch": {"file": "pitch.onnx", "strength": gain}}))
-    alike = Synthesizer(run).arrays([4, 5], seed=2)  # a checkpoint of an earlier version
+    breathing = Synthesizer(run).arrays([4, 5], seed=2)
+    strength = sampler["pitch"]["strength"]
+    path.write_text(json.dumps({**sampler, "pitch": {"file": "pitch.onnx", "strength": strength}}))
+    per_bin = Synthesizer(run).arrays([4, 5], seed=2)  # no breath, by Griffin-Lim
+    assert per_bin.shape == (*breathing.shape[:-1], 1)
+    assert not np.allclose(per_bin[..., 0], breathing[..., 0])
+    path.write_text(json.dumps({**sampler, "pitch": {"file": "pitch.onnx",
+                                                     "strength": strength[10]}}))
+    alike = Synthesizer(run).arrays([4, 5], seed=2)  # one strength
     assert alike.shape == per_bin.shape and not np.allclose(alike, per_bin)
     np.testing.assert_allclose(alike[:, 10], per_bin[:, 10], atol=1e-5)  # the same gain there
     path.write_text(json.dumps({**sampler, "pitch": {"file": "pitch.onnx",
-                                                     "strength": [gain] * 7}}))
+                                                     "strength": [strength[10]] * 7}}))
     with pytest.raises(DataError, match="7 harmonic strengths"):
+        Synthesizer(run)
+    path.write_text(json.dumps({**sampler, "pitch": {**sampler["pitch"],
+                                                     "breath": [[0.5] * 7] * 2}}))
+    with pytest.raises(DataError, match="breath spreads of 7 bins"):
         Synthesizer(run)
 
 

@@ -10,9 +10,13 @@ f0 and voicing from the decoder's spectrogram, and `voice` adds the comb of a
 harmonic excitation at that f0 (every harmonic alike, as a glottal source
 before the vocal tract) to the voiced, loud frames, scaled in each frequency
 bin by how much of real clips' detail the comb explains there
-(`fitted_strength`): most at the low harmonics, hardly at all near 4 kHz.
+(`fitted_strength`): most at the low harmonics, hardly at all near 4 kHz. What
+the comb leaves of the recordings' detail, as spread as noise's above 1 kHz, is
+drawn as a breath (`fitted_breath`), and the clip is spoken with the phase of
+that source, harmonic and breath, rather than by Griffin-Lim (`source_phase`).
 
-numpy only: inference uses it. `f0_contours` (librosa's pYIN) is training's.
+numpy (and `audio`'s STFT) only: inference uses it. `f0_contours` (librosa's pYIN) is
+training's.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import math
 from typing import Any
 
 import numpy as np
+
+from . import audio
 
 DETAIL_BINS = 1.5      # the frequency blur whose residual is the fine detail
 QUIET_DB = 30.0        # a frame this far below its clip's loudest has no voice to add
@@ -102,18 +108,58 @@ def comb(f0: np.ndarray, representation: Any) -> np.ndarray:
     return fine_detail(representation.features(sources))
 
 
+def breath_detail(noise: np.ndarray, representation: Any) -> np.ndarray:
+    """`[clip, freq, frame]` fine detail of `[clip, sample]` white noise: the texture of a
+    breath, which `voice` adds at the spreads `fitted_breath` gives."""
+    return fine_detail(representation.features(np.asarray(noise, np.float32)))
+
+
 def voice(arrays: np.ndarray, f0: np.ndarray, voicing: np.ndarray, representation: Any,
-          strength: float | np.ndarray) -> np.ndarray:
+          strength: float | np.ndarray, breath: np.ndarray | None = None,
+          noise: np.ndarray | None = None) -> np.ndarray:
     """`[clip, freq, frame, 1]` arrays with the comb of `[clip, frame]` f0 (Hz) added,
     times `strength` (one number, or one per frequency bin: `fitted_strength`), to the
     frames that are voiced (`voicing` probability from `VOICED`) and loud (`loud_frames`
-    of the arrays themselves)."""
+    of the arrays themselves).
+
+    With `breath` (`[2, freq]`, `fitted_breath`), the loud frames also get the detail of
+    `[clip, sample]` white `noise` (`breath_detail`), at the first row's spread per bin
+    where voiced (the detail no single f0 explains) and the second's where not; and the
+    arrays gain a second channel, the phase of that source (`source_phase`) / pi, to be
+    decoded with it (`representation.with_phase()`) rather than by Griffin-Lim."""
     features = arrays[..., 0]
-    voiced = voicing >= VOICED
-    weight = loud_frames(representation.scaling.invert(features)) * _eased(voiced)[:, None, :]
-    detail = comb(np.where(voiced, f0, 0.0), representation)
+    voiced = _eased(voicing >= VOICED)[:, None, :]
+    loud = loud_frames(representation.scaling.invert(features))
+    detail = comb(np.where(voicing >= VOICED, f0, 0.0), representation)
     gain = np.asarray(strength, np.float32)[..., None]  # [freq, 1] or [1]
-    return (features + gain * weight * detail)[..., None].astype(np.float32)
+    voiced_arrays = features + gain * loud * voiced * detail
+    if breath is None:
+        return voiced_arrays[..., None].astype(np.float32)
+    spread = np.asarray(breath, np.float32)[..., None]  # [2, freq, 1]
+    voiced_arrays = voiced_arrays + loud * (spread[0] * voiced + spread[1] * (1 - voiced)) * \
+        breath_detail(noise, representation)
+    phase = source_phase(f0, voicing, noise, representation) / np.pi
+    return np.stack([voiced_arrays, phase], axis=-1).astype(np.float32)
+
+
+def source_phase(f0: np.ndarray, voicing: np.ndarray, noise: np.ndarray,
+                 representation: Any) -> np.ndarray:
+    """`[clip, freq, frame]` STFT phase (radians) of the source `voice` draws: the harmonic
+    excitation of `[clip, frame]` f0 where voiced, the breath's `[clip, sample]` white noise
+    where not, crossfaded sample by sample over the voicing (eased as `voice` eases it).
+
+    Griffin-Lim, started from a random phase, makes a rough, phasey sound of a comb drawn
+    onto a decoder's spectrogram; the phase of the source the comb comes from keeps each
+    harmonic's phase running on from frame to frame, as a voice's does."""
+    settings = representation.settings
+    voiced = voicing >= VOICED
+    harmonic = excitation(np.where(voiced, f0, 0.0), settings.sample_rate,
+                          settings.hop_length, settings.clip_samples)
+    frames = np.arange(voiced.shape[-1]) * settings.hop_length
+    weight = np.stack([np.interp(np.arange(settings.clip_samples), frames, eased)
+                       for eased in _eased(voiced)])
+    mixed = weight * harmonic + (1 - weight) * np.asarray(noise, np.float32)
+    return np.angle(audio.stft(mixed, settings.n_fft, settings.hop_length))
 
 
 def pitch_of(outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -144,8 +190,6 @@ def clips_f0(features: np.ndarray, phase: np.ndarray, representation: Any) -> np
     their `[clip, freq, frame]` features and phase, in their loud frames only
     (`loud_frames`): YIN's measure of periodicity ignores level, and hears the inverse
     STFT's faint ripple in silence as a 125 Hz voice. Training's: imports librosa."""
-    from . import audio
-
     settings = representation.settings
     waveforms = audio.inverse_stft(representation.magnitude(features) * np.exp(1j * phase),
                                    settings.hop_length, settings.clip_samples)
@@ -176,3 +220,32 @@ def fitted_strength(features: np.ndarray, f0: np.ndarray, representation: Any) -
     covariance = (fine_detail(features) * combs).sum(axis=(0, 2), dtype=np.float64)
     power = (combs**2).sum(axis=(0, 2), dtype=np.float64)
     return np.clip(covariance / np.maximum(power, 1e-12), 0, None).astype(np.float32)
+
+
+BREATH_CLIPS = 100  # clips of white noise whose detail's spread `fitted_breath` measures
+
+
+def fitted_breath(features: np.ndarray, f0: np.ndarray, representation: Any,
+                  strength: np.ndarray) -> np.ndarray:
+    """`[2, freq]` spreads of the breath (`voice`): in each frequency bin, the root mean
+    square of real clips' fine detail that the comb at `strength` leaves in their voiced,
+    loud frames (first row), and of their detail in the loud frames that are not voiced
+    (second), each over white noise's (`breath_detail`, seeded).
+
+    The recordings' detail above 1 kHz is, by this measure, about as spread as noise's:
+    jitter within a frame and breath, which follow no single f0 and which a decoder's
+    Gaussian likelihood averages away as it does the comb."""
+    voiced = voiced_and_loud(features, f0, representation)
+    loud = np.broadcast_to(loud_frames(representation.scaling.invert(features)) > 0.5,
+                           features.shape)
+    detail = fine_detail(features)
+    left = detail - np.asarray(strength, np.float32)[:, None] * comb(f0, representation)
+    noise = np.random.default_rng(0).standard_normal(
+        (BREATH_CLIPS, representation.settings.clip_samples))
+    spread = np.sqrt(np.mean(breath_detail(noise, representation) ** 2, axis=(0, 2)))
+
+    def rms(values: np.ndarray, where: np.ndarray) -> np.ndarray:
+        return np.sqrt(np.sum(np.where(where, values**2, 0), axis=(0, 2), dtype=np.float64) /
+                       np.maximum(where.sum(axis=(0, 2)), 1))
+
+    return (np.stack([rms(left, voiced), rms(detail, loud & ~voiced)]) / spread).astype(np.float32)

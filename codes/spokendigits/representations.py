@@ -346,6 +346,12 @@ class LogMagnitude(Representation):
         """`[clip, clip_samples]` waveforms of `[clip, freq, frame]` features (`decode`)."""
         return self.decode(np.asarray(features)[..., None], seed=seed, n_iter=n_iter)
 
+    def with_phase(self) -> "MagnitudePhase":
+        """The `MagnitudePhase` of these settings and scaling: these arrays with a phase
+        channel beside, decoded by the inverse STFT with that phase (a pitch model's source,
+        `harmonics.voice`)."""
+        return MagnitudePhase.from_dict({**self.to_dict(), "name": MagnitudePhase.name})
+
 
 class MagnitudePhase(Representation):
     """The standardised log-magnitude and the STFT phase, two channels.

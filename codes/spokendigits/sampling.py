@@ -194,7 +194,8 @@ def sampler_file(latent_dim: int, gaussians: str | None = None,
     `refiner` (`{"file": ..., "draft_noise": ...}`: it carries the generator's drafts to
     the clips, `flow.refine`), or a pitch model's `pitch` (`{"file": ..., "strength": ...}`:
     it voices the generator's spectrograms, `harmonics.voice`; a strength per frequency
-    bin, or one for all in checkpoints of earlier versions), where the checkpoint has one."""
+    bin, or one for all in checkpoints of earlier versions; and `"breath"`, the spreads of
+    `harmonics.fitted_breath`, which earlier versions lack), where the checkpoint has one."""
     z = "flow" if flow else "gaussians" if gaussians else "normal"
     return {"z": z, "latent_dim": latent_dim, **({"gaussians": gaussians} if gaussians else {}),
             **({"flow": flow} if flow else {}), "phase_bank": phase_bank,
@@ -214,6 +215,7 @@ class CheckpointSampler:
     draft_noise: float = 0.0          # ... and the noise it adds to the drafts
     pitch_file: Path | None = None    # a pitch model's network (`harmonics.voice`)
     strength: float | tuple[float, ...] = 0.0  # ... and the harmonics' strength (per bin)
+    breath: tuple[tuple[float, ...], ...] | None = None  # ... and the breath's spreads
 
     def samplers(self, conditional: bool) -> tuple[str, ...]:
         """The samplers this checkpoint offers a model: "flow" where it has a flow, else
@@ -253,6 +255,26 @@ def _numbers_in(value: Any, low: float, high: float) -> bool:
         _number_in(number, low, high) for number in value))
 
 
+def _rows_in(value: Any, low: float, high: float) -> bool:
+    """Whether `value` is a list of two equally long, non-empty lists of `_number_in`."""
+    return isinstance(value, list) and len(value) == 2 and all(
+        isinstance(row, list) and row and len(row) == len(value[0]) and
+        all(_number_in(number, low, high) for number in row) for row in value)
+
+
+def _finisher_valid(entry: Any, numbers: dict[str, Any]) -> bool:
+    """Whether a finisher's sampler.json entry is `{"file": ..., name: numbers...}` with
+    every name of `numbers` but "breath" (which older checkpoints lack), each valid."""
+    return isinstance(entry, dict) and "file" in entry and \
+        set(numbers) - {"breath"} <= set(entry) - {"file"} <= set(numbers) and \
+        all(numbers[name](value, 0, 10) for name, value in entry.items() if name != "file")
+
+
+def _as_tuples(value: Any) -> Any:
+    """A sampler.json number, list or list of lists as a float or (nested) tuple."""
+    return tuple(map(_as_tuples, value)) if isinstance(value, list) else float(value)
+
+
 def read_sampler(checkpoint: Path, latent_dim: int) -> CheckpointSampler:
     """`checkpoint/sampler.json`, checked whole: its keys and their types, the latent size
     against `latent_dim`, and every file it names inside `checkpoint` (the Gaussians are
@@ -266,14 +288,13 @@ def read_sampler(checkpoint: Path, latent_dim: int) -> CheckpointSampler:
     z = sampler.get("z") if isinstance(sampler, dict) else None
     keys = {"z", "latent_dim", "phase_bank"} | ({z} if z in ("gaussians", "flow") else set())
     bank = sampler.get("phase_bank") if isinstance(sampler, dict) else None
-    finishers = {"refiner": "draft_noise", "pitch": "strength"}  # entry: its number(s)
-    valid = {"draft_noise": _number_in, "strength": _numbers_in}  # a strength per bin
+    # a finisher's entry: its file and its numbers (breath: optional, in newer checkpoints)
+    finishers = {"refiner": {"draft_noise": _number_in},
+                 "pitch": {"strength": _numbers_in, "breath": _rows_in}}
     finishing = {name: sampler.get(name) for name in finishers} \
         if isinstance(sampler, dict) else {}
     if not isinstance(sampler, dict) or set(sampler) - set(finishers) != keys or \
-            not all(entry is None or (isinstance(entry, dict) and
-                                      set(entry) == {"file", finishers[name]} and
-                                      valid[finishers[name]](entry[finishers[name]], 0, 10))
+            not all(entry is None or _finisher_valid(entry, finishers[name])
                     for name, entry in finishing.items()) or \
             z not in ("normal", "gaussians", "flow") or \
             sampler["latent_dim"] != latent_dim or type(sampler["latent_dim"]) is not int or \
@@ -287,10 +308,9 @@ def read_sampler(checkpoint: Path, latent_dim: int) -> CheckpointSampler:
         gaussians = check_latent_gaussians(read_json(file), latent_dim, file)
     flow = _named_file(checkpoint, sampler["flow"], path) if z == "flow" else None
     finished = {f"{name}_file": _named_file(checkpoint, entry["file"], path)
-              for name, entry in finishing.items() if entry is not None}
-    finished |= {finishers[name]: tuple(map(float, entry[finishers[name]]))
-                 if isinstance(entry[finishers[name]], list) else float(entry[finishers[name]])
-                 for name, entry in finishing.items() if entry is not None}
+                for name, entry in finishing.items() if entry is not None}
+    finished |= {key: _as_tuples(value) for entry in finishing.values() if entry is not None
+                 for key, value in entry.items() if key != "file"}
     if bank is None:
         return CheckpointSampler(gaussians, flow_file=flow, **finished)
     return CheckpointSampler(gaussians, _file_inside(checkpoint, bank["file"], path),

@@ -163,6 +163,10 @@ class Synthesizer:
         self.refiner = None if self.sampler.refiner_file is None else OnnxVelocity(
             self.sampler.refiner_file, shape, shape, names=("x", "t", "draft"))
         self.pitch = None if self.sampler.pitch_file is None else self._pitch_session(shape)
+        # what `arrays` gives: the generator's arrays, or a breathing pitch model's with the
+        # phase of its source beside them (`harmonics.voice`)
+        self.spoken = self.representation if self.sampler.breath is None \
+            else self.representation.with_phase()
 
     def _pitch_session(self, shape: list[int]) -> Any:
         """A pitch model's `pitch.onnx`, checked to take the generator's `[freq, frame]` and
@@ -177,6 +181,10 @@ class Synthesizer:
             raise DataError(f"{self.checkpoint / 'sampler.json'} gives "
                             f"{np.size(self.sampler.strength)} harmonic strengths, not one per "
                             f"frequency bin ({shape[0]}); export the run again")
+        if self.sampler.breath is not None and np.shape(self.sampler.breath)[1] != shape[0]:
+            raise DataError(f"{self.checkpoint / 'sampler.json'} gives breath spreads of "
+                            f"{np.shape(self.sampler.breath)[1]} bins, not one per frequency "
+                            f"bin ({shape[0]}); export the run again")
         return session
 
     def _read_phases(self) -> dict[int, np.ndarray] | None:
@@ -227,7 +235,7 @@ class Synthesizer:
                temperature: float = 1.0, sampler: str | None = None,
                guidance: float = DEFAULT_GUIDANCE, steps: int = DEFAULT_STEPS,
                solver: str = DEFAULT_SOLVER) -> np.ndarray:
-        """`[clip, *representation.shape]` arrays, one clip per digit, ready for `waveforms`.
+        """`[clip, *spoken.shape]` arrays, one clip per digit, ready for `waveforms`.
 
         Args:
             speaker: one voice for all clips, a voice per clip, or None (speaker-conditional
@@ -253,29 +261,40 @@ class Synthesizer:
         z = self._latents(digits, speakers, condition, temperature, rng, sampler,
                           (guidance, steps, solver))
         arrays = self._generate(z, condition, self._phases(digits, rng))
-        # noise only for a refiner: the other models' draws stay as they were
+        # noise only for a refiner or a breath: the other models' draws stay as they were
         noise = None if self.refiner is None else rng.standard_normal(arrays.shape)
-        return self._finish(arrays, noise, steps)
+        return self._finish(arrays, noise, self.breath_noise(len(arrays), rng), steps)
 
     def _finish(self, drafts: np.ndarray, noise: np.ndarray | None,
-                steps: int = DEFAULT_STEPS) -> np.ndarray:
+                breath: np.ndarray | None, steps: int = DEFAULT_STEPS) -> np.ndarray:
         """The generator's drafts as the model says them: a spectrogram flow's carried to
         clips by its refiner (`flow.refine`, with `noise` and `steps`), then a pitch
-        model's voiced (`voice`); any other model's as they are."""
+        model's voiced (`voice`, with `breath`); any other model's as they are."""
         if self.refiner is not None:
             drafts = refine(self.refiner, drafts, noise, self.sampler.draft_noise, steps)
-        return self.voice(drafts)
+        return self.voice(drafts, breath)
 
-    def voice(self, arrays: np.ndarray) -> np.ndarray:
+    def breath_noise(self, clips: int, rng: np.random.Generator) -> np.ndarray | None:
+        """`[clip, sample]` white noise drawn from `rng` for a pitch model's breath
+        (`harmonics.voice`); None, drawing nothing, for models without one."""
+        if self.pitch is None or self.sampler.breath is None:
+            return None
+        return rng.standard_normal((clips, self.representation.settings.clip_samples))
+
+    def voice(self, arrays: np.ndarray, breath: np.ndarray | None = None) -> np.ndarray:
         """`[clip, *representation.shape]` arrays, with a pitch model: the harmonics of the
-        f0 it hears in them added (`harmonics.voice`); with any other model, as they are."""
+        f0 it hears in them added (`harmonics.voice`), and its breath, of the white noise
+        `breath` (`breath_noise`; required where the model has one), with its source's
+        phase beside (`[clip, *spoken.shape]`); with any other model, as they are."""
         if self.pitch is None:
             return arrays
         from . import harmonics
 
+        if self.sampler.breath is not None and breath is None:
+            raise ValueError("this pitch model breathes: give its noise (breath_noise)")
         outputs = self.pitch.run(None, {self.pitch.get_inputs()[0].name: arrays[..., 0]})[0]
         return harmonics.voice(arrays, *harmonics.pitch_of(outputs), self.representation,
-                               self.sampler.strength)
+                               self.sampler.strength, self.sampler.breath, breath)
 
     def _latents(self, digits: list[int], speakers: list[str | None],
                  condition: np.ndarray | None, temperature: float, rng: np.random.Generator,
@@ -294,13 +313,13 @@ class Synthesizer:
                  **flow: Any) -> np.ndarray:
         """`[clip, freq, frame]` scaled log-magnitudes of `arrays` (and its flow options),
         for plots and judges."""
-        return self.representation.log_magnitude(
+        return self.spoken.log_magnitude(
             self.arrays(digits, speaker, seed, temperature, sampler, **flow))
 
     def waveforms(self, arrays: np.ndarray, n_iter: int = 64, seed: int = 0) -> np.ndarray:
-        """`[clip, sample]` waveforms of `arrays`, by the run's representation (Griffin-Lim
-        seeded by `seed` where it needs one)."""
-        return self.representation.decode(arrays, seed=seed, n_iter=n_iter)
+        """`[clip, sample]` waveforms of `arrays`, by the representation they are in
+        (`spoken`: Griffin-Lim seeded by `seed` where it needs one)."""
+        return self.spoken.decode(arrays, seed=seed, n_iter=n_iter)
 
     def digit_grid(self, rows: int, seed: int = 0, temperature: float = 1.0,
                    sampler: str | None = None) -> np.ndarray:
@@ -340,8 +359,12 @@ class Synthesizer:
         phases = self._phases([start], np.random.default_rng(seed))
         phases = None if phases is None else np.repeat(phases, steps, axis=0)
         drafts = self._generate(z, condition, phases)
-        noise = np.random.default_rng(seed).standard_normal((1, *drafts.shape[1:]))
-        return self.representation.log_magnitude(self._finish(drafts, np.repeat(noise, steps, 0)))
+        rng = np.random.default_rng(seed)
+        noise = rng.standard_normal((1, *drafts.shape[1:]))
+        breath = self.breath_noise(1, rng)
+        return self.spoken.log_magnitude(self._finish(
+            drafts, np.repeat(noise, steps, 0),
+            None if breath is None else np.repeat(breath, steps, 0)))
 
     def flow_options(self, sampler: str | None, **given: Any) -> dict[str, Any]:
         """The flow options `given` that are not None (guidance, steps, solver), once checked

@@ -8,7 +8,9 @@ VAE's spectrogram of a clip each frame's voicing and f0, learnt from the f0 that
 pYIN finds in the clip itself (`harmonics.f0_contours`). At inference the comb
 of a harmonic source at that f0 is added to the voiced, loud frames
 (`harmonics.voice`), in each frequency bin at the strength that takes real
-clips' combs nearest their own fine detail (`harmonics.fitted_strength`).
+clips' combs nearest their own fine detail (`harmonics.fitted_strength`), with the
+detail the comb leaves drawn as a breath: white noise's detail, at the spread of
+what is left of real clips' (`harmonics.fitted_breath`).
 
 A run names its VAE run (`vae_run`), whose frozen decoder makes the spectrograms
 it learns from (of a posterior sample of each training clip), and may name a
@@ -74,32 +76,35 @@ class PitchFamily(OnPrior):
 
     def preview(self, folder: Path, representation: Any, inputs: dict[str, np.ndarray],
                 data: dict) -> Any:
-        """The previews, voiced at the strengths fitted on the training clips."""
+        """The previews, voiced at the strengths and breath fitted on the training clips."""
         return self.network().Preview(folder, representation, inputs,
-                                      self.strength(data["train"].inputs, representation))
+                                      *self.source(data["train"].inputs, representation))
 
     @staticmethod
-    def strength(inputs: dict[str, np.ndarray], representation: Any) -> np.ndarray:
-        """`harmonics.fitted_strength` of (up to `STRENGTH_CLIPS` of) the training clips."""
-        from ..harmonics import fitted_strength
+    def source(inputs: dict[str, np.ndarray], representation: Any) -> tuple[np.ndarray, ...]:
+        """`harmonics.fitted_strength` and `harmonics.fitted_breath` of (up to
+        `STRENGTH_CLIPS` of) the training clips."""
+        from ..harmonics import fitted_breath, fitted_strength
 
-        return fitted_strength(inputs["features"][:STRENGTH_CLIPS],
-                               inputs["f0"][:STRENGTH_CLIPS], representation)
+        features, f0 = inputs["features"][:STRENGTH_CLIPS], inputs["f0"][:STRENGTH_CLIPS]
+        strength = fitted_strength(features, f0, representation)
+        return strength, fitted_breath(features, f0, representation, strength)
 
     def export(self, model: Any, staging: Path, epoch: int, logs: dict, data: dict,
                batch_size: int) -> None:
         # the VAE's representation is the run's (`OnVAE.posteriors` checks the scaling)
-        strength = self.strength(data["train"].inputs, self.vae(model.config).representation)
-        self.write_prior(model.config, staging,
-                         pitch={"file": "pitch.onnx",
-                                "strength": [round(float(gain), 4) for gain in strength]})
+        strength, breath = self.source(data["train"].inputs,
+                                       self.vae(model.config).representation)
+        self.write_prior(model.config, staging, pitch={
+            "file": "pitch.onnx", "strength": [round(float(gain), 4) for gain in strength],
+            "breath": [[round(float(spread), 4) for spread in row] for row in breath]})
         self.network().save_checkpoint(model, staging, epoch, logs, data, batch_size)
 
     def summary(self, model: Any) -> dict[str, Any]:
         return {"parameters": int(model.pitch.count_params())}
 
 
-STRENGTH_CLIPS = 500  # training clips the harmonics' strengths are fitted on
+STRENGTH_CLIPS = 500  # training clips the harmonics' strengths and breath are fitted on
 
 # 128 channels, 3 residual convolutions over time: about 4 s an epoch of FSDD on 2 cores.
 PITCH = PitchFamily("pitch", "pitch model", {"width": 128, "depth": 3}, settings=PitchSettings)

@@ -73,13 +73,14 @@ def build(config: ModelConfig, feature_shape: tuple[int, ...], seed: int, traini
 
 class Preview(keras.callbacks.Callback):
     """Every `PREVIEW_EVERY` epochs: one training clip of each digit as the VAE decodes its
-    posterior mean, voiced by the model at `strength` (per bin): `previews/eNNN.png` and `.wav`."""
+    posterior mean, voiced by the model at `strength` (per bin) with `breath` (`[2, freq]`,
+    of a seeded noise), spoken with its source's phase: `previews/eNNN.png` and `.wav`."""
 
     def __init__(self, folder: Path, representation: Any, inputs: dict[str, np.ndarray],
-                 strength: np.ndarray):
+                 strength: np.ndarray, breath: np.ndarray):
         super().__init__()
         self.folder, self.representation, self.inputs = folder / "previews", representation, inputs
-        self.strength = strength
+        self.strength, self.breath = strength, breath
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if (epoch + 1) % PREVIEW_EVERY:
@@ -90,8 +91,11 @@ class Preview(keras.callbacks.Callback):
         condition = [self.inputs["condition"]] if "condition" in self.inputs else []
         draft = self.model.decoder.predict_on_batch([mean, *condition])
         f0, voicing = pitch_of(np.asarray(self.model.pitch.predict_on_batch(draft)))
-        arrays = voice(draft[..., None], f0, voicing, self.representation, self.strength)
-        write_preview(self.folder, epoch + 1, arrays, self.representation)
+        noise = np.random.default_rng(0).standard_normal(
+            (len(draft), self.representation.settings.clip_samples))
+        arrays = voice(draft[..., None], f0, voicing, self.representation, self.strength,
+                       self.breath, noise)  # with the source's phase
+        write_preview(self.folder, epoch + 1, arrays, self.representation.with_phase())
 
 
 def save_checkpoint(model: PitchModel, staging: Path, epoch: int, logs: dict, data: dict,
