@@ -8,7 +8,8 @@
    soundfile). The ratio of the medians is the start-up the project adds (the
    target: within 1.25x).
 2. Synthesis alone: seconds of audio made per second of compute, for ten
-   digits at the default 64 Griffin-Lim iterations, in this process.
+   digits as the model's arrays decode (log-magnitude: 64 Griffin-Lim iterations;
+   magnitude-phase, a breathing pitch model's: its own phase), in this process.
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ def main() -> None:
     print(f"inference / bare imports, medians: "
           f"{statistics.median(times['inference']) / statistics.median(times['bare imports']):.2f}x")
 
-    factor, speech = realtime_factor(Synthesizer(Run.open(args.run)), repeats=args.repeats)
-    print(f"synthesis of 10 digits ({speech:.2f} s of audio, 64 Griffin-Lim iterations): "
+    synthesizer = Synthesizer(Run.open(args.run))
+    factor, speech = realtime_factor(synthesizer, repeats=args.repeats)
+    print(f"synthesis of 10 digits ({speech:.2f} s of audio, decoded as "
+          f"{synthesizer.spoken.name}): "
           f"median {speech / factor:.3f} s, {factor:.0f}x real time")
 
 

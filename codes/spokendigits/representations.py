@@ -346,7 +346,7 @@ class LogMagnitude(Representation):
         """`[clip, clip_samples]` waveforms of `[clip, freq, frame]` features (`decode`)."""
         return self.decode(np.asarray(features)[..., None], seed=seed, n_iter=n_iter)
 
-    def with_phase(self) -> "MagnitudePhase":
+    def with_phase(self) -> MagnitudePhase:
         """The `MagnitudePhase` of these settings and scaling: these arrays with a phase
         channel beside, decoded by the inverse STFT with that phase (a pitch model's source,
         `harmonics.voice`)."""
