@@ -113,8 +113,8 @@ def test_the_source_phase_is_the_harmonics_where_voiced_and_the_breath_where_not
     f0, voicing = np.full((1, frames), 150.0), np.zeros((1, frames))
     voicing[:, 48:] = 1.0
     noise = rng.standard_normal((1, SAMPLES))
-    phase = harmonics.source_phase(f0, voicing, noise, representation)
     source = harmonics.excitation(f0, RATE, HOP, SAMPLES)
+    phase = harmonics.source_phase(source, voicing, noise, representation)
     of = {name: np.angle(audio.stft(waveform, settings.n_fft, HOP))
           for name, waveform in (("harmonics", source), ("noise", noise))}
 

@@ -103,8 +103,17 @@ def excitation(f0: np.ndarray, sample_rate: int, hop_length: int, samples: int) 
 def comb(f0: np.ndarray, representation: Any) -> np.ndarray:
     """`[clip, freq, frame]` fine detail (in the representation's scaled log-magnitude) of
     the harmonic excitation at `[clip, frame]` f0."""
+    return _comb_of(_excitation_of(f0, representation), representation)
+
+
+def _excitation_of(f0: np.ndarray, representation: Any) -> np.ndarray:
+    """`excitation` of `[clip, frame]` f0 at the representation's rate, hop and length."""
     settings = representation.settings
-    sources = excitation(f0, settings.sample_rate, settings.hop_length, settings.clip_samples)
+    return excitation(f0, settings.sample_rate, settings.hop_length, settings.clip_samples)
+
+
+def _comb_of(sources: np.ndarray, representation: Any) -> np.ndarray:
+    """`[clip, freq, frame]` fine detail of `[clip, sample]` harmonic sources (`comb`)."""
     return fine_detail(representation.features(sources))
 
 
@@ -130,7 +139,8 @@ def voice(arrays: np.ndarray, f0: np.ndarray, voicing: np.ndarray, representatio
     features = arrays[..., 0]
     voiced = _eased(voicing >= VOICED)[:, None, :]
     loud = loud_frames(representation.scaling.invert(features))
-    detail = comb(np.where(voicing >= VOICED, f0, 0.0), representation)
+    harmonic = _excitation_of(np.where(voicing >= VOICED, f0, 0.0), representation)
+    detail = _comb_of(harmonic, representation)
     gain = np.asarray(strength, np.float32)[..., None]  # [freq, 1] or [1]
     voiced_arrays = features + gain * loud * voiced * detail
     if breath is None:
@@ -138,26 +148,24 @@ def voice(arrays: np.ndarray, f0: np.ndarray, voicing: np.ndarray, representatio
     spread = np.asarray(breath, np.float32)[..., None]  # [2, freq, 1]
     voiced_arrays = voiced_arrays + loud * (spread[0] * voiced + spread[1] * (1 - voiced)) * \
         breath_detail(noise, representation)
-    phase = source_phase(f0, voicing, noise, representation) / np.pi
+    phase = source_phase(harmonic, voicing, noise, representation) / np.pi
     return np.stack([voiced_arrays, phase], axis=-1).astype(np.float32)
 
 
-def source_phase(f0: np.ndarray, voicing: np.ndarray, noise: np.ndarray,
+def source_phase(harmonic: np.ndarray, voicing: np.ndarray, noise: np.ndarray,
                  representation: Any) -> np.ndarray:
-    """`[clip, freq, frame]` STFT phase (radians) of the source `voice` draws: the harmonic
-    excitation of `[clip, frame]` f0 where voiced, the breath's `[clip, sample]` white noise
-    where not, crossfaded sample by sample over the voicing (eased as `voice` eases it).
+    """`[clip, freq, frame]` STFT phase (radians) of the source `voice` draws: the
+    `[clip, sample]` harmonic excitation (`excitation` of the voiced frames' f0) where
+    `[clip, frame]` voicing says voiced, the breath's `[clip, sample]` white noise where
+    not, crossfaded sample by sample over the voicing (eased as `voice` eases it).
 
     Griffin-Lim, started from a random phase, makes a rough, phasey sound of a comb drawn
     onto a decoder's spectrogram; the phase of the source the comb comes from keeps each
     harmonic's phase running on from frame to frame, as a voice's does."""
     settings = representation.settings
-    voiced = voicing >= VOICED
-    harmonic = excitation(np.where(voiced, f0, 0.0), settings.sample_rate,
-                          settings.hop_length, settings.clip_samples)
-    frames = np.arange(voiced.shape[-1]) * settings.hop_length
+    frames = np.arange(voicing.shape[-1]) * settings.hop_length
     weight = np.stack([np.interp(np.arange(settings.clip_samples), frames, eased)
-                       for eased in _eased(voiced)])
+                       for eased in _eased(voicing >= VOICED)])
     mixed = weight * harmonic + (1 - weight) * np.asarray(noise, np.float32)
     return np.angle(audio.stft(mixed, settings.n_fft, settings.hop_length))
 
