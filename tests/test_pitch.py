@@ -48,6 +48,38 @@ def test_loud_frames_are_those_within_30_db_of_the_loudest():
     assert loud[:4].min() > 0.99 and loud[8:].max() < 0.01  # eased over 2 frames
 
 
+def test_the_fitted_threshold_voices_as_many_loud_frames_as_pyin():
+    rng = np.random.default_rng(4)
+    voicing = rng.uniform(size=(20, 96))
+    f0 = np.where(rng.uniform(size=voicing.shape) < 0.3, 150.0, 0.0)
+    loud = np.ones(voicing.shape, bool)
+    loud[:, 80:] = False
+    voicing[:, 80:] = 1.0  # quiet frames are voiced by the model, and do not count
+    threshold = harmonics.fitted_threshold(voicing, f0, loud)
+    assert np.mean(voicing[loud] >= threshold) == pytest.approx(np.mean(f0[loud] > 0), abs=1e-3)
+    # a model that voices too much is voiced from a higher probability than one half
+    assert harmonics.fitted_threshold(np.full((2, 3), 0.9), np.zeros((2, 3)),
+                                      np.ones((2, 3), bool)) == 1.0
+    eager = np.clip(voicing + 0.3, 0, 1)
+    assert harmonics.fitted_threshold(eager, f0, loud) > harmonics.VOICED
+    assert np.mean(eager[loud] >= harmonics.VOICED) > np.mean(f0[loud] > 0) + 0.2
+
+
+def test_the_threshold_says_which_frames_are_voiced(representation):
+    rng = np.random.default_rng(5)
+    frames = representation.shape[1]
+    arrays = representation.features(rng.standard_normal((1, SAMPLES)) * 0.1)[..., None]
+    f0, voicing = np.full((1, frames), 200.0), np.full((1, frames), 0.6)
+    voicing[:, 48:] = 0.9
+    at = {threshold: harmonics.voice(arrays, f0, voicing, representation, 1.0,
+                                     threshold=threshold)[0, ..., 0] - arrays[0, ..., 0]
+          for threshold in (0.5, 0.7, 0.95)}
+    assert np.abs(at[0.5]).mean(axis=0)[:40].min() > 0.01  # both halves voiced
+    assert np.abs(at[0.7]).max(axis=0)[:40].max() < 1e-6   # the second half only
+    np.testing.assert_allclose(at[0.7][:, 52:], at[0.5][:, 52:], atol=1e-5)
+    assert np.abs(at[0.95]).max() < 1e-6                    # none
+
+
 @pytest.fixture(scope="module")
 def representation(small_feature_set):
     return small_feature_set.featurizer.representation
@@ -246,6 +278,7 @@ def test_the_family_trains_exports_and_speaks_voiced(pitch_run):
     assert sampler["pitch"]["file"] == "pitch.onnx" and len(strength) == run.representation.shape[0]
     assert all(0 <= gain < 10 for gain in strength) and max(strength) > 0
     assert np.shape(breath) == (2, len(strength)) and 0 < np.min(breath) and np.max(breath) < 10
+    assert 0 < sampler["pitch"]["voiced"] < 1
     synthesizer = Synthesizer(run)
     assert synthesizer.pitch is not None and {"digit", "mixture"} <= set(synthesizer.samplers)
     speech = synthesizer.speak(parse_digits("12"), seed=3, n_iter=4)
@@ -283,6 +316,8 @@ def test_a_damaged_pitch_entry_is_refused(pitch_run, tmp_path):
                     {**sampler["pitch"], "breath": [[0.5, 0.5]]},
                     {**sampler["pitch"], "breath": [[0.5, 0.5], [0.5]]},
                     {**sampler["pitch"], "breath": [[0.5, -1], [0.5, 0.5]]},
+                    {**sampler["pitch"], "voiced": 1.5}, {**sampler["pitch"], "voiced": True},
+                    {**sampler["pitch"], "voiced": [0.5]},
                     {**sampler["pitch"], "extra": 1}):
         (checkpoint / "sampler.json").write_text(json.dumps({**sampler, "pitch": damaged}))
         with pytest.raises(DataError):
@@ -291,14 +326,25 @@ def test_a_damaged_pitch_entry_is_refused(pitch_run, tmp_path):
 
 def test_checkpoints_of_earlier_versions_speak_and_wrong_counts_are_refused(pitch_run,
                                                                           tmp_path):
-    """Earlier versions wrote no breath, and before that one strength for every bin."""
+    """Earlier versions wrote no voicing threshold (voiced from one half), before that no
+    breath, and before that one strength for every bin."""
     from spokendigits.runs import Run
     from spokendigits.synthesis import Synthesizer
 
     run = Run.open(shutil.copytree(pitch_run.folder, tmp_path / pitch_run.name))
     path = run.checkpoint(None) / "sampler.json"
     sampler = json.loads(path.read_text())
+
+    def at(voiced: float) -> np.ndarray:
+        path.write_text(json.dumps({**sampler, "pitch": {**sampler["pitch"], "voiced": voiced}}))
+        return Synthesizer(run).arrays([4, 5], seed=2)
+
+    half, hardly = at(0.5), at(0.999)
+    assert not np.allclose(hardly[..., 0], half[..., 0])  # the threshold is read and used
+    pitch = {name: value for name, value in sampler["pitch"].items() if name != "voiced"}
+    path.write_text(json.dumps({**sampler, "pitch": pitch}))
     breathing = Synthesizer(run).arrays([4, 5], seed=2)
+    np.testing.assert_array_equal(breathing, half)
     strength = sampler["pitch"]["strength"]
     path.write_text(json.dumps({**sampler, "pitch": {"file": "pitch.onnx", "strength": strength}}))
     per_bin = Synthesizer(run).arrays([4, 5], seed=2)  # no breath, by Griffin-Lim

@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import scipy.fft
 import soundfile
-import soxr
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .config import check_settings
@@ -52,6 +51,8 @@ def load_wav(path: str | Path, sample_rate: int) -> np.ndarray:
     waveform, native_rate = soundfile.read(path, dtype="float32", always_2d=True)
     waveform = waveform.mean(axis=1)
     if native_rate != sample_rate:
+        import soxr  # feature extraction's: inference never resamples
+
         waveform = soxr.resample(waveform, native_rate, sample_rate, quality="HQ")
     return waveform.astype(np.float32, copy=False)
 

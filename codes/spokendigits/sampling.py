@@ -12,6 +12,7 @@ and rely on the condition.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -194,8 +195,9 @@ def sampler_file(latent_dim: int, gaussians: str | None = None,
     `refiner` (`{"file": ..., "draft_noise": ...}`: it carries the generator's drafts to
     the clips, `flow.refine`), or a pitch model's `pitch` (`{"file": ..., "strength": ...}`:
     it voices the generator's spectrograms, `harmonics.voice`; a strength per frequency
-    bin, or one for all in checkpoints of earlier versions; and `"breath"`, the spreads of
-    `harmonics.fitted_breath`, which earlier versions lack), where the checkpoint has one."""
+    bin, or one for all in checkpoints of earlier versions; `"breath"`, the spreads of
+    `harmonics.fitted_breath`, and `"voiced"`, `harmonics.fitted_threshold`, which earlier
+    versions lack), where the checkpoint has one."""
     z = "flow" if flow else "gaussians" if gaussians else "normal"
     return {"z": z, "latent_dim": latent_dim, **({"gaussians": gaussians} if gaussians else {}),
             **({"flow": flow} if flow else {}), "phase_bank": phase_bank,
@@ -216,6 +218,7 @@ class CheckpointSampler:
     pitch_file: Path | None = None    # a pitch model's network (`harmonics.voice`)
     strength: float | tuple[float, ...] = 0.0  # ... and the harmonics' strength (per bin)
     breath: tuple[tuple[float, ...], ...] | None = None  # ... and the breath's spreads
+    voiced: float | None = None       # ... and its voicing threshold (None: harmonics.VOICED)
 
     def samplers(self, conditional: bool) -> tuple[str, ...]:
         """The samplers this checkpoint offers a model: "flow" where it has a flow, else
@@ -262,12 +265,15 @@ def _rows_in(value: Any, low: float, high: float) -> bool:
         all(_number_in(number, low, high) for number in row) for row in value)
 
 
+LATER_NUMBERS = {"breath", "voiced"}  # a pitch entry's numbers that older checkpoints lack
+
+
 def _finisher_valid(entry: Any, numbers: dict[str, Any]) -> bool:
     """Whether a finisher's sampler.json entry is `{"file": ..., name: numbers...}` with
-    every name of `numbers` but "breath" (which older checkpoints lack), each valid."""
+    every name of `numbers` (checks of one value) but `LATER_NUMBERS`, each valid."""
     return isinstance(entry, dict) and "file" in entry and \
-        set(numbers) - {"breath"} <= set(entry) - {"file"} <= set(numbers) and \
-        all(numbers[name](value, 0, 10) for name, value in entry.items() if name != "file")
+        set(numbers) - LATER_NUMBERS <= set(entry) - {"file"} <= set(numbers) and \
+        all(numbers[name](value) for name, value in entry.items() if name != "file")
 
 
 def _as_tuples(value: Any) -> Any:
@@ -288,9 +294,11 @@ def read_sampler(checkpoint: Path, latent_dim: int) -> CheckpointSampler:
     z = sampler.get("z") if isinstance(sampler, dict) else None
     keys = {"z", "latent_dim", "phase_bank"} | ({z} if z in ("gaussians", "flow") else set())
     bank = sampler.get("phase_bank") if isinstance(sampler, dict) else None
-    # a finisher's entry: its file and its numbers (breath: optional, in newer checkpoints)
-    finishers = {"refiner": {"draft_noise": _number_in},
-                 "pitch": {"strength": _numbers_in, "breath": _rows_in}}
+    # a finisher's entry: its file and its numbers (`LATER_NUMBERS`: in newer checkpoints)
+    finishers = {"refiner": {"draft_noise": partial(_number_in, low=0, high=10)},
+                 "pitch": {"strength": partial(_numbers_in, low=0, high=10),
+                           "breath": partial(_rows_in, low=0, high=10),
+                           "voiced": partial(_number_in, low=0, high=1)}}
     finishing = {name: sampler.get(name) for name in finishers} \
         if isinstance(sampler, dict) else {}
     if not isinstance(sampler, dict) or set(sampler) - set(finishers) != keys or \

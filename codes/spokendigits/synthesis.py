@@ -293,8 +293,9 @@ class Synthesizer:
         if self.sampler.breath is not None and breath is None:
             raise ValueError("this pitch model breathes: give its noise (breath_noise)")
         outputs = self.pitch.run(None, {self.pitch.get_inputs()[0].name: arrays[..., 0]})[0]
+        threshold = harmonics.VOICED if self.sampler.voiced is None else self.sampler.voiced
         return harmonics.voice(arrays, *harmonics.pitch_of(outputs), self.representation,
-                               self.sampler.strength, self.sampler.breath, breath)
+                               self.sampler.strength, self.sampler.breath, breath, threshold)
 
     def _latents(self, digits: list[int], speakers: list[str | None],
                  condition: np.ndarray | None, temperature: float, rng: np.random.Generator,

@@ -10,7 +10,9 @@ of a harmonic source at that f0 is added to the voiced, loud frames
 (`harmonics.voice`), in each frequency bin at the strength that takes real
 clips' combs nearest their own fine detail (`harmonics.fitted_strength`), with the
 detail the comb leaves drawn as a breath: white noise's detail, at the spread of
-what is left of real clips' (`harmonics.fitted_breath`).
+what is left of real clips' (`harmonics.fitted_breath`). A frame is voiced from the
+voicing probability at which the model voices as many of the training clips'
+reconstructions' loud frames as pYIN voices (`harmonics.fitted_threshold`).
 
 A run names its VAE run (`vae_run`), whose frozen decoder makes the spectrograms
 it learns from (of a posterior sample of each training clip), and may name a
@@ -90,21 +92,32 @@ class PitchFamily(OnPrior):
         strength = fitted_strength(features, f0, representation)
         return strength, fitted_breath(features, f0, representation, strength)
 
+    def threshold(self, model: Any, inputs: dict[str, np.ndarray], representation: Any) -> float:
+        """`harmonics.fitted_threshold` of the model's voicing of (up to `STRENGTH_CLIPS`
+        of) the training clips' reconstructions, in their loud frames."""
+        from ..harmonics import fitted_threshold, loud_frames
+
+        inputs = {name: values[:STRENGTH_CLIPS] for name, values in inputs.items()}
+        draft, (_, voicing) = self.network().heard(model, inputs)
+        loud = loud_frames(representation.scaling.invert(draft))[:, 0] > 0.5
+        return fitted_threshold(voicing, inputs["f0"], loud)
+
     def export(self, model: Any, staging: Path, epoch: int, logs: dict, data: dict,
                batch_size: int) -> None:
         # the VAE's representation is the run's (`OnVAE.posteriors` checks the scaling)
-        strength, breath = self.source(data["train"].inputs,
-                                       self.vae(model.config).representation)
+        representation = self.vae(model.config).representation
+        strength, breath = self.source(data["train"].inputs, representation)
         self.write_prior(model.config, staging, pitch={
             "file": "pitch.onnx", "strength": [round(float(gain), 4) for gain in strength],
-            "breath": [[round(float(spread), 4) for spread in row] for row in breath]})
+            "breath": [[round(float(spread), 4) for spread in row] for row in breath],
+            "voiced": round(self.threshold(model, data["train"].inputs, representation), 4)})
         self.network().save_checkpoint(model, staging, epoch, logs, data, batch_size)
 
     def summary(self, model: Any) -> dict[str, Any]:
         return {"parameters": int(model.pitch.count_params())}
 
 
-STRENGTH_CLIPS = 500  # training clips the harmonics' strengths and breath are fitted on
+STRENGTH_CLIPS = 500  # training clips the strengths, breath and voicing are fitted on
 
 # 128 channels, 3 residual convolutions over time: about 4 s an epoch of FSDD on 2 cores.
 PITCH = PitchFamily("pitch", "pitch model", {"width": 128, "depth": 3}, settings=PitchSettings)

@@ -71,6 +71,16 @@ def build(config: ModelConfig, feature_shape: tuple[int, ...], seed: int, traini
                            1e-3 if training is None else training.learning_rate)
 
 
+def heard(model: PitchModel, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, tuple]:
+    """`[clip, freq, frame]` the VAE's spectrograms of the posterior means of the clips of
+    `inputs` ("posterior", and "condition" where given), and the model's `[clip, frame]`
+    f0 and voicing of them (`harmonics.pitch_of`)."""
+    mean = np.split(inputs["posterior"], 2, axis=-1)[0]
+    condition = [inputs["condition"]] if "condition" in inputs else []
+    draft = np.asarray(model.decoder.predict([mean, *condition], batch_size=64, verbose=0))
+    return draft, pitch_of(np.asarray(model.pitch.predict(draft, batch_size=64, verbose=0)))
+
+
 class Preview(keras.callbacks.Callback):
     """Every `PREVIEW_EVERY` epochs: one training clip of each digit as the VAE decodes its
     posterior mean, voiced by the model at `strength` (per bin) with `breath` (`[2, freq]`,
@@ -87,10 +97,7 @@ class Preview(keras.callbacks.Callback):
             return
         from ..harmonics import voice
 
-        mean = np.split(self.inputs["posterior"], 2, axis=-1)[0]
-        condition = [self.inputs["condition"]] if "condition" in self.inputs else []
-        draft = self.model.decoder.predict_on_batch([mean, *condition])
-        f0, voicing = pitch_of(np.asarray(self.model.pitch.predict_on_batch(draft)))
+        draft, (f0, voicing) = heard(self.model, self.inputs)
         noise = np.random.default_rng(0).standard_normal(
             (len(draft), self.representation.settings.clip_samples))
         arrays = voice(draft[..., None], f0, voicing, self.representation, self.strength,
