@@ -43,6 +43,7 @@ def main() -> None:
     from spokendigits.features import FeatureSet
     from spokendigits.harmonics import (clips_f0, comb, fine_detail, fitted_breath,
                                         fitted_strength, voiced_and_loud)
+    from spokendigits.models.pitch import fitting_clips
     from train import find_feature_set
 
     parser = argparse.ArgumentParser(description=__doc__,
@@ -57,7 +58,7 @@ def main() -> None:
         sys.exit(f"{feature_set.name} keeps no phases; make it with codes/features.py --phase")
     analysis = feature_set.featurizer.representation
     clips = {split: np.flatnonzero(feature_set.split_mask(split)) for split in ("train", "test")}
-    clips["train"] = clips["train"][:args.clips]
+    clips["train"] = fitting_clips({"index": clips["train"]}, args.clips)["index"]  # as exports
     features = {split: feature_set.features[index] for split, index in clips.items()}
     f0 = {split: clips_f0(features[split], feature_set.phase[index], analysis)
           for split, index in clips.items()}

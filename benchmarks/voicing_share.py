@@ -5,10 +5,13 @@
 
 For each set of spectrograms, the share of their loud frames (`harmonics.loud_frames`)
 that the pitch model voices, at its checkpoint's voicing threshold
-(`harmonics.fitted_threshold`, or one half where it has none) and at one half:
+(`harmonics.fitted_threshold`, or one half where it has none) and at one half, and
+the share of clips it voices in under a tenth of them (a whispered digit: every
+spoken digit has a vowel):
 
-- the VAE's reconstructions (posterior means) of the first `--clips` training clips
-  and of the test clips, beside the share pYIN voices of the same frames (its f0 of
+- the VAE's reconstructions (posterior means) of `--clips` training clips (evenly
+  spaced, as the export's fits take them: `models.pitch.fitting_clips`) and of the
+  test clips, beside the share pYIN voices of the same frames (its f0 of
   the real clips, in their loud frames: the pitch model's targets);
 - `--samples` of the flow's spectrograms (guidance 1), an equal number of each digit,
   beside the share pYIN voices of the real test clips' own loud frames.
@@ -35,6 +38,7 @@ def main() -> None:
     from spokendigits import harmonics
     from spokendigits.features import FeatureSet
     from spokendigits.models import family_of
+    from spokendigits.models.pitch import fitting_clips
     from spokendigits.runs import Run
     from spokendigits.synthesis import Synthesizer
     from train import find_feature_set
@@ -74,30 +78,41 @@ def main() -> None:
 
     rows = []
 
-    def row(name: str, drafts: np.ndarray, pyin: float | None) -> None:
+    def whispered(voiced: np.ndarray, loud: np.ndarray) -> float:
+        """The share of clips voiced in under a tenth of their loud frames."""
+        return float(np.mean([np.mean(frames[mask]) < 0.1 for frames, mask in zip(voiced, loud)]))
+
+    def row(name: str, drafts: np.ndarray, pyin: np.ndarray | None) -> None:
         loud, voicing = loud_of(drafts), voicing_of(drafts)
         rows.append({"spectrograms": name, "clips": len(drafts),
                      f"voiced at {fitted:.3f}": np.mean(voicing[loud] >= fitted),
                      "voiced at 0.5": np.mean(voicing[loud] >= harmonics.VOICED),
-                     "pYIN": pyin})
+                     "pYIN": None if pyin is None else np.mean(pyin[loud] > 0),
+                     f"clips under a tenth, at {fitted:.3f}": whispered(voicing >= fitted, loud),
+                     "clips under a tenth, pYIN": None if pyin is None else
+                     whispered(pyin > 0, loud)})
         print(rows[-1], file=sys.stderr, flush=True)
 
     for split in ("train", "test"):
         mask = feature_set.split_mask(split)
-        if split == "train":
-            mask[np.flatnonzero(mask)[args.clips:]] = False
+        if split == "train":  # as the export fits the threshold: evenly spaced clips
+            chosen = fitting_clips({"index": np.flatnonzero(mask)}, args.clips)["index"]
+            mask[:] = False
+            mask[chosen] = True
         drafts = family_of(vae.model).reconstruct(
             vae, None, feature_set.features[mask], feature_set.digits[mask],
             feature_set.speakers[mask])
         f0 = pyin_of(mask)
-        row(f"VAE reconstructions, {split} clips", drafts, np.mean(f0[loud_of(drafts)] > 0))
+        row(f"VAE reconstructions, {split} clips", drafts, f0)
         if split == "test":
-            real_share = np.mean(f0[loud_of(feature_set.features[mask])] > 0)
+            real_loud = loud_of(feature_set.features[mask])
+            real = {"pYIN": np.mean(f0[real_loud] > 0),
+                    "clips under a tenth, pYIN": whispered(f0 > 0, real_loud)}
     digits = np.arange(args.samples) % 10
     drafts = Synthesizer(Run.open(args.flow)).arrays(digits.tolist(), seed=args.seed)[..., 0]
     row("flow samples, guidance 1", drafts, None)
     rows.append({"spectrograms": "real test clips (pYIN, their own loud frames)",
-                 "clips": int(feature_set.split_mask("test").sum()), "pYIN": real_share})
+                 "clips": int(feature_set.split_mask("test").sum()), **real})
     print(f"pitch run {args.pitch}, its threshold {fitted:.3f}; shares of loud frames")
     print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3f"))
 

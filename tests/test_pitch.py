@@ -48,6 +48,28 @@ def test_loud_frames_are_those_within_30_db_of_the_loudest():
     assert loud[:4].min() > 0.99 and loud[8:].max() < 0.01  # eased over 2 frames
 
 
+def test_pyin_voices_a_breathy_voice_and_not_noise():
+    """Under librosa's default prior pYIN hears no voice in a harmonic source with noise at
+    3 dB below it; under `PYIN_PRIOR` it hears its pitch, and still none in the noise."""
+    rng = np.random.default_rng(6)
+    source = harmonics.excitation(np.full((1, 96), 140.0), RATE, HOP, SAMPLES)[0]
+    noise = rng.standard_normal(SAMPLES)
+    f0 = harmonics.f0_contours(np.stack([source + noise * 10 ** (-3 / 20), noise]), RATE, HOP)
+    assert np.mean(f0[0] > 0) > 0.9
+    assert np.median(f0[0][f0[0] > 0]) == pytest.approx(140, rel=0.03)
+    assert np.mean(f0[1] > 0) < 0.1
+
+
+def test_the_fits_take_clips_evenly_spaced_through_the_training_split():
+    from spokendigits.models.pitch import STRENGTH_CLIPS, fitting_clips
+
+    digits = np.repeat(np.arange(10), 200)  # ordered by digit, as a feature set is
+    chosen = fitting_clips({"digits": digits, "index": np.arange(len(digits))})
+    assert len(chosen["index"]) == STRENGTH_CLIPS and set(chosen["digits"]) == set(range(10))
+    assert np.array_equal(np.bincount(chosen["digits"]), np.full(10, STRENGTH_CLIPS // 10))
+    assert len(fitting_clips({"index": np.arange(30)})["index"]) == 30  # fewer: all of them
+
+
 def test_the_fitted_threshold_voices_as_many_loud_frames_as_pyin():
     rng = np.random.default_rng(4)
     voicing = rng.uniform(size=(20, 96))

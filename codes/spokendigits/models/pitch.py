@@ -85,19 +85,20 @@ class PitchFamily(OnPrior):
     @staticmethod
     def source(inputs: dict[str, np.ndarray], representation: Any) -> tuple[np.ndarray, ...]:
         """`harmonics.fitted_strength` and `harmonics.fitted_breath` of (up to
-        `STRENGTH_CLIPS` of) the training clips."""
+        `STRENGTH_CLIPS` of) the training clips (`fitting_clips`)."""
         from ..harmonics import fitted_breath, fitted_strength
 
-        features, f0 = inputs["features"][:STRENGTH_CLIPS], inputs["f0"][:STRENGTH_CLIPS]
+        inputs = fitting_clips(inputs)
+        features, f0 = inputs["features"], inputs["f0"]
         strength = fitted_strength(features, f0, representation)
         return strength, fitted_breath(features, f0, representation, strength)
 
     def threshold(self, model: Any, inputs: dict[str, np.ndarray], representation: Any) -> float:
         """`harmonics.fitted_threshold` of the model's voicing of (up to `STRENGTH_CLIPS`
-        of) the training clips' reconstructions, in their loud frames."""
+        of) the training clips' reconstructions (`fitting_clips`), in their loud frames."""
         from ..harmonics import fitted_threshold, loud_frames
 
-        inputs = {name: values[:STRENGTH_CLIPS] for name, values in inputs.items()}
+        inputs = fitting_clips(inputs)
         draft, (_, voicing) = self.network().heard(model, inputs)
         loud = loud_frames(representation.scaling.invert(draft))[:, 0] > 0.5
         return fitted_threshold(voicing, inputs["f0"], loud)
@@ -118,6 +119,15 @@ class PitchFamily(OnPrior):
 
 
 STRENGTH_CLIPS = 500  # training clips the strengths, breath and voicing are fitted on
+
+
+def fitting_clips(inputs: dict[str, np.ndarray], count: int = STRENGTH_CLIPS
+                  ) -> dict[str, np.ndarray]:
+    """`count` of the clips of `inputs` (all, where fewer), evenly spaced through them: a
+    feature set is ordered by digit, so the first 500 would be of 0, 1 and 2 only."""
+    clips = len(next(iter(inputs.values())))
+    chosen = np.unique(np.linspace(0, clips - 1, min(clips, count)).round().astype(int))
+    return {name: values[chosen] for name, values in inputs.items()}
 
 # 128 channels, 3 residual convolutions over time: about 4 s an epoch of FSDD on 2 cores.
 PITCH = PitchFamily("pitch", "pitch model", {"width": 128, "depth": 3}, settings=PitchSettings)
