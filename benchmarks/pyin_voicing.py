@@ -52,7 +52,6 @@ def autocorrelation_voiced(waveform: np.ndarray, frames: int, hop: int, frame: i
 
 def main() -> None:
     import librosa
-
     from spokendigits import audio
     from spokendigits.features import FeatureSet
     from spokendigits.harmonics import F0_RANGE, PYIN_SECONDS, loud_frames
