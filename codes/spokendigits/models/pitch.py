@@ -129,5 +129,6 @@ def fitting_clips(inputs: dict[str, np.ndarray], count: int = STRENGTH_CLIPS
     chosen = np.unique(np.linspace(0, clips - 1, min(clips, count)).round().astype(int))
     return {name: values[chosen] for name, values in inputs.items()}
 
+
 # 128 channels, 3 residual convolutions over time: about 4 s an epoch of FSDD on 2 cores.
 PITCH = PitchFamily("pitch", "pitch model", {"width": 128, "depth": 3}, settings=PitchSettings)
