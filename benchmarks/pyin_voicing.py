@@ -51,10 +51,8 @@ def autocorrelation_voiced(waveform: np.ndarray, frames: int, hop: int, frame: i
 
 
 def main() -> None:
-    import librosa
-    from spokendigits import audio
+    from spokendigits import harmonics
     from spokendigits.features import FeatureSet
-    from spokendigits.harmonics import F0_RANGE, PYIN_SECONDS, loud_frames
     from train import find_feature_set
 
     parser = argparse.ArgumentParser(description=__doc__,
@@ -73,22 +71,19 @@ def main() -> None:
     clips = np.random.default_rng(args.seed).choice(
         np.flatnonzero(feature_set.split_mask("train")), args.clips, replace=False)
     features = feature_set.features[clips]
-    waveforms = audio.inverse_stft(analysis.magnitude(features) *
-                                   np.exp(1j * feature_set.phase[clips]),
-                                   settings.hop_length, settings.clip_samples)
-    loud = loud_frames(analysis.scaling.invert(features))[:, 0] > 0.5
-    rate, frame = settings.sample_rate, 2 ** round(np.log2(PYIN_SECONDS * settings.sample_rate))
-    lags = slice(int(rate / F0_RANGE[1]), int(rate / F0_RANGE[0]) + 1)
+    waveforms = harmonics.clip_waveforms(features, feature_set.phase[clips], analysis)
+    loud = harmonics.loud_mask(features, analysis)
+    rate, frame = settings.sample_rate, harmonics.pyin_frame_length(settings.sample_rate)
+    low, high = harmonics.F0_RANGE
+    lags = slice(int(rate / high), int(rate / low) + 1)
 
     shares = {f"autocorrelation {PRAAT_THRESHOLD}": [
         np.mean(autocorrelation_voiced(waveform, len(mask), settings.hop_length, frame,
                                        lags)[mask]) for waveform, mask in zip(waveforms, loud)]}
     for prior in PRIORS:
-        shares[f"pYIN, prior {prior}"] = [np.mean(librosa.pyin(
-            waveform.astype(np.float32), fmin=F0_RANGE[0], fmax=F0_RANGE[1], sr=rate,
-            frame_length=frame, hop_length=settings.hop_length, resolution=0.5,
-            beta_parameters=prior, center=True)[1][mask]) for waveform, mask in zip(waveforms, loud)]
-        print(prior, file=sys.stderr, flush=True)
+        voiced = harmonics.f0_contours(waveforms, rate, settings.hop_length, prior) > 0
+        shares[f"pYIN, prior {prior}"] = [np.mean(frames[mask])
+                                          for frames, mask in zip(voiced, loud)]
     speakers = feature_set.speakers[clips]
     rows = []
     for name, values in shares.items():

@@ -65,7 +65,7 @@ def main() -> None:
         sys.exit(f"{args.vae} has no encoder (an exported copy): give the trained run")
 
     def loud_of(features: np.ndarray) -> np.ndarray:
-        return harmonics.loud_frames(representation.scaling.invert(features))[:, 0] > 0.5
+        return harmonics.loud_mask(features, representation)
 
     def voicing_of(drafts: np.ndarray) -> np.ndarray:
         session = pitch.pitch

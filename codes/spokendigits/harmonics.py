@@ -77,6 +77,12 @@ def loud_frames(log_magnitudes: np.ndarray) -> np.ndarray:
     return _eased(loud)[:, None, :]
 
 
+def loud_mask(features: np.ndarray, representation: Any) -> np.ndarray:
+    """`[clip, frame]` True on the loud frames (`loud_frames`) of `[clip, freq, frame]`
+    features in the representation's scaling."""
+    return loud_frames(representation.scaling.invert(features))[:, 0] > 0.5
+
+
 def _eased(mask: np.ndarray) -> np.ndarray:
     """`[clip, frame]` 0/1 mask smoothed over frames by a Gaussian of one frame."""
     return np.asarray(mask, np.float32) @ _gaussian_matrix(mask.shape[-1], 1.0).T
@@ -199,19 +205,25 @@ def fitted_threshold(voicing: np.ndarray, f0: np.ndarray, loud: np.ndarray) -> f
     return float(np.quantile(np.asarray(voicing, np.float64)[loud], 1 - share))
 
 
-def f0_contours(waveforms: np.ndarray, sample_rate: int, hop_length: int) -> np.ndarray:
+def pyin_frame_length(sample_rate: int) -> int:
+    """pYIN's frame in samples: `PYIN_SECONDS` rounded to a power of two."""
+    return 2 ** round(math.log2(PYIN_SECONDS * sample_rate))
+
+
+def f0_contours(waveforms: np.ndarray, sample_rate: int, hop_length: int,
+                prior: tuple[float, float] = PYIN_PRIOR) -> np.ndarray:
     """`[clip, frame]` f0 in Hz of `[clip, sample]` waveforms (0 where unvoiced), by pYIN
-    (librosa, at half-semitone resolution, its threshold's prior `PYIN_PRIOR`), a frame
-    every `hop_length` samples, centred as `audio.stft`'s. Training's: imports librosa."""
+    (librosa, at half-semitone resolution, `prior` over its threshold), a frame every
+    `hop_length` samples, centred as `audio.stft`'s. Training's: imports librosa."""
     import librosa
     from tqdm import tqdm
 
-    contours, frame = [], 2 ** round(math.log2(PYIN_SECONDS * sample_rate))
+    contours, frame = [], pyin_frame_length(sample_rate)
     for waveform in tqdm(waveforms, desc="pitch (pYIN)", unit="clip", leave=False):
         f0, voiced, _ = librosa.pyin(np.asarray(waveform, np.float32), fmin=F0_RANGE[0],
                                      fmax=F0_RANGE[1], sr=sample_rate, frame_length=frame,
                                      hop_length=hop_length, resolution=0.5, center=True,
-                                     beta_parameters=PYIN_PRIOR)
+                                     beta_parameters=prior)
         contours.append(np.where(voiced, np.nan_to_num(f0), 0.0))
     return np.asarray(contours, np.float32)
 
@@ -222,18 +234,24 @@ def clips_f0(features: np.ndarray, phase: np.ndarray, representation: Any) -> np
     (`loud_frames`): YIN's measure of periodicity ignores level, and hears the inverse
     STFT's faint ripple in silence as a 125 Hz voice. Training's: imports librosa."""
     settings = representation.settings
-    waveforms = audio.inverse_stft(representation.magnitude(features) * np.exp(1j * phase),
-                                   settings.hop_length, settings.clip_samples)
-    f0 = f0_contours(waveforms, settings.sample_rate, settings.hop_length)
-    loud = loud_frames(representation.scaling.invert(features))[:, 0] > 0.5
-    return np.where(loud, f0, 0.0).astype(np.float32)
+    f0 = f0_contours(clip_waveforms(features, phase, representation), settings.sample_rate,
+                     settings.hop_length)
+    return np.where(loud_mask(features, representation), f0, 0.0).astype(np.float32)
+
+
+def clip_waveforms(features: np.ndarray, phase: np.ndarray, representation: Any) -> np.ndarray:
+    """`[clip, sample]` waveforms of clips' `[clip, freq, frame]` features and phase, by
+    the inverse STFT."""
+    settings = representation.settings
+    return audio.inverse_stft(representation.magnitude(features) * np.exp(1j * phase),
+                              settings.hop_length, settings.clip_samples)
 
 
 def voiced_and_loud(features: np.ndarray, f0: np.ndarray, representation: Any) -> np.ndarray:
     """`[clip, freq, frame]` True in the frames of `[clip, freq, frame]` features that are
     voiced (`[clip, frame]` f0 above 0) and loud (`loud_frames`): where a comb is added."""
-    weight = loud_frames(representation.scaling.invert(features)) * (f0 > 0)[:, None, :]
-    return np.broadcast_to(weight > 0.5, features.shape)
+    chosen = loud_mask(features, representation) & (f0 > 0)
+    return np.broadcast_to(chosen[:, None, :], features.shape)
 
 
 def fitted_strength(features: np.ndarray, f0: np.ndarray, representation: Any) -> np.ndarray:
@@ -267,8 +285,7 @@ def fitted_breath(features: np.ndarray, f0: np.ndarray, representation: Any,
     jitter within a frame and breath, which follow no single f0 and which a decoder's
     Gaussian likelihood averages away as it does the comb."""
     voiced = voiced_and_loud(features, f0, representation)
-    loud = np.broadcast_to(loud_frames(representation.scaling.invert(features)) > 0.5,
-                           features.shape)
+    loud = np.broadcast_to(loud_mask(features, representation)[:, None, :], features.shape)
     detail = fine_detail(features)
     left = detail - np.asarray(strength, np.float32)[:, None] * comb(f0, representation)
     noise = np.random.default_rng(0).standard_normal(

@@ -96,12 +96,11 @@ class PitchFamily(OnPrior):
     def threshold(self, model: Any, inputs: dict[str, np.ndarray], representation: Any) -> float:
         """`harmonics.fitted_threshold` of the model's voicing of (up to `STRENGTH_CLIPS`
         of) the training clips' reconstructions (`fitting_clips`), in their loud frames."""
-        from ..harmonics import fitted_threshold, loud_frames
+        from ..harmonics import fitted_threshold, loud_mask
 
         inputs = fitting_clips(inputs)
         draft, (_, voicing) = self.network().heard(model, inputs)
-        loud = loud_frames(representation.scaling.invert(draft))[:, 0] > 0.5
-        return fitted_threshold(voicing, inputs["f0"], loud)
+        return fitted_threshold(voicing, inputs["f0"], loud_mask(draft, representation))
 
     def export(self, model: Any, staging: Path, epoch: int, logs: dict, data: dict,
                batch_size: int) -> None:
