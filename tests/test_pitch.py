@@ -102,6 +102,59 @@ def test_the_threshold_says_which_frames_are_voiced(representation):
     assert np.abs(at[0.95]).max() < 1e-6                    # none
 
 
+def test_smoothing_steadies_a_wavering_f0_over_its_voiced_frames_only():
+    frames = np.arange(96)
+    glide = 120.0 * 2 ** (frames / 96)               # an octave's glide over the clip
+    wavering = glide * 2 ** (0.05 * (-1.0) ** frames)  # up and down a semitone's 0.6 a frame
+    voiced = np.ones((1, 96), bool)
+    voiced[:, 40:50] = False
+    f0 = np.where(voiced, wavering, 0.0)[None][0]
+    smoothed = harmonics.smoothed_f0(f0, voiced, 2.0)
+    assert harmonics.frame_to_frame(f0, voiced) == pytest.approx(0.1, abs=0.01)
+    assert harmonics.frame_to_frame(smoothed, voiced) < 0.02        # the glide is left
+    inner = np.r_[8:32, 58:88]  # away from the clip's ends and the gap, where one side is
+    np.testing.assert_allclose(smoothed[0, inner], glide[inner], rtol=0.005)  # missing
+    assert (smoothed[~voiced] == 0).all()  # unvoiced frames keep theirs, and pull nothing down
+    np.testing.assert_array_equal(harmonics.smoothed_f0(f0, voiced, 0.0), f0)
+    steady = np.full((2, 96), 140.0)
+    np.testing.assert_allclose(harmonics.smoothed_f0(steady, steady > 0, 3.0), steady)
+
+
+def test_the_fitted_smoothing_moves_the_f0_as_little_as_pyins_does():
+    rng = np.random.default_rng(6)
+    frames = np.arange(96)
+    reference = np.tile(130.0 * 2 ** (0.2 * np.sin(frames / 15)), (20, 1))
+    reference[:, 70:] = 0.0
+    wavering = reference * 2 ** (0.05 * rng.standard_normal(reference.shape))
+    voiced = reference > 0
+    sigma = harmonics.fitted_smoothing(wavering, voiced, reference)
+    target = harmonics.frame_to_frame(reference, voiced)
+    assert 0 < sigma < harmonics.SMOOTHING_MOST
+    assert harmonics.frame_to_frame(harmonics.smoothed_f0(wavering, voiced, sigma),
+                                    voiced) <= target
+    assert harmonics.frame_to_frame(harmonics.smoothed_f0(
+        wavering, voiced, sigma - harmonics.SMOOTHING_STEP), voiced) > target  # the least
+    assert harmonics.fitted_smoothing(reference, voiced, reference) == 0.0  # steady already
+
+
+def test_the_smoothing_steadies_the_voiced_comb(representation):
+    rng = np.random.default_rng(7)
+    frames = representation.shape[1]
+    arrays = representation.features(rng.standard_normal((1, SAMPLES)) * 0.1)[..., None]
+    f0 = (150.0 * 2 ** (0.05 * (-1.0) ** np.arange(frames)))[None]
+    voicing = np.ones((1, frames))
+    unsmoothed = harmonics.voice(arrays, f0, voicing, representation, 1.0)
+    np.testing.assert_array_equal(
+        harmonics.voice(arrays, f0, voicing, representation, 1.0, smoothing=0.0), unsmoothed)
+    steadied = harmonics.voice(arrays, f0, voicing, representation, 1.0, smoothing=3.0)
+    steady = harmonics.voice(arrays, np.full_like(f0, 150.0), voicing, representation, 1.0)
+
+    def off(voiced: np.ndarray) -> float:  # from the comb of the contour's mean, inside
+        return float(np.abs(voiced - steady)[:, :, 10:-10].mean())
+
+    assert off(steadied) < 0.2 * off(unsmoothed)
+
+
 @pytest.fixture(scope="module")
 def representation(small_feature_set):
     return small_feature_set.featurizer.representation
@@ -301,6 +354,7 @@ def test_the_family_trains_exports_and_speaks_voiced(pitch_run):
     assert all(0 <= gain < 10 for gain in strength) and max(strength) > 0
     assert np.shape(breath) == (2, len(strength)) and 0 < np.min(breath) and np.max(breath) < 10
     assert 0 < sampler["pitch"]["voiced"] < 1
+    assert 0 <= sampler["pitch"]["smoothing"] <= harmonics.SMOOTHING_MOST
     synthesizer = Synthesizer(run)
     assert synthesizer.pitch is not None and {"digit", "mixture"} <= set(synthesizer.samplers)
     speech = synthesizer.speak(parse_digits("12"), seed=3, n_iter=4)
@@ -340,6 +394,7 @@ def test_a_damaged_pitch_entry_is_refused(pitch_run, tmp_path):
                     {**sampler["pitch"], "breath": [[0.5, -1], [0.5, 0.5]]},
                     {**sampler["pitch"], "voiced": 1.5}, {**sampler["pitch"], "voiced": True},
                     {**sampler["pitch"], "voiced": [0.5]},
+                    {**sampler["pitch"], "smoothing": -1}, {**sampler["pitch"], "smoothing": True},
                     {**sampler["pitch"], "extra": 1}):
         (checkpoint / "sampler.json").write_text(json.dumps({**sampler, "pitch": damaged}))
         with pytest.raises(DataError):
@@ -348,8 +403,9 @@ def test_a_damaged_pitch_entry_is_refused(pitch_run, tmp_path):
 
 def test_checkpoints_of_earlier_versions_speak_and_wrong_counts_are_refused(pitch_run,
                                                                           tmp_path):
-    """Earlier versions wrote no voicing threshold (voiced from one half), before that no
-    breath, and before that one strength for every bin."""
+    """Earlier versions wrote no smoothing (the f0 as the network gives it), before that no
+    voicing threshold (voiced from one half), before that no breath, and before that one
+    strength for every bin."""
     from spokendigits.runs import Run
     from spokendigits.synthesis import Synthesizer
 
@@ -357,11 +413,15 @@ def test_checkpoints_of_earlier_versions_speak_and_wrong_counts_are_refused(pitc
     path = run.checkpoint(None) / "sampler.json"
     sampler = json.loads(path.read_text())
 
-    def at(voiced: float) -> np.ndarray:
-        path.write_text(json.dumps({**sampler, "pitch": {**sampler["pitch"], "voiced": voiced}}))
+    def at(**numbers: float) -> np.ndarray:
+        path.write_text(json.dumps({**sampler, "pitch": {**sampler["pitch"], **numbers}}))
         return Synthesizer(run).arrays([4, 5], seed=2)
 
-    half, hardly = at(0.5), at(0.999)
+    steady, unsmoothed = at(smoothing=8.0), at(smoothing=0.0)
+    assert not np.allclose(steady[..., 0], unsmoothed[..., 0])  # the smoothing is read and used
+    sampler["pitch"].pop("smoothing")
+    np.testing.assert_array_equal(at(), unsmoothed)
+    half, hardly = at(voiced=0.5), at(voiced=0.999)
     assert not np.allclose(hardly[..., 0], half[..., 0])  # the threshold is read and used
     pitch = {name: value for name, value in sampler["pitch"].items() if name != "voiced"}
     path.write_text(json.dumps({**sampler, "pitch": pitch}))

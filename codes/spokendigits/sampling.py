@@ -196,8 +196,9 @@ def sampler_file(latent_dim: int, gaussians: str | None = None,
     the clips, `flow.refine`), or a pitch model's `pitch` (`{"file": ..., "strength": ...}`:
     it voices the generator's spectrograms, `harmonics.voice`; a strength per frequency
     bin, or one for all in checkpoints of earlier versions; `"breath"`, the spreads of
-    `harmonics.fitted_breath`, and `"voiced"`, `harmonics.fitted_threshold`, which earlier
-    versions lack), where the checkpoint has one."""
+    `harmonics.fitted_breath`, `"voiced"`, `harmonics.fitted_threshold`, and
+    `"smoothing"`, `harmonics.fitted_smoothing`, which earlier versions lack), where the
+    checkpoint has one."""
     z = "flow" if flow else "gaussians" if gaussians else "normal"
     return {"z": z, "latent_dim": latent_dim, **({"gaussians": gaussians} if gaussians else {}),
             **({"flow": flow} if flow else {}), "phase_bank": phase_bank,
@@ -219,6 +220,7 @@ class CheckpointSampler:
     strength: float | tuple[float, ...] = 0.0  # ... and the harmonics' strength (per bin)
     breath: tuple[tuple[float, ...], ...] | None = None  # ... and the breath's spreads
     voiced: float | None = None       # ... and its voicing threshold (None: harmonics.VOICED)
+    smoothing: float = 0.0            # ... and its f0's smoothing, frames
 
     def samplers(self, conditional: bool) -> tuple[str, ...]:
         """The samplers this checkpoint offers a model: "flow" where it has a flow, else
@@ -265,7 +267,7 @@ def _rows_in(value: Any, low: float, high: float) -> bool:
         all(_number_in(number, low, high) for number in row) for row in value)
 
 
-LATER_NUMBERS = {"breath", "voiced"}  # a pitch entry's numbers that older checkpoints lack
+LATER_NUMBERS = {"breath", "voiced", "smoothing"}  # a pitch entry's numbers that older checkpoints lack
 
 
 def _finisher_valid(entry: Any, numbers: dict[str, Any]) -> bool:
@@ -298,7 +300,8 @@ def read_sampler(checkpoint: Path, latent_dim: int) -> CheckpointSampler:
     finishers = {"refiner": {"draft_noise": partial(_number_in, low=0, high=10)},
                  "pitch": {"strength": partial(_numbers_in, low=0, high=10),
                            "breath": partial(_rows_in, low=0, high=10),
-                           "voiced": partial(_number_in, low=0, high=1)}}
+                           "voiced": partial(_number_in, low=0, high=1),
+                           "smoothing": partial(_number_in, low=0, high=100)}}
     finishing = {name: sampler.get(name) for name in finishers} \
         if isinstance(sampler, dict) else {}
     if not isinstance(sampler, dict) or set(sampler) - set(finishers) != keys or \

@@ -295,7 +295,8 @@ class Synthesizer:
         outputs = self.pitch.run(None, {self.pitch.get_inputs()[0].name: arrays[..., 0]})[0]
         threshold = harmonics.VOICED if self.sampler.voiced is None else self.sampler.voiced
         return harmonics.voice(arrays, *harmonics.pitch_of(outputs), self.representation,
-                               self.sampler.strength, self.sampler.breath, breath, threshold)
+                               self.sampler.strength, self.sampler.breath, breath, threshold,
+                               self.sampler.smoothing)
 
     def _latents(self, digits: list[int], speakers: list[str | None],
                  condition: np.ndarray | None, temperature: float, rng: np.random.Generator,

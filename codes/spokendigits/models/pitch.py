@@ -12,7 +12,9 @@ clips' combs nearest their own fine detail (`harmonics.fitted_strength`), with t
 detail the comb leaves drawn as a breath: white noise's detail, at the spread of
 what is left of real clips' (`harmonics.fitted_breath`). A frame is voiced from the
 voicing probability at which the model voices as many of the training clips'
-reconstructions' loud frames as pYIN voices (`harmonics.fitted_threshold`).
+reconstructions' loud frames as pYIN voices (`harmonics.fitted_threshold`), and its f0
+is smoothed over time until it moves from frame to frame as pYIN's does
+(`harmonics.fitted_smoothing`).
 
 A run names its VAE run (`vae_run`), whose frozen decoder makes the spectrograms
 it learns from (of a posterior sample of each training clip), and may name a
@@ -93,14 +95,20 @@ class PitchFamily(OnPrior):
         strength = fitted_strength(features, f0, representation)
         return strength, fitted_breath(features, f0, representation, strength)
 
-    def threshold(self, model: Any, inputs: dict[str, np.ndarray], representation: Any) -> float:
-        """`harmonics.fitted_threshold` of the model's voicing of (up to `STRENGTH_CLIPS`
-        of) the training clips' reconstructions (`fitting_clips`), in their loud frames."""
-        from ..harmonics import fitted_threshold, loud_mask
+    def contour_fits(self, model: Any, inputs: dict[str, np.ndarray], representation: Any
+                     ) -> dict[str, float]:
+        """`sampler.json`'s `"voiced"` (`harmonics.fitted_threshold`) and `"smoothing"`
+        (`harmonics.fitted_smoothing`, of the frames so voiced) of the model's voicing and
+        f0 of (up to `STRENGTH_CLIPS` of) the training clips' reconstructions
+        (`fitting_clips`), in their loud frames, against pYIN's of the clips."""
+        from ..harmonics import fitted_smoothing, fitted_threshold, loud_mask
 
         inputs = fitting_clips(inputs)
-        draft, (_, voicing) = self.network().heard(model, inputs)
-        return fitted_threshold(voicing, inputs["f0"], loud_mask(draft, representation))
+        draft, (f0, voicing) = self.network().heard(model, inputs)
+        loud = loud_mask(draft, representation)
+        threshold = fitted_threshold(voicing, inputs["f0"], loud)
+        return {"voiced": round(threshold, 4), "smoothing": fitted_smoothing(
+            f0, loud & (voicing >= threshold), inputs["f0"])}
 
     def export(self, model: Any, staging: Path, epoch: int, logs: dict, data: dict,
                batch_size: int) -> None:
@@ -110,7 +118,7 @@ class PitchFamily(OnPrior):
         self.write_prior(model.config, staging, pitch={
             "file": "pitch.onnx", "strength": [round(float(gain), 4) for gain in strength],
             "breath": [[round(float(spread), 4) for spread in row] for row in breath],
-            "voiced": round(self.threshold(model, data["train"].inputs, representation), 4)})
+            **self.contour_fits(model, data["train"].inputs, representation)})
         self.network().save_checkpoint(model, staging, epoch, logs, data, batch_size)
 
     def summary(self, model: Any) -> dict[str, Any]:
