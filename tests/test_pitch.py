@@ -321,6 +321,38 @@ def test_the_network_learns_f0_from_spectrograms_and_its_onnx_export_is_it(tmp_p
                                network.predict(spectrograms[:8], verbose=0), rtol=1e-5, atol=1e-5)
 
 
+def test_the_clip_mean_carries_a_cue_from_one_end_of_the_clip_to_the_other(tmp_path):
+    """Each clip's f0 (100 or 200 Hz throughout) is told only by its first frame: the
+    convolutions alone cannot carry it 16 frames on; the clip's mean does."""
+    import keras
+
+    from spokendigits.models import pitch_network
+    from spokendigits.storage import onnx_session
+
+    rng = np.random.default_rng(1)
+    bins, frames, clips = 8, 32, 256
+    high = rng.random(clips) < 0.5
+    spectrograms = np.zeros((clips, bins, frames), np.float32)
+    spectrograms[:, 0, 0] = np.where(high, 1.0, -1.0)
+    f0 = np.where(high, 200.0, 100.0)[:, None] * np.ones((1, frames))
+    target = np.stack([np.full(f0.shape, 3.0), np.log2(f0 / harmonics.F0_REFERENCE)], -1)
+    cents = {}
+    for clip_mean in (False, True):
+        keras.utils.set_random_seed(0)
+        config = ModelConfig(family="pitch", vae_run="unused", width=16, depth=1,
+                             clip_mean=clip_mean)
+        network = pitch_network.build_pitch(config, (bins, frames))
+        network.compile(keras.optimizers.Adam(3e-3), loss="mse")
+        network.fit(spectrograms, target.astype(np.float32), epochs=60, batch_size=32, verbose=0)
+        predicted, _ = harmonics.pitch_of(network.predict(spectrograms, verbose=0))
+        cents[clip_mean] = np.median(np.abs(1200 * np.log2(predicted[:, 16:] / f0[:, 16:])))
+    assert cents[False] > 400 and cents[True] < 100  # an octave apart: 1200 cents
+    network.export(str(tmp_path / "pitch.onnx"), format="onnx", verbose=False)
+    session = onnx_session(tmp_path / "pitch.onnx")
+    np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: spectrograms[:8]})[0],
+                               network.predict(spectrograms[:8], verbose=0), rtol=1e-5, atol=1e-5)
+
+
 def _spec(vae, **settings):
     from spokendigits.runs import RunSpec, TrainConfig
 

@@ -43,6 +43,9 @@ class PitchSettings:
 
     vae_run: str = field(default="", metadata={"help": OnVAE.VAE_RUN_HELP})
     prior_run: str = field(default="", metadata={"help": OnPrior.PRIOR_RUN_HELP})
+    clip_mean: bool = field(default=False, metadata={
+        "help": "add to every frame the mean over the clip's frames (a speaker's pitch level) "
+                "beside what the convolutions see (17 frames at depth 3)"})
 
 
 class PitchFamily(OnPrior):

@@ -4,7 +4,8 @@ The network reads a VAE's spectrogram over time, its bins as channels: a
 convolution to `width` channels, then `depth` residual convolutions (kernel 5,
 SiLU: the ONNX exporter has no GELU), then two numbers a frame, the voicing's
 logit and log2(f0 / `harmonics.F0_REFERENCE`). At depth 3, 17 frames (0.14 s at
-FSDD's 8 ms hop) of spectrogram reach each output.
+FSDD's 8 ms hop) of spectrogram reach each output; with `clip_mean`, also the mean
+of the first convolution over the clip's frames, through a dense layer.
 
 Training decodes, for each clip of a batch, a spectrogram from a posterior
 sample z ~ N(mu, sigma^2) of the clip by the VAE's frozen decoder (what the VAE
@@ -36,6 +37,9 @@ def build_pitch(config: ModelConfig, feature_shape: tuple[int, int]) -> keras.Mo
     log2(f0 / F0_REFERENCE)."""
     draft = keras.Input(feature_shape, name="draft")
     hidden = layers.Conv1D(config.width, KERNEL, padding="same")(layers.Permute((2, 1))(draft))
+    if config.clip_mean:  # the whole clip's context, the same in every frame
+        clip = layers.Dense(config.width)(layers.GlobalAveragePooling1D(keepdims=True)(hidden))
+        hidden = layers.Add()([hidden, clip])
     for _ in range(config.depth):
         block = layers.Conv1D(config.width, KERNEL, padding="same", activation="silu")(hidden)
         hidden = layers.Add()([hidden, layers.Dropout(config.dropout)(block)])
