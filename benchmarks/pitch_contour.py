@@ -67,10 +67,8 @@ def main() -> None:
     test = feature_set.split_mask("test")
     pyin = harmonics.clips_f0(feature_set.features[test], feature_set.phase[test],
                               representation)
-    outputs = pitch.pitch.run(None, {pitch.pitch.get_inputs()[0].name: drafts})[0]
-    f0, voicing = harmonics.pitch_of(outputs)
-    sampler = pitch.sampler
-    threshold = harmonics.VOICED if sampler.voiced is None else sampler.voiced
+    f0, voicing = pitch.pitch_contour(drafts)
+    sampler, threshold = pitch.sampler, pitch.voicing_threshold
     noise = pitch.breath_noise(len(drafts), np.random.default_rng(args.seed))
     pyin_voicing = (pyin > 0).astype(float)
     rows = {"the network's f0": (f0, voicing, threshold, 0.0),

@@ -59,18 +59,13 @@ def main() -> None:
     pitch = Synthesizer(Run.open(args.pitch))
     if pitch.pitch is None:
         sys.exit(f"{args.pitch} is not a pitch model: it has no pitch.onnx")
-    fitted = harmonics.VOICED if pitch.sampler.voiced is None else pitch.sampler.voiced
+    fitted = pitch.voicing_threshold
     vae = Run.open(args.vae)
     if not vae.has_encoder(None):
         sys.exit(f"{args.vae} has no encoder (an exported copy): give the trained run")
 
     def loud_of(features: np.ndarray) -> np.ndarray:
         return harmonics.loud_mask(features, representation)
-
-    def voicing_of(drafts: np.ndarray) -> np.ndarray:
-        session = pitch.pitch
-        outputs = session.run(None, {session.get_inputs()[0].name: drafts})[0]
-        return harmonics.pitch_of(outputs)[1]
 
     def pyin_of(mask: np.ndarray) -> np.ndarray:
         return harmonics.clips_f0(feature_set.features[mask], feature_set.phase[mask],
@@ -83,7 +78,7 @@ def main() -> None:
         return float(np.mean([np.mean(frames[mask]) < 0.1 for frames, mask in zip(voiced, loud)]))
 
     def row(name: str, drafts: np.ndarray, pyin: np.ndarray | None) -> None:
-        loud, voicing = loud_of(drafts), voicing_of(drafts)
+        loud, voicing = loud_of(drafts), pitch.pitch_contour(drafts)[1]
         rows.append({"spectrograms": name, "clips": len(drafts),
                      f"voiced at {fitted:.3f}": np.mean(voicing[loud] >= fitted),
                      "voiced at 0.5": np.mean(voicing[loud] >= harmonics.VOICED),

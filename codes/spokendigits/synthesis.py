@@ -292,11 +292,25 @@ class Synthesizer:
 
         if self.sampler.breath is not None and breath is None:
             raise ValueError("this pitch model breathes: give its noise (breath_noise)")
-        outputs = self.pitch.run(None, {self.pitch.get_inputs()[0].name: arrays[..., 0]})[0]
-        threshold = harmonics.VOICED if self.sampler.voiced is None else self.sampler.voiced
-        return harmonics.voice(arrays, *harmonics.pitch_of(outputs), self.representation,
-                               self.sampler.strength, self.sampler.breath, breath, threshold,
-                               self.sampler.smoothing)
+        return harmonics.voice(arrays, *self.pitch_contour(arrays[..., 0]), self.representation,
+                               self.sampler.strength, self.sampler.breath, breath,
+                               self.voicing_threshold, self.sampler.smoothing)
+
+    def pitch_contour(self, drafts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A pitch model's `[clip, frame]` f0 (Hz, unsmoothed) and voicing probability of
+        `[clip, freq, frame]` spectrograms (`harmonics.pitch_of` of `pitch.onnx`)."""
+        from . import harmonics
+
+        outputs = self.pitch.run(None, {self.pitch.get_inputs()[0].name: drafts})[0]
+        return harmonics.pitch_of(outputs)
+
+    @property
+    def voicing_threshold(self) -> float:
+        """The voicing probability from which a pitch model voices a frame: its fitted
+        `voiced`, or `harmonics.VOICED` where its checkpoint predates it."""
+        from . import harmonics
+
+        return harmonics.VOICED if self.sampler.voiced is None else self.sampler.voiced
 
     def _latents(self, digits: list[int], speakers: list[str | None],
                  condition: np.ndarray | None, temperature: float, rng: np.random.Generator,
