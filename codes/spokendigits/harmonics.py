@@ -242,9 +242,9 @@ def fitted_smoothing(f0: np.ndarray, voiced: np.ndarray, reference: np.ndarray) 
     `[clip, frame]` f0 of the same clips (`reference`, 0 where unvoiced) does.
 
     A regression fitted frame by frame wavers where pYIN's contour, a Viterbi path, holds
-    still: the first bundled model's f0 moved 0.42 semitones a frame on the test clips'
-    reconstructions, pYIN's 0.16 (the same at pYIN's resolution of a tenth of a
-    semitone), and a harmonic source so wavering warbles. `benchmarks/pitch_contour.py`
+    still: a bundled model's f0 (before `clip_mean`) moved 0.42 semitones a frame on the
+    test clips' reconstructions, pYIN's 0.16 (the same at pYIN's resolution of a tenth of
+    a semitone), and a harmonic source so wavering warbles. `benchmarks/pitch_contour.py`
     shows both and what the outside listeners hear."""
     target = frame_to_frame(reference, reference > 0)
     for sigma in np.arange(0.0, SMOOTHING_MOST + SMOOTHING_STEP / 2, SMOOTHING_STEP):
