@@ -325,7 +325,6 @@ def test_the_clip_mean_carries_a_cue_from_one_end_of_the_clip_to_the_other(tmp_p
     """Each clip's f0 (100 or 200 Hz throughout) is told only by its first frame: the
     convolutions alone cannot carry it 16 frames on; the clip's mean does."""
     import keras
-
     from spokendigits.models import pitch_network
     from spokendigits.storage import onnx_session
 
