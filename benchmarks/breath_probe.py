@@ -16,11 +16,12 @@ frames voiced and unvoiced (pYIN's voicing of the real clips), of:
   none (its spreads 0, the source's phase unchanged), as arrays and as spoken (the
   waveform analysed again).
 
-With `--listen`, the outside listeners' scores (`listeners`) of `--samples` samples of the
-latent flow the model voices (`--flow`; guidance 1, as the model draws z) spoken five ways: the flow's draft through Griffin-Lim, voiced
-without and with the breath through Griffin-Lim, voiced with the breath and the source's
-phase (as the model speaks), and voiced with the source's phase and no breath. Nothing
-here trains, tunes or selects a model.
+With `--listen`, the outside listeners' scores (`listeners`) of `--samples` samples of
+the latent flow the model voices (`--flow`; guidance 1, as the model draws z) spoken
+five ways: the flow's draft through Griffin-Lim, voiced without and with the breath
+through Griffin-Lim, voiced with the breath and the source's phase (as the model
+speaks), and voiced with the source's phase and no breath. Nothing here trains, tunes or
+selects a model.
 """
 
 from __future__ import annotations
@@ -40,11 +41,8 @@ BANDS_KHZ = ((0, 0.5), (0.5, 1), (1, 2), (2, 4))
 
 def main() -> None:
     from spokendigits import harmonics, listeners
-    from spokendigits.evaluation import reconstructions
-    from spokendigits.features import FeatureSet
     from spokendigits.runs import Run
     from spokendigits.synthesis import Synthesizer
-    from train import find_feature_set
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -59,18 +57,12 @@ def main() -> None:
     if args.listen and args.flow is None:
         parser.error("--listen hears the flow's samples: give its run with --flow")
 
-    feature_set = FeatureSet.load(find_feature_set(args.features))
+    from pitch_probes import voiced_test
+
+    probe = voiced_test(args.features, args.pitch, args.vae)
+    feature_set, pitch, test, drafts = probe.feature_set, probe.pitch, probe.test, probe.drafts
     representation = feature_set.featurizer.representation
-    pitch = Synthesizer(Run.open(args.pitch))
-    if pitch.pitch is None or pitch.sampler.breath is None:
-        sys.exit(f"{args.pitch} is not a breathing pitch model: it has no pitch.onnx or breath")
-    vae = Run.open(args.vae)
-    drafts = reconstructions(vae, None, feature_set)
-    if drafts is None:
-        sys.exit(f"{args.vae} has no encoder (an exported copy): give the trained run")
-    test = feature_set.split_mask("test")
-    real = feature_set.features[test]
-    voiced = harmonics.clips_f0(real, feature_set.phase[test], representation) > 0
+    real, voiced = feature_set.features[test], probe.pyin > 0
     kilohertz = np.linspace(0, feature_set.config.sample_rate / 2000, representation.shape[0])
     sampler = pitch.sampler
     breaths = {"its breath": np.asarray(sampler.breath),

@@ -39,11 +39,6 @@ sys.path.insert(0, str(ROOT / "codes"))
 def main() -> None:
     from spokendigits import harmonics, listeners, metrics
     from spokendigits.classifier import Judge
-    from spokendigits.evaluation import reconstructions
-    from spokendigits.features import FeatureSet
-    from spokendigits.runs import Run
-    from spokendigits.synthesis import Synthesizer
-    from train import find_feature_set
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,22 +46,17 @@ def main() -> None:
     parser.add_argument("--pitch", type=Path, required=True, help="a pitch run")
     parser.add_argument("--vae", type=Path, required=True, help="its VAE run, with its encoder")
     parser.add_argument("--listen", action="store_true", help="add the outside listeners' scores")
-    parser.add_argument("--judge", type=Path, help="a classifier folder: add its FD to the real clips")
+    parser.add_argument("--judge", type=Path,
+                        help="a classifier folder: add its FD to the real clips")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    feature_set = FeatureSet.load(find_feature_set(args.features))
+    from pitch_probes import voiced_test
+
+    probe = voiced_test(args.features, args.pitch, args.vae)
+    feature_set, pitch, test, drafts, pyin = (probe.feature_set, probe.pitch, probe.test,
+                                              probe.drafts, probe.pyin)
     representation = feature_set.featurizer.representation
-    pitch = Synthesizer(Run.open(args.pitch))
-    if pitch.pitch is None or pitch.sampler.breath is None:
-        sys.exit(f"{args.pitch} is not a breathing pitch model: it has no pitch.onnx or breath")
-    vae = Run.open(args.vae)
-    drafts = reconstructions(vae, None, feature_set)
-    if drafts is None:
-        sys.exit(f"{args.vae} has no encoder (an exported copy): give the trained run")
-    test = feature_set.split_mask("test")
-    pyin = harmonics.clips_f0(feature_set.features[test], feature_set.phase[test],
-                              representation)
     f0, voicing = pitch.pitch_contour(drafts)
     sampler, threshold = pitch.sampler, pitch.voicing_threshold
     noise = pitch.breath_noise(len(drafts), np.random.default_rng(args.seed))
@@ -111,8 +101,8 @@ def main() -> None:
     if judge is not None:
         table.append({"f0": "none: the reconstructions, Griffin-Lim", **judged(
             representation.waveforms(drafts, seed=args.seed))})
-    print(f"{int(test.sum())} test clips' reconstructions by {vae.name}, voiced by {args.pitch} "
-          f"(threshold {threshold:.3f}); f0 moves in mean absolute semitones a frame, and "
+    print(f"{int(test.sum())} test clips' reconstructions by {probe.vae.name}, voiced by "
+          f"{args.pitch} (threshold {threshold:.3f}); f0 moves in mean absolute semitones a frame, and "
           "its median distance from pYIN's in semitones, where both voice")
     print(pd.DataFrame(table).to_markdown(index=False, floatfmt=".3f"))
 
