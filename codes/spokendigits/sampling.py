@@ -267,7 +267,8 @@ def _rows_in(value: Any, low: float, high: float) -> bool:
         all(_number_in(number, low, high) for number in row) for row in value)
 
 
-LATER_NUMBERS = {"breath", "voiced", "smoothing"}  # a pitch entry's numbers that older checkpoints lack
+# a pitch entry's numbers that older checkpoints lack
+LATER_NUMBERS = {"breath", "voiced", "smoothing"}
 
 
 def _finisher_valid(entry: Any, numbers: dict[str, Any]) -> bool:
