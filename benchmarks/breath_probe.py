@@ -4,11 +4,12 @@ already makes?
     python benchmarks/breath_probe.py --pitch codes/spokendigits/pretrained/pitch \
         --vae output/runs/cnn-vae-9e35b601 [--listen --flow output/runs/latent-flow-ab36809b]
 
-The breath (`harmonics.fitted_breath`) is fitted to the spread of the recordings' fine
-detail (the log-magnitude less its blur across frequency) in the arrays the model makes,
-before the inverse STFT. The clip is then spoken with its source's phase
-(`harmonics.source_phase`), which no smooth magnitude is consistent with: the inverse STFT
-makes detail of its own. This says how spread the fine detail is, per band, in the loud
+A clip is spoken with its source's phase (`harmonics.source_phase`), which no smooth
+magnitude is consistent with: the inverse STFT makes fine detail (the log-magnitude less
+its blur across frequency) of its own. Pitch models exported before 2026-12-07's last
+change fitted their breath to the recordings' detail in the arrays, before the inverse
+STFT, and so added to that; `harmonics.fitted_breath` now fits what the spoken clips lack.
+This says how spread the fine detail is, per band, in the loud
 frames voiced and unvoiced (pYIN's voicing of the real clips), of:
 
 - the real test clips;

@@ -12,11 +12,11 @@ export fits them, and measured on the test split:
   detail (what pitch models exported before 2026-12-07 used);
 - a strength per bin: the least-squares gain (`harmonics.fitted_strength`).
 
-and the breath a pitch model adds beside the comb (`harmonics.fitted_breath`),
-fitted on the same clips: the spread of the detail the comb at the strengths
-per bin leaves in the voiced, loud frames, and of the detail of the unvoiced,
-loud frames, each as a multiple of white noise's detail (1.0: as spread as
-noise).
+and what the comb at the strengths per bin leaves of the training clips' detail
+in their voiced, loud frames, and their detail in the unvoiced, loud ones: its
+spread as a multiple of white noise's detail (1.0: as spread as noise). A pitch
+model's breath is what the clips it speaks lack of that detail
+(`harmonics.fitted_breath`, `benchmarks/breath_probe.py`).
 
 Per band of 16 bins (500 Hz at 8 kHz): the correlation of the comb with the
 real detail, each strength, and the squared error of the detail each leaves,
@@ -41,8 +41,9 @@ BAND = 16  # bins
 
 def main() -> None:
     from spokendigits.features import FeatureSet
-    from spokendigits.harmonics import (clips_f0, comb, fine_detail, fitted_breath,
-                                        fitted_strength, voiced_and_loud)
+    from spokendigits.harmonics import (BREATH_CLIPS, breath_detail, clips_f0, comb,
+                                        fine_detail, fitted_strength, loud_mask,
+                                        voiced_and_loud)
     from spokendigits.models.pitch import fitting_clips
     from train import find_feature_set
 
@@ -71,7 +72,16 @@ def main() -> None:
     train_chosen = voiced_and_loud(train, f0["train"], analysis)
     one = fine_detail(train)[train_chosen].std() / comb(f0["train"], analysis)[train_chosen].std()
     per_bin = fitted_strength(train, f0["train"], analysis)
-    breath = fitted_breath(train, f0["train"], analysis, per_bin)
+    noise = breath_detail(np.random.default_rng(0).standard_normal(
+        (BREATH_CLIPS, analysis.settings.clip_samples)), analysis)
+    loud = np.broadcast_to(loud_mask(train, analysis)[:, None, :], train.shape)
+    left_over = {"voiced": (fine_detail(train) - per_bin[:, None] * comb(f0["train"], analysis),
+                            train_chosen),
+                 "unvoiced": (fine_detail(train), loud & ~train_chosen)}
+    spreads = {name: np.sqrt(np.sum(np.where(where, values**2, 0), axis=(0, 2)) /
+                             np.maximum(where.sum(axis=(0, 2)), 1)) /
+               np.sqrt(np.mean(noise**2, axis=(0, 2)))
+               for name, (values, where) in left_over.items()}
 
     rows = []
     bin_hz = feature_set.config.sample_rate / 2 / (test.shape[1] - 1)
@@ -90,8 +100,8 @@ def main() -> None:
                      "one strength": one, "error, one strength": left(one),
                      "strength per bin (mean)": float(per_bin[band].mean()),
                      "error, per bin": left(per_bin[band]),
-                     "breath, voiced": float(breath[0, band].mean()),
-                     "breath, unvoiced": float(breath[1, band].mean())})
+                     **{f"left, {name} (x noise's)": float(spread[band].mean())
+                        for name, spread in spreads.items()}})
     print(f"{len(clips['test'])} test clips, strengths fitted on {len(clips['train'])} training "
           f"clips; {feature_set.name}")
     print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".2f"))

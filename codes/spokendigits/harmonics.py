@@ -10,10 +10,10 @@ f0 and voicing from the decoder's spectrogram, and `voice` adds the comb of a
 harmonic excitation at that f0 (every harmonic alike, as a glottal source
 before the vocal tract) to the voiced, loud frames, scaled in each frequency
 bin by how much of real clips' detail the comb explains there
-(`fitted_strength`): most at the low harmonics, hardly at all near 4 kHz. What
-the comb leaves of the recordings' detail, as spread as noise's above 1 kHz, is
-drawn as a breath (`fitted_breath`), and the clip is spoken with the phase of
-that source, harmonic and breath, rather than by Griffin-Lim (`source_phase`).
+(`fitted_strength`): most at the low harmonics, hardly at all near 4 kHz. The
+clip is spoken with the phase of that source, harmonic and noise, rather than by
+Griffin-Lim (`source_phase`), and what the spoken clips still lack of the
+recordings' detail is drawn as a breath of noise's detail (`fitted_breath`).
 
 numpy (and `audio`'s STFT) only: inference uses it. `f0_contours` (librosa's pYIN) is
 training's.
@@ -149,7 +149,7 @@ def voice(arrays: np.ndarray, f0: np.ndarray, voicing: np.ndarray, representatio
 
     With `breath` (`[2, freq]`, `fitted_breath`), the loud frames also get the detail of
     `[clip, sample]` white `noise` (`breath_detail`), at the first row's spread per bin
-    where voiced (the detail no single f0 explains) and the second's where not; and the
+    where voiced and the second's where not (the detail the spoken clips lack); and the
     arrays gain a second channel, the phase of that source (`source_phase`) / pi, to be
     decoded with it (`representation.with_phase()`) rather than by Griffin-Lim."""
     features, voiced_frames = arrays[..., 0], voicing >= threshold
@@ -322,26 +322,32 @@ def fitted_strength(features: np.ndarray, f0: np.ndarray, representation: Any) -
 BREATH_CLIPS = 100  # clips of white noise whose detail's spread `fitted_breath` measures
 
 
-def fitted_breath(features: np.ndarray, f0: np.ndarray, representation: Any,
-                  strength: np.ndarray) -> np.ndarray:
+def fitted_breath(features: np.ndarray, spoken: np.ndarray, f0: np.ndarray,
+                  representation: Any) -> np.ndarray:
     """`[2, freq]` spreads of the breath (`voice`): in each frequency bin, the root mean
-    square of real clips' fine detail that the comb at `strength` leaves in their voiced,
-    loud frames (first row), and of their detail in the loud frames that are not voiced
-    (second), each over white noise's (`breath_detail`, seeded).
+    square of fine detail that the `[clip, freq, frame]` spoken clips lack of the real
+    clips' `features` (`sqrt(real^2 - spoken^2)`, 0 where they lack none), in the real
+    clips' voiced, loud frames (`[clip, frame]` pYIN f0 above 0; first row) and in their
+    loud frames that are not voiced (second), each over white noise's (`breath_detail`,
+    seeded). `spoken`: the same clips as a pitch model says them without a breath
+    (its strengths, its source's phase, analysed again from the waveform).
 
-    The recordings' detail above 1 kHz is, by this measure, about as spread as noise's:
-    jitter within a frame and breath, which follow no single f0 and which a decoder's
-    Gaussian likelihood averages away as it does the comb."""
+    Spoken with its source's phase, a clip has fine detail the arrays did not hold: no
+    smooth magnitude is consistent with that phase, and the inverse STFT makes detail of
+    the mismatch, about as spread as the recordings' (`benchmarks/breath_probe.py`). A
+    breath fitted to the arrays, before the inverse STFT, added to that: the spoken
+    clips' detail rose above the recordings' in most bands."""
     voiced = voiced_and_loud(features, f0, representation)
     loud = np.broadcast_to(loud_mask(features, representation)[:, None, :], features.shape)
-    detail = fine_detail(features)
-    left = detail - np.asarray(strength, np.float32)[:, None] * comb(f0, representation)
     noise = np.random.default_rng(0).standard_normal(
         (BREATH_CLIPS, representation.settings.clip_samples))
     spread = np.sqrt(np.mean(breath_detail(noise, representation) ** 2, axis=(0, 2)))
 
-    def rms(values: np.ndarray, where: np.ndarray) -> np.ndarray:
-        return np.sqrt(np.sum(np.where(where, values**2, 0), axis=(0, 2), dtype=np.float64) /
-                       np.maximum(where.sum(axis=(0, 2)), 1))
+    def lacking(where: np.ndarray) -> np.ndarray:
+        def power(arrays: np.ndarray) -> np.ndarray:
+            return np.sum(np.where(where, fine_detail(arrays) ** 2, 0), axis=(0, 2),
+                          dtype=np.float64) / np.maximum(where.sum(axis=(0, 2)), 1)
 
-    return (np.stack([rms(left, voiced), rms(detail, loud & ~voiced)]) / spread).astype(np.float32)
+        return np.sqrt(np.clip(power(features) - power(spoken), 0, None))
+
+    return (np.stack([lacking(voiced), lacking(loud & ~voiced)]) / spread).astype(np.float32)

@@ -8,9 +8,10 @@ VAE's spectrogram of a clip each frame's voicing and f0, learnt from the f0 that
 pYIN finds in the clip itself (`harmonics.f0_contours`). At inference the comb
 of a harmonic source at that f0 is added to the voiced, loud frames
 (`harmonics.voice`), in each frequency bin at the strength that takes real
-clips' combs nearest their own fine detail (`harmonics.fitted_strength`), with the
-detail the comb leaves drawn as a breath: white noise's detail, at the spread of
-what is left of real clips' (`harmonics.fitted_breath`). A frame is voiced from the
+clips' combs nearest their own fine detail (`harmonics.fitted_strength`), and the
+clip is spoken with that source's phase, with a breath of white noise's detail at
+the spread the spoken clips lack of real clips' detail (`harmonics.fitted_breath`).
+A frame is voiced from the
 voicing probability at which the model voices as many of the training clips'
 reconstructions' loud frames as pYIN voices (`harmonics.fitted_threshold`), and its f0
 is smoothed over time until it moves from frame to frame as pYIN's does
@@ -83,45 +84,54 @@ class PitchFamily(OnPrior):
 
     def preview(self, folder: Path, representation: Any, inputs: dict[str, np.ndarray],
                 data: dict) -> Any:
-        """The previews, voiced at the strengths and breath fitted on the training clips."""
+        """The previews, voiced at the strengths fitted on the training clips, without the
+        breath (its fit needs the trained network: `network_fits`)."""
         return self.network().Preview(folder, representation, inputs,
-                                      *self.source(data["train"].inputs, representation))
+                                      self.strength(data["train"].inputs, representation))
 
     @staticmethod
-    def source(inputs: dict[str, np.ndarray], representation: Any) -> tuple[np.ndarray, ...]:
-        """`harmonics.fitted_strength` and `harmonics.fitted_breath` of (up to
-        `STRENGTH_CLIPS` of) the training clips (`fitting_clips`)."""
-        from ..harmonics import fitted_breath, fitted_strength
+    def strength(inputs: dict[str, np.ndarray], representation: Any) -> np.ndarray:
+        """`harmonics.fitted_strength` of (up to `STRENGTH_CLIPS` of) the training clips
+        (`fitting_clips`)."""
+        from ..harmonics import fitted_strength
 
         inputs = fitting_clips(inputs)
-        features, f0 = inputs["features"], inputs["f0"]
-        strength = fitted_strength(features, f0, representation)
-        return strength, fitted_breath(features, f0, representation, strength)
+        return fitted_strength(inputs["features"], inputs["f0"], representation)
 
-    def contour_fits(self, model: Any, inputs: dict[str, np.ndarray], representation: Any
-                     ) -> dict[str, float]:
-        """`sampler.json`'s `"voiced"` (`harmonics.fitted_threshold`) and `"smoothing"`
-        (`harmonics.fitted_smoothing`, of the frames so voiced) of the model's voicing and
-        f0 of (up to `STRENGTH_CLIPS` of) the training clips' reconstructions
-        (`fitting_clips`), in their loud frames, against pYIN's of the clips."""
-        from ..harmonics import fitted_smoothing, fitted_threshold, loud_mask
+    def network_fits(self, model: Any, inputs: dict[str, np.ndarray], representation: Any,
+                     strength: np.ndarray) -> dict[str, Any]:
+        """What `sampler.json` holds beside the strengths that needs the trained network, of
+        its voicing and f0 of (up to `STRENGTH_CLIPS` of) the training clips'
+        reconstructions (`fitting_clips`) against pYIN's of the clips: `"voiced"`
+        (`harmonics.fitted_threshold`, in their loud frames), `"smoothing"`
+        (`harmonics.fitted_smoothing`, of the frames so voiced) and `"breath"`
+        (`harmonics.fitted_breath`: what the reconstructions, so voiced at `strength` and
+        spoken with the source's phase, lack of the clips' fine detail)."""
+        from ..harmonics import (fitted_breath, fitted_smoothing, fitted_threshold,
+                                 loud_mask, voice)
 
         inputs = fitting_clips(inputs)
         draft, (f0, voicing) = self.network().heard(model, inputs)
         loud = loud_mask(draft, representation)
         threshold = fitted_threshold(voicing, inputs["f0"], loud)
-        return {"voiced": round(threshold, 4), "smoothing": fitted_smoothing(
-            f0, loud & (voicing >= threshold), inputs["f0"])}
+        smoothing = fitted_smoothing(f0, loud & (voicing >= threshold), inputs["f0"])
+        noise = np.random.default_rng(0).standard_normal(
+            (len(draft), representation.settings.clip_samples))
+        unbreathed = voice(draft[..., None], f0, voicing, representation, strength,
+                           np.zeros((2, len(strength))), noise, threshold, smoothing)
+        spoken = representation.features(representation.with_phase().decode(unbreathed))
+        breath = fitted_breath(inputs["features"], spoken, inputs["f0"], representation)
+        return {"breath": [[round(float(spread), 4) for spread in row] for row in breath],
+                "voiced": round(threshold, 4), "smoothing": smoothing}
 
     def export(self, model: Any, staging: Path, epoch: int, logs: dict, data: dict,
                batch_size: int) -> None:
         # the VAE's representation is the run's (`OnVAE.posteriors` checks the scaling)
         representation = self.vae(model.config).representation
-        strength, breath = self.source(data["train"].inputs, representation)
+        strength = self.strength(data["train"].inputs, representation)
         self.write_prior(model.config, staging, pitch={
             "file": "pitch.onnx", "strength": [round(float(gain), 4) for gain in strength],
-            "breath": [[round(float(spread), 4) for spread in row] for row in breath],
-            **self.contour_fits(model, data["train"].inputs, representation)})
+            **self.network_fits(model, data["train"].inputs, representation, strength)})
         self.network().save_checkpoint(model, staging, epoch, logs, data, batch_size)
 
     def summary(self, model: Any) -> dict[str, Any]:

@@ -87,14 +87,14 @@ def heard(model: PitchModel, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray,
 
 class Preview(keras.callbacks.Callback):
     """Every `PREVIEW_EVERY` epochs: one training clip of each digit as the VAE decodes its
-    posterior mean, voiced by the model at `strength` (per bin) with `breath` (`[2, freq]`,
-    of a seeded noise), spoken with its source's phase: `previews/eNNN.png` and `.wav`."""
+    posterior mean, voiced by the model at `strength` (per bin), spoken with its source's
+    phase (of a seeded noise where unvoiced) and no breath: `previews/eNNN.png` and `.wav`."""
 
     def __init__(self, folder: Path, representation: Any, inputs: dict[str, np.ndarray],
-                 strength: np.ndarray, breath: np.ndarray):
+                 strength: np.ndarray):
         super().__init__()
         self.folder, self.representation, self.inputs = folder / "previews", representation, inputs
-        self.strength, self.breath = strength, breath
+        self.strength = strength
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if (epoch + 1) % PREVIEW_EVERY:
@@ -105,7 +105,7 @@ class Preview(keras.callbacks.Callback):
         noise = np.random.default_rng(0).standard_normal(
             (len(draft), self.representation.settings.clip_samples))
         arrays = voice(draft[..., None], f0, voicing, self.representation, self.strength,
-                       self.breath, noise)  # with the source's phase
+                       np.zeros((2, len(self.strength))), noise)  # with the source's phase
         write_preview(self.folder, epoch + 1, arrays, self.representation.with_phase())
 
 
