@@ -107,20 +107,19 @@ class PitchFamily(OnPrior):
         (`harmonics.fitted_smoothing`, of the frames so voiced) and `"breath"`
         (`harmonics.fitted_breath`: what the reconstructions, so voiced at `strength` and
         spoken with the source's phase, lack of the clips' fine detail)."""
-        from ..harmonics import (fitted_breath, fitted_smoothing, fitted_threshold,
-                                 loud_mask, voice)
+        from .. import harmonics
 
         inputs = fitting_clips(inputs)
         draft, (f0, voicing) = self.network().heard(model, inputs)
-        loud = loud_mask(draft, representation)
-        threshold = fitted_threshold(voicing, inputs["f0"], loud)
-        smoothing = fitted_smoothing(f0, loud & (voicing >= threshold), inputs["f0"])
+        loud = harmonics.loud_mask(draft, representation)
+        threshold = harmonics.fitted_threshold(voicing, inputs["f0"], loud)
+        smoothing = harmonics.fitted_smoothing(f0, loud & (voicing >= threshold), inputs["f0"])
         noise = np.random.default_rng(0).standard_normal(
             (len(draft), representation.settings.clip_samples))
-        unbreathed = voice(draft[..., None], f0, voicing, representation, strength,
-                           np.zeros((2, len(strength))), noise, threshold, smoothing)
+        unbreathed = harmonics.voice(draft[..., None], f0, voicing, representation, strength,
+                                     np.zeros((2, len(strength))), noise, threshold, smoothing)
         spoken = representation.features(representation.with_phase().decode(unbreathed))
-        breath = fitted_breath(inputs["features"], spoken, inputs["f0"], representation)
+        breath = harmonics.fitted_breath(inputs["features"], spoken, inputs["f0"], representation)
         return {"breath": [[round(float(spread), 4) for spread in row] for row in breath],
                 "voiced": round(threshold, 4), "smoothing": smoothing}
 
