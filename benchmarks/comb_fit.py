@@ -41,8 +41,8 @@ BAND = 16  # bins
 
 def main() -> None:
     from spokendigits.features import FeatureSet
-    from spokendigits.harmonics import (BREATH_CLIPS, breath_detail, clips_f0, comb,
-                                        fine_detail, fitted_strength, loud_mask,
+    from spokendigits.harmonics import (clips_f0, comb, fine_detail, fitted_strength,
+                                        loud_mask, mean_square, noise_spread,
                                         voiced_and_loud)
     from spokendigits.models.pitch import fitting_clips
     from train import find_feature_set
@@ -72,15 +72,11 @@ def main() -> None:
     train_chosen = voiced_and_loud(train, f0["train"], analysis)
     one = fine_detail(train)[train_chosen].std() / comb(f0["train"], analysis)[train_chosen].std()
     per_bin = fitted_strength(train, f0["train"], analysis)
-    noise = breath_detail(np.random.default_rng(0).standard_normal(
-        (BREATH_CLIPS, analysis.settings.clip_samples)), analysis)
     loud = np.broadcast_to(loud_mask(train, analysis)[:, None, :], train.shape)
     left_over = {"voiced": (fine_detail(train) - per_bin[:, None] * comb(f0["train"], analysis),
                             train_chosen),
                  "unvoiced": (fine_detail(train), loud & ~train_chosen)}
-    spreads = {name: np.sqrt(np.sum(np.where(where, values**2, 0), axis=(0, 2)) /
-                             np.maximum(where.sum(axis=(0, 2)), 1)) /
-               np.sqrt(np.mean(noise**2, axis=(0, 2)))
+    spreads = {name: np.sqrt(mean_square(values, where)) / noise_spread(analysis)
                for name, (values, where) in left_over.items()}
 
     rows = []

@@ -339,15 +339,25 @@ def fitted_breath(features: np.ndarray, spoken: np.ndarray, f0: np.ndarray,
     clips' detail rose above the recordings' in most bands."""
     voiced = voiced_and_loud(features, f0, representation)
     loud = np.broadcast_to(loud_mask(features, representation)[:, None, :], features.shape)
-    noise = np.random.default_rng(0).standard_normal(
-        (BREATH_CLIPS, representation.settings.clip_samples))
-    spread = np.sqrt(np.mean(breath_detail(noise, representation) ** 2, axis=(0, 2)))
 
     def lacking(where: np.ndarray) -> np.ndarray:
-        def power(arrays: np.ndarray) -> np.ndarray:
-            return np.sum(np.where(where, fine_detail(arrays) ** 2, 0), axis=(0, 2),
-                          dtype=np.float64) / np.maximum(where.sum(axis=(0, 2)), 1)
+        return np.sqrt(np.clip(mean_square(fine_detail(features), where) -
+                               mean_square(fine_detail(spoken), where), 0, None))
 
-        return np.sqrt(np.clip(power(features) - power(spoken), 0, None))
+    return (np.stack([lacking(voiced), lacking(loud & ~voiced)]) /
+            noise_spread(representation)).astype(np.float32)
 
-    return (np.stack([lacking(voiced), lacking(loud & ~voiced)]) / spread).astype(np.float32)
+
+def mean_square(values: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """`[freq]` the mean square of `[clip, freq, frame]` values over the entries `where`
+    is true, per bin (0 where none)."""
+    return np.sum(np.where(where, values**2, 0), axis=(0, 2), dtype=np.float64) / \
+        np.maximum(where.sum(axis=(0, 2)), 1)
+
+
+def noise_spread(representation: Any) -> np.ndarray:
+    """`[freq]` the root mean square of white noise's fine detail (`breath_detail` of
+    `BREATH_CLIPS` seeded clips): the unit of a breath's spreads."""
+    noise = np.random.default_rng(0).standard_normal(
+        (BREATH_CLIPS, representation.settings.clip_samples))
+    return np.sqrt(np.mean(breath_detail(noise, representation) ** 2, axis=(0, 2)))
