@@ -118,13 +118,17 @@ def test_speaker_needs_a_model_that_knows_speakers(trained_runs, small_feature_s
         Synthesizer(run).features([1], speaker="theo")
 
 
-def test_inference_never_imports_tensorflow(trained_runs, tmp_path):
+@pytest.mark.parametrize("model, unwanted", [
+    ("cnn", ("tensorflow", "keras")),  # Griffin-Lim: scipy.fft's forward FFT
+    ("default", ("tensorflow", "keras", "scipy"))])  # its own phase: numpy's FFTs only
+def test_inference_never_imports_tensorflow_nor_more_than_it_uses(trained_runs, tmp_path, model,
+                                                                  unwanted):
     code = ("import runpy, sys; sys.argv = ['inference.py', '12', '--run', sys.argv[1], '--out', "
             "sys.argv[2], '--iterations', '2']; runpy.run_path('codes/inference.py', "
             "run_name='__main__'); print(sorted(m for m in sys.modules "
-            "if m.split('.')[0] in ('tensorflow', 'keras')))")
-    result = subprocess.run([sys.executable, "-c", code, str(trained_runs["cnn"].folder),
-                             str(tmp_path / "out.wav")],
+            f"if m.split('.')[0] in {unwanted!r}))")
+    run = bundled_run() if model == "default" else trained_runs[model].folder
+    result = subprocess.run([sys.executable, "-c", code, str(run), str(tmp_path / "out.wav")],
                             cwd=ROOT, capture_output=True, text=True, env={"PYTHONPATH": "codes"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
