@@ -17,12 +17,12 @@ from spokendigits.flow import guided, integrate
 from spokendigits.models import ModelConfig
 
 
-def two_label_flow(width: int = 64):
+def two_label_flow(width: int = 64, dropout: float = 0.0):
     """A latent flow of a 2-d latent and two labels, built as the family builds it."""
     from spokendigits.models import flow_network
 
     config = ModelConfig(family="latent-flow", vae_run="unused", latent_dim=2, conditional=True,
-                         width=width, depth=2)
+                         width=width, depth=2, dropout=dropout)
     return flow_network.build(config, condition_dim=2, seed=0)
 
 
@@ -96,6 +96,25 @@ def test_heun_integrates_more_exactly_than_euler():
     # halving the step halves Euler's error (first order) and quarters Heun's (second)
     assert 1.8 < error("euler", 8) / error("euler", 16) < 2.2
     assert 3.6 < error("heun", 8) / error("heun", 16) < 4.4
+
+
+def test_the_velocity_drops_out_in_training_only(tmp_path):
+    from spokendigits.flow import OnnxVelocity
+
+    rng = np.random.default_rng(3)
+    inputs = [rng.standard_normal((32, 2)).astype(np.float32),
+              rng.uniform(size=(32, 1)).astype(np.float32),
+              np.eye(2, dtype=np.float32)[rng.integers(0, 2, 32)]]
+    for dropout in (0.0, 0.5):
+        velocity = two_label_flow(dropout=dropout).velocity
+        trained = [np.asarray(velocity(inputs, training=True)) for _ in range(2)]
+        assert np.array_equal(*trained) == (dropout == 0.0)
+        np.testing.assert_array_equal(velocity(inputs, training=False),
+                                      velocity(inputs, training=False))
+    spoken = velocity.predict_on_batch(inputs)
+    path = tmp_path / "velocity.onnx"
+    velocity.export(str(path), format="onnx", verbose=False)
+    np.testing.assert_allclose(OnnxVelocity(path, [2], [2])(*inputs), spoken, atol=1e-5)
 
 
 @pytest.mark.parametrize("settings", [{"guidance": -1.0}, {"guidance": float("nan")},

@@ -3,7 +3,8 @@
 The velocity network is a residual MLP over a VAE's latent: the noisy latent,
 a sinusoidal embedding of t and the one-hot condition go in; each of `depth`
 blocks adds `Dense(SiLU(Dense(SiLU(LayerNorm(h) + c))))` to its input, where c
-embeds t and the condition; a last Dense gives the velocity.
+embeds t and the condition, through `dropout` in training; a last Dense gives
+the velocity.
 
 Training draws, for each clip of a batch, a latent x1 from its VAE posterior
 N(mu, sigma^2) (so the flow learns the aggregate posterior, not its means), a
@@ -57,7 +58,8 @@ def build_velocity(config: ModelConfig, condition_dim: int) -> keras.Model:
     for _ in range(config.depth):
         inner = layers.Add()([layers.LayerNormalization()(hidden), context])
         inner = layers.Dense(config.width, activation="silu")(layers.Activation("silu")(inner))
-        hidden = layers.Add()([hidden, layers.Dense(config.width)(inner)])
+        hidden = layers.Add()([hidden, layers.Dropout(config.dropout)(layers.Dense(config.width)(
+            inner))])
     velocity = layers.Dense(config.latent_dim)(
         layers.Activation("silu")(layers.LayerNormalization()(hidden)))
     return keras.Model([z, t, condition], velocity, name="velocity")
