@@ -127,6 +127,12 @@ def small_feature_set(fsdd_feature_set):
     return fsdd_feature_set.subset((takes == 0) | ((takes >= 5) & (takes < 10)))
 
 
+@pytest.fixture(scope="session")
+def small_feature_file(small_feature_set, tmp_path_factory):
+    """`small_feature_set` saved, for the scripts that read a feature file."""
+    return small_feature_set.save(tmp_path_factory.mktemp("features"))
+
+
 TINY_TRAINING = {"epochs": (1, 2), "batch_size": 64}
 
 

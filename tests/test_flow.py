@@ -191,6 +191,25 @@ def test_an_interrupted_flow_run_resumes_from_its_last_epoch(flow_run, small_fea
     assert np.isfinite(resumed.history["loss"]).all() and resumed.summary is not None
 
 
+def test_the_memory_measure_places_the_training_clips_nearer_than_new_ones(
+        flow_run, small_feature_file):
+    """benchmarks/flow_memory.py on a flow over a VAE trained 2 epochs (whose posteriors are
+    still wide, so the references need not part): a row for each reference and the flow,
+    the new clips' share below their own tenth quantile a tenth."""
+    run, _, _ = flow_run
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "flow_memory.py"),
+                             str(run.folder), "--features", str(small_feature_file)],
+                            cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    rows = {line[:58].strip(): [float(value) for value in line[58:].split()]
+            for line in result.stdout.splitlines()[2:]}
+    copying, new = rows["training clips' posteriors (copying)"], rows[
+        "test clips' posteriors (new clips)"]
+    assert (copying[2], new[2]) == (1.0, 0.0) and abs(new[1] - 0.10) < 0.02
+    flow = rows[f"{run.name} e002, guidance 1"]
+    assert flow[0] > 0 and 0 <= flow[1] <= 1 and np.isfinite(flow[2])
+
+
 def test_inference_speaks_a_flow_run_and_refuses_guidance_for_other_models(flow_run, tmp_path):
     run, _, _ = flow_run
     out = tmp_path / "flow.wav"

@@ -20,11 +20,6 @@ from spokendigits.storage import try_lock
 TINY = TrainConfig(epochs=(1,))
 
 
-@pytest.fixture(scope="module")
-def small_feature_file(small_feature_set, tmp_path_factory):
-    return small_feature_set.save(tmp_path_factory.mktemp("features"))
-
-
 def test_read_history_keeps_whole_epochs_and_drops_what_two_writers_or_a_kill_left(tmp_path):
     path = tmp_path / "history.csv"
     path.write_text("epoch,kl,loss\n0,1.0,10.0\nepoch,kl,loss\n1,2.0,9.0\n0,1.5,11.0\n"

@@ -11,11 +11,6 @@ import soundfile
 from conftest import ROOT, run_script
 
 
-@pytest.fixture(scope="module")
-def small_feature_file(small_feature_set, tmp_path_factory):
-    return small_feature_set.save(tmp_path_factory.mktemp("features"))
-
-
 @pytest.mark.slow
 def test_train_runs_a_sweep_skips_it_the_second_time_and_sums_it_up(small_feature_file, tmp_path):
     sweep = tmp_path / "sweep.json"
