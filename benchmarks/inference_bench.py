@@ -46,7 +46,7 @@ def main() -> None:
                     **{name: [sys.executable, "-c", imports]
                        for name, imports in BARE_IMPORTS.items()}}
         times: dict[str, list[float]] = {name: [] for name in commands}
-        for repeat in range(args.repeats + 1):  # paired: each repeat runs both, in turn
+        for repeat in range(args.repeats + 1):  # paired: each repeat runs every command, in turn
             for name, command in commands.items():
                 started = time.perf_counter()
                 result = subprocess.run(command, capture_output=True, text=True)
