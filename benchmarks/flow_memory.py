@@ -80,11 +80,11 @@ def main() -> None:
 
     rows = {"training clips' posteriors (copying)": sample("train"),
             "test clips' posteriors (new clips)": sample("test")}
-    test_digits, test_speakers = splits["test"].digits, splits["test"].speakers
+    # each test clip's condition, as training built it: a flow takes its VAE's conditioning
+    test_digits, condition = splits["test"].digits, splits["test"].inputs["condition"]
     for run in runs:
         synthesizer = Synthesizer(run, args.epoch)
         noise = np.random.default_rng(args.seed).standard_normal((len(test_digits), latent))
-        condition = synthesizer._condition(list(test_digits), list(test_speakers))
         drawn = integrate(synthesizer.velocity, noise, condition, args.guidance)
         rows[f"{run.name} {synthesizer.checkpoint.name}, guidance {args.guidance:g}"] = \
             nearest(drawn, test_digits, train_means, train_digits)
