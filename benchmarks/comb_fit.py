@@ -1,6 +1,7 @@
 """How much of real clips' fine detail the comb of their own f0 explains, band by band.
 
     python benchmarks/comb_fit.py [--features dataset/features/fsdd-67a12987.pkl] [--clips 500]
+    python benchmarks/comb_fit.py --spoken output/runs/cnn-vae-9e35b601   # and as heard
 
 A pitch model adds the comb of a harmonic source at the f0 it hears to the
 voiced, loud frames (`harmonics.voice`). Here the f0 is the real clips' own
@@ -21,7 +22,17 @@ model's breath is what the clips it speaks lack of that detail
 Per band of 16 bins (500 Hz at 8 kHz): the correlation of the comb with the
 real detail, each strength, and the squared error of the detail each leaves,
 as a share of the detail's own power (1.0: no nearer than adding no comb;
-above 1: further). Nothing here trains or selects a model.
+above 1: further).
+
+With `--spoken VAE_RUN` (a trained VAE run, with its encoder), the detail as it
+is heard: the VAE's reconstructions of the test clips, voiced at the clips' own
+f0 at each multiple of the strengths per bin (`harmonics.STRENGTH_SCALES`),
+spoken with their source's phase (seeded noise where unvoiced, no breath) and
+analysed again from the waveform; the squared error of that detail against the
+recordings', as a share of the recordings' detail's power. A pitch model's
+export scales its strengths bin by bin to the multiple with the least such
+error on its training clips (`harmonics.spoken_strength`). Nothing here trains
+or selects a model.
 """
 
 from __future__ import annotations
@@ -52,6 +63,8 @@ def main() -> None:
     parser.add_argument("--features", type=Path,
                         help="feature set made with --phase (default: the one in dataset/features)")
     parser.add_argument("--clips", type=int, default=500, help="training clips to fit on")
+    parser.add_argument("--spoken", type=Path, metavar="VAE_RUN",
+                        help="also the detail of this VAE's reconstructions as spoken")
     args = parser.parse_args()
 
     feature_set = FeatureSet.load(find_feature_set(args.features))
@@ -101,6 +114,37 @@ def main() -> None:
     print(f"{len(clips['test'])} test clips, strengths fitted on {len(clips['train'])} training "
           f"clips; {feature_set.name}")
     print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".2f"))
+    if args.spoken:
+        print("\nThe detail spoken: squared error against the recordings' per band, as a share "
+              "of its power, at each multiple of the strengths per bin")
+        print(spoken_table(args.spoken, feature_set, f0["test"], per_bin, bin_hz)
+              .to_markdown(index=False, floatfmt=".2f"))
+
+
+def spoken_table(vae: Path, feature_set, f0: np.ndarray, strength: np.ndarray,
+                 bin_hz: float) -> pd.DataFrame:
+    """Per band (rows), the error of the spoken detail of `vae`'s reconstructions of the test
+    clips, voiced at their `[clip, frame]` f0 at each multiple of `strength` (columns)."""
+    from spokendigits import harmonics
+    from spokendigits.evaluation import reconstructions
+    from spokendigits.runs import Run
+
+    drafts = reconstructions(Run.open(vae), None, feature_set)
+    if drafts is None:
+        sys.exit(f"{vae} has no encoder (an exported copy): give the trained run")
+    analysis = feature_set.featurizer.representation
+    test = feature_set.features[feature_set.split_mask("test")]
+    noise = np.random.default_rng(0).standard_normal((len(test), analysis.settings.clip_samples))
+    errors = harmonics.spoken_errors(test, drafts, f0, strength, noise, analysis)
+    power = harmonics.mean_square(harmonics.fine_detail(test),
+                                  harmonics.voiced_and_loud(test, f0, analysis))
+    starts = range(0, len(power) - 1, BAND)
+    return pd.DataFrame({
+        "Hz": [f"{start * bin_hz:.0f}-{(start + BAND) * bin_hz:.0f}"
+               for start in starts],
+        **{f"x {scale:g}": [float(error[start:start + BAND].sum() / power[start:start + BAND].sum())
+                            for start in starts]
+           for scale, error in zip(harmonics.STRENGTH_SCALES, errors)}})
 
 
 if __name__ == "__main__":

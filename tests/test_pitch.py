@@ -262,6 +262,30 @@ def test_the_breath_is_the_detail_the_spoken_clips_lack(representation):
     assert (harmonics.fitted_breath(envelope, combed, f0, representation) == 0).all()
 
 
+def test_the_spoken_strengths_are_the_scale_whose_spoken_detail_is_the_clips(representation):
+    """Clips made by speaking envelopes voiced at half the strengths are fitted half of them;
+    clips spoken with no comb drawn (the source's phase alone), none."""
+    frames = representation.shape[1]
+    f0 = np.repeat(np.linspace(110, 220, 4)[:, None], frames, axis=1)
+    f0[:, :20] = 0.0  # unvoiced at first
+    combed = representation.features(harmonics.excitation(f0, RATE, HOP, SAMPLES) +
+                                      0.01 * np.random.default_rng(4).standard_normal(SAMPLES))
+    drafts = harmonics.blur_over_frequency(combed, 6.0)
+    noise = np.random.default_rng(5).standard_normal((4, SAMPLES))
+    strength = np.ones(representation.shape[0], np.float32)
+
+    def spoken(scale: float) -> np.ndarray:
+        return harmonics.spoken_features(harmonics.voice(
+            drafts[..., None], f0, (f0 > 0).astype(np.float32), representation, scale * strength,
+            np.zeros((2, len(strength))), noise), representation)
+
+    for scale in (0.5, 0.0):
+        fitted = harmonics.spoken_strength(spoken(scale), drafts, f0, strength, noise,
+                                           representation)
+        assert fitted.shape == strength.shape
+        assert np.mean(fitted[3:-3] == scale) > 0.9  # bins the comb leaves alone: any scale
+
+
 def test_the_strengths_take_the_comb_nearest_real_clips_fine_detail(small_feature_set,
                                                                     representation):
     train = np.flatnonzero(small_feature_set.split_mask("train"))[:40]

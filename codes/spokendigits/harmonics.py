@@ -12,8 +12,10 @@ before the vocal tract) to the voiced, loud frames, scaled in each frequency
 bin by how much of real clips' detail the comb explains there
 (`fitted_strength`): most at the low harmonics, hardly at all near 4 kHz. The
 clip is spoken with the phase of that source, harmonic and noise, rather than by
-Griffin-Lim (`source_phase`), and what the spoken clips still lack of the
-recordings' detail is drawn as a breath of noise's detail (`fitted_breath`).
+Griffin-Lim (`source_phase`). That phase makes most of the comb itself, so the
+strengths are scaled down to what the spoken clips lack (`spoken_strength`),
+and what they still lack of the recordings' detail is drawn as a breath of
+noise's detail (`fitted_breath`).
 
 numpy (and `audio`'s STFT) only: inference uses it. `f0_contours` (librosa's pYIN) is
 training's.
@@ -317,6 +319,53 @@ def fitted_strength(features: np.ndarray, f0: np.ndarray, representation: Any) -
     covariance = (fine_detail(features) * combs).sum(axis=(0, 2), dtype=np.float64)
     power = (combs**2).sum(axis=(0, 2), dtype=np.float64)
     return np.clip(covariance / np.maximum(power, 1e-12), 0, None).astype(np.float32)
+
+
+STRENGTH_SCALES = np.linspace(0.0, 1.0, 5)  # of `fitted_strength`'s, tried by `spoken_strength`
+STRENGTH_BAND = 16  # bins (500 Hz at FSDD's 8 kHz and 256-point FFT) that share one scale
+
+
+def spoken_strength(features: np.ndarray, drafts: np.ndarray, f0: np.ndarray,
+                    strength: np.ndarray, noise: np.ndarray, representation: Any) -> np.ndarray:
+    """`[freq]` the strengths fitted to the arrays (`fitted_strength`), scaled in each band
+    of `STRENGTH_BAND` bins by the one of `STRENGTH_SCALES` that takes the spoken clips'
+    fine detail nearest the real clips' (squared error in the real clips' voiced, loud
+    frames; one scale a band: chosen bin by bin, neighbouring bins alternated between
+    scales whose errors were nearly equal): `[clip, freq, frame]`
+    drafts of the real clips `features` (a VAE's reconstructions), voiced at the clips'
+    own `[clip, frame]` f0 (pYIN's) at each scaled strength without a breath, and spoken
+    with their source's phase (`[clip, sample]` white `noise` where unvoiced), then
+    analysed again from the waveform (`spoken_features`).
+
+    The source's phase makes the harmonics' detail itself, as it makes the breath's
+    (`fitted_breath`): a smooth envelope spoken with a harmonic phase has a comb. Drawn
+    onto the arrays as well, at the strength fitted to them, the comb came twice: the
+    bundled model's spoken detail was further from the recordings' in every band than
+    with no comb drawn at all (`benchmarks/comb_fit.py --spoken`)."""
+    errors = spoken_errors(features, drafts, f0, strength, noise, representation)
+    bands = np.arange(len(strength)) // STRENGTH_BAND
+    per_band = np.stack([np.bincount(bands, weights=row) for row in errors])  # [scale, band]
+    return (STRENGTH_SCALES[np.argmin(per_band, axis=0)][bands] * strength).astype(np.float32)
+
+
+def spoken_errors(features: np.ndarray, drafts: np.ndarray, f0: np.ndarray,
+                  strength: np.ndarray, noise: np.ndarray, representation: Any) -> np.ndarray:
+    """`[scale, freq]` for each of `STRENGTH_SCALES`, the mean square per bin of the spoken
+    clips' fine detail less the real clips', in the real clips' voiced, loud frames: the
+    drafts voiced at `scale * strength` and spoken as `spoken_strength` says."""
+    chosen = voiced_and_loud(features, f0, representation)
+    real = fine_detail(features)
+    voicing = (f0 > 0).astype(np.float32)
+    return np.stack([mean_square(fine_detail(spoken_features(
+        voice(drafts[..., None], f0, voicing, representation, scale * strength,
+              np.zeros((2, len(strength))), noise), representation)) - real, chosen)
+        for scale in STRENGTH_SCALES])
+
+
+def spoken_features(arrays: np.ndarray, representation: Any) -> np.ndarray:
+    """`[clip, freq, frame]` the features of `voice`'s `[clip, freq, frame, 2]` arrays as
+    they are heard: spoken with their source's phase, and analysed again."""
+    return representation.features(representation.with_phase().decode(arrays))
 
 
 BREATH_CLIPS = 100  # clips of white noise whose detail's spread `fitted_breath` measures

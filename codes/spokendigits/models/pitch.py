@@ -100,13 +100,15 @@ class PitchFamily(OnPrior):
 
     def network_fits(self, model: Any, inputs: dict[str, np.ndarray], representation: Any,
                      strength: np.ndarray) -> dict[str, Any]:
-        """What `sampler.json` holds beside the strengths that needs the trained network, of
-        its voicing and f0 of (up to `STRENGTH_CLIPS` of) the training clips'
-        reconstructions (`fitting_clips`) against pYIN's of the clips: `"voiced"`
+        """What `sampler.json` holds of the fits that need the trained network, of its
+        voicing and f0 of (up to `STRENGTH_CLIPS` of) the training clips' reconstructions
+        (`fitting_clips`) against pYIN's of the clips: `"voiced"`
         (`harmonics.fitted_threshold`, in their loud frames), `"smoothing"`
-        (`harmonics.fitted_smoothing`, of the frames so voiced) and `"breath"`
-        (`harmonics.fitted_breath`: what the reconstructions, so voiced at `strength` and
-        spoken with the source's phase, lack of the clips' fine detail)."""
+        (`harmonics.fitted_smoothing`, of the frames so voiced), `"strength"` (the arrays'
+        `strength` scaled to what the reconstructions spoken with the source's phase lack:
+        `harmonics.spoken_strength`) and `"breath"` (`harmonics.fitted_breath`: what the
+        reconstructions, so voiced at those strengths and spoken, lack of the clips' fine
+        detail)."""
         from .. import harmonics
 
         inputs = fitting_clips(inputs)
@@ -116,11 +118,15 @@ class PitchFamily(OnPrior):
         smoothing = harmonics.fitted_smoothing(f0, loud & (voicing >= threshold), inputs["f0"])
         noise = np.random.default_rng(0).standard_normal(
             (len(draft), representation.settings.clip_samples))
+        strength = harmonics.spoken_strength(inputs["features"], draft, inputs["f0"], strength,
+                                             noise, representation)
         unbreathed = harmonics.voice(draft[..., None], f0, voicing, representation, strength,
                                      np.zeros((2, len(strength))), noise, threshold, smoothing)
-        spoken = representation.features(representation.with_phase().decode(unbreathed))
-        breath = harmonics.fitted_breath(inputs["features"], spoken, inputs["f0"], representation)
-        return {"breath": [[round(float(spread), 4) for spread in row] for row in breath],
+        breath = harmonics.fitted_breath(inputs["features"],
+                                         harmonics.spoken_features(unbreathed, representation),
+                                         inputs["f0"], representation)
+        return {"strength": [round(float(gain), 4) for gain in strength],
+                "breath": [[round(float(spread), 4) for spread in row] for row in breath],
                 "voiced": round(threshold, 4), "smoothing": smoothing}
 
     def export(self, model: Any, staging: Path, epoch: int, logs: dict, data: dict,
@@ -129,7 +135,7 @@ class PitchFamily(OnPrior):
         representation = self.vae(model.config).representation
         strength = self.strength(data["train"].inputs, representation)
         self.write_prior(model.config, staging, pitch={
-            "file": "pitch.onnx", "strength": [round(float(gain), 4) for gain in strength],
+            "file": "pitch.onnx",
             **self.network_fits(model, data["train"].inputs, representation, strength)})
         self.network().save_checkpoint(model, staging, epoch, logs, data, batch_size)
 
