@@ -30,8 +30,8 @@ f0 at each multiple of the strengths per bin (`harmonics.STRENGTH_SCALES`),
 spoken with their source's phase (seeded noise where unvoiced, no breath) and
 analysed again from the waveform; the squared error of that detail against the
 recordings', as a share of the recordings' detail's power. A pitch model's
-export scales its strengths bin by bin to the multiple with the least such
-error on its training clips (`harmonics.spoken_strength`). Nothing here trains
+export scales its strengths, band by band, to the multiple with the least
+such error on its training clips (`harmonics.spoken_strength`). Nothing here trains
 or selects a model.
 """
 

@@ -263,27 +263,35 @@ def test_the_breath_is_the_detail_the_spoken_clips_lack(representation):
 
 
 def test_the_spoken_strengths_are_the_scale_whose_spoken_detail_is_the_clips(representation):
-    """Clips made by speaking envelopes voiced at half the strengths are fitted half of them;
-    clips spoken with no comb drawn (the source's phase alone), none."""
-    frames = representation.shape[1]
+    """Clips made by speaking envelopes voiced at a scale of the strengths per band are fitted
+    that scale in each band; clips spoken with no comb drawn (the source's phase alone),
+    none; and a band whose bins were spoken at two scales gets one of them throughout."""
+    frames, bins = representation.shape[1], representation.shape[0]
+    band = harmonics.strength_bands(bins)
+    assert np.array_equal(np.bincount(band), [16] * 7 + [17])  # the Nyquist bin with the last
     f0 = np.repeat(np.linspace(110, 220, 4)[:, None], frames, axis=1)
     f0[:, :20] = 0.0  # unvoiced at first
     combed = representation.features(harmonics.excitation(f0, RATE, HOP, SAMPLES) +
                                       0.01 * np.random.default_rng(4).standard_normal(SAMPLES))
     drafts = harmonics.blur_over_frequency(combed, 6.0)
     noise = np.random.default_rng(5).standard_normal((4, SAMPLES))
-    strength = np.ones(representation.shape[0], np.float32)
+    strength = np.linspace(0.5, 1.5, bins).astype(np.float32)
 
-    def spoken(scale: float) -> np.ndarray:
-        return harmonics.spoken_features(harmonics.voice(
-            drafts[..., None], f0, (f0 > 0).astype(np.float32), representation, scale * strength,
-            np.zeros((2, len(strength))), noise), representation)
+    def fitted_scales(scales: np.ndarray) -> np.ndarray:
+        spoken = harmonics.spoken_unbreathed(drafts, f0, (f0 > 0).astype(np.float32),
+                                             representation, scales * strength, noise)
+        return harmonics.spoken_strength(spoken, drafts, f0, strength, noise,
+                                         representation) / strength
 
-    for scale in (0.5, 0.0):
-        fitted = harmonics.spoken_strength(spoken(scale), drafts, f0, strength, noise,
-                                           representation)
-        assert fitted.shape == strength.shape
-        assert np.mean(fitted[3:-3] == scale) > 0.9  # bins the comb leaves alone: any scale
+    made = np.where(band < 3, 0.5, np.where(band < 5, 0.25, 0.0))
+    np.testing.assert_allclose(fitted_scales(made), made, atol=1e-6)
+    np.testing.assert_allclose(fitted_scales(np.zeros(bins)), 0.0, atol=1e-6)
+    mixed = made.copy()
+    mixed[16:32:2] = 0.0  # band 1's bins at 0.5 and 0 in turn
+    scales = fitted_scales(mixed)
+    assert all(np.ptp(scales[band == b]) < 1e-6 for b in range(band.max() + 1))
+    assert scales[16] in (0.0, 0.25, 0.5)
+    np.testing.assert_allclose(scales[band != 1], made[band != 1], atol=1e-6)
 
 
 def test_the_strengths_take_the_comb_nearest_real_clips_fine_detail(small_feature_set,

@@ -328,14 +328,16 @@ STRENGTH_BAND = 16  # bins (500 Hz at FSDD's 8 kHz and 256-point FFT) that share
 def spoken_strength(features: np.ndarray, drafts: np.ndarray, f0: np.ndarray,
                     strength: np.ndarray, noise: np.ndarray, representation: Any) -> np.ndarray:
     """`[freq]` the strengths fitted to the arrays (`fitted_strength`), scaled in each band
-    of `STRENGTH_BAND` bins by the one of `STRENGTH_SCALES` that takes the spoken clips'
-    fine detail nearest the real clips' (squared error in the real clips' voiced, loud
-    frames; one scale a band: chosen bin by bin, neighbouring bins alternated between
-    scales whose errors were nearly equal): `[clip, freq, frame]`
-    drafts of the real clips `features` (a VAE's reconstructions), voiced at the clips'
-    own `[clip, frame]` f0 (pYIN's) at each scaled strength without a breath, and spoken
-    with their source's phase (`[clip, sample]` white `noise` where unvoiced), then
-    analysed again from the waveform (`spoken_features`).
+    of `STRENGTH_BAND` bins (the Nyquist bin with the last) by the one of
+    `STRENGTH_SCALES` that takes the spoken clips' fine detail nearest the real clips'
+    (squared error in the real clips' voiced, loud frames): `[clip, freq, frame]` drafts
+    of the real clips `features` (a VAE's reconstructions), voiced at the clips' own
+    `[clip, frame]` f0 (pYIN's, as `fitted_strength` takes it: what the comb does at the
+    right f0) at each scaled strength without a breath, and spoken with their source's
+    phase (`[clip, sample]` white `noise` where unvoiced), then analysed again from the
+    waveform (`spoken_unbreathed`). One scale a band, not a bin: scaled bin by bin, the
+    bundled model's neighbouring bins alternated between scales whose errors were nearly
+    equal.
 
     The source's phase makes the harmonics' detail itself, as it makes the breath's
     (`fitted_breath`): a smooth envelope spoken with a harmonic phase has a comb. Drawn
@@ -343,9 +345,15 @@ def spoken_strength(features: np.ndarray, drafts: np.ndarray, f0: np.ndarray,
     bundled model's spoken detail was further from the recordings' in every band than
     with no comb drawn at all (`benchmarks/comb_fit.py --spoken`)."""
     errors = spoken_errors(features, drafts, f0, strength, noise, representation)
-    bands = np.arange(len(strength)) // STRENGTH_BAND
+    bands = strength_bands(len(strength))
     per_band = np.stack([np.bincount(bands, weights=row) for row in errors])  # [scale, band]
     return (STRENGTH_SCALES[np.argmin(per_band, axis=0)][bands] * strength).astype(np.float32)
+
+
+def strength_bands(bins: int) -> np.ndarray:
+    """`[bin]` the band of `STRENGTH_BAND` bins each of `bins` frequency bins falls in; a
+    last bin left over (the Nyquist bin of an even FFT) joins the band below it."""
+    return np.minimum(np.arange(bins) // STRENGTH_BAND, max(bins // STRENGTH_BAND - 1, 0))
 
 
 def spoken_errors(features: np.ndarray, drafts: np.ndarray, f0: np.ndarray,
@@ -356,15 +364,19 @@ def spoken_errors(features: np.ndarray, drafts: np.ndarray, f0: np.ndarray,
     chosen = voiced_and_loud(features, f0, representation)
     real = fine_detail(features)
     voicing = (f0 > 0).astype(np.float32)
-    return np.stack([mean_square(fine_detail(spoken_features(
-        voice(drafts[..., None], f0, voicing, representation, scale * strength,
-              np.zeros((2, len(strength))), noise), representation)) - real, chosen)
+    return np.stack([mean_square(fine_detail(spoken_unbreathed(
+        drafts, f0, voicing, representation, scale * strength, noise)) - real, chosen)
         for scale in STRENGTH_SCALES])
 
 
-def spoken_features(arrays: np.ndarray, representation: Any) -> np.ndarray:
-    """`[clip, freq, frame]` the features of `voice`'s `[clip, freq, frame, 2]` arrays as
-    they are heard: spoken with their source's phase, and analysed again."""
+def spoken_unbreathed(drafts: np.ndarray, f0: np.ndarray, voicing: np.ndarray,
+                      representation: Any, strength: np.ndarray, noise: np.ndarray,
+                      threshold: float = VOICED, smoothing: float = 0.0) -> np.ndarray:
+    """`[clip, freq, frame]` the features of `[clip, freq, frame]` drafts as a pitch model
+    says them without a breath, heard: voiced (`voice`, no breath), spoken with their
+    source's phase (`noise` where unvoiced) and analysed again from the waveform."""
+    arrays = voice(drafts[..., None], f0, voicing, representation, strength,
+                   np.zeros((2, len(strength))), noise, threshold, smoothing)
     return representation.features(representation.with_phase().decode(arrays))
 
 

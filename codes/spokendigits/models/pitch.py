@@ -8,9 +8,10 @@ VAE's spectrogram of a clip each frame's voicing and f0, learnt from the f0 that
 pYIN finds in the clip itself (`harmonics.f0_contours`). At inference the comb
 of a harmonic source at that f0 is added to the voiced, loud frames
 (`harmonics.voice`), in each frequency bin at the strength that takes real
-clips' combs nearest their own fine detail (`harmonics.fitted_strength`), and the
-clip is spoken with that source's phase, with a breath of white noise's detail at
-the spread the spoken clips lack of real clips' detail (`harmonics.fitted_breath`).
+clips' combs nearest their own fine detail (`harmonics.fitted_strength`), scaled
+to what the clips lack once spoken (`harmonics.spoken_strength`), and the clip is
+spoken with that source's phase, with a breath of white noise's detail at the
+spread the spoken clips lack of real clips' detail (`harmonics.fitted_breath`).
 A frame is voiced from the
 voicing probability at which the model voices as many of the training clips'
 reconstructions' loud frames as pYIN voices (`harmonics.fitted_threshold`), and its f0
@@ -84,8 +85,9 @@ class PitchFamily(OnPrior):
 
     def preview(self, folder: Path, representation: Any, inputs: dict[str, np.ndarray],
                 data: dict) -> Any:
-        """The previews, voiced at the strengths fitted on the training clips, without the
-        breath (its fit needs the trained network: `network_fits`)."""
+        """The previews, voiced at the strengths fitted on the training clips' arrays
+        (`fitted_strength`, unscaled), without the breath: what is fitted to the spoken
+        clips is fitted at export (`network_fits`)."""
         return self.network().Preview(folder, representation, inputs,
                                       self.strength(data["train"].inputs, representation))
 
@@ -120,11 +122,9 @@ class PitchFamily(OnPrior):
             (len(draft), representation.settings.clip_samples))
         strength = harmonics.spoken_strength(inputs["features"], draft, inputs["f0"], strength,
                                              noise, representation)
-        unbreathed = harmonics.voice(draft[..., None], f0, voicing, representation, strength,
-                                     np.zeros((2, len(strength))), noise, threshold, smoothing)
-        breath = harmonics.fitted_breath(inputs["features"],
-                                         harmonics.spoken_features(unbreathed, representation),
-                                         inputs["f0"], representation)
+        spoken = harmonics.spoken_unbreathed(draft, f0, voicing, representation, strength,
+                                             noise, threshold, smoothing)
+        breath = harmonics.fitted_breath(inputs["features"], spoken, inputs["f0"], representation)
         return {"strength": [round(float(gain), 4) for gain in strength],
                 "breath": [[round(float(spread), 4) for spread in row] for row in breath],
                 "voiced": round(threshold, 4), "smoothing": smoothing}
