@@ -138,12 +138,12 @@ def spoken_table(vae: Path, feature_set, f0: np.ndarray, strength: np.ndarray,
     errors = harmonics.spoken_errors(test, drafts, f0, strength, noise, analysis)
     power = harmonics.mean_square(harmonics.fine_detail(test),
                                   harmonics.voiced_and_loud(test, f0, analysis))
-    starts = range(0, len(power) - 1, BAND)
+    bands = harmonics.strength_bands(len(power))  # the bands the export's fit compares
+    starts = [np.flatnonzero(bands == band)[0] for band in range(bands.max() + 1)]
     return pd.DataFrame({
-        "Hz": [f"{start * bin_hz:.0f}-{(start + BAND) * bin_hz:.0f}"
+        "Hz": [f"{start * bin_hz:.0f}-{(start + harmonics.STRENGTH_BAND) * bin_hz:.0f}"
                for start in starts],
-        **{f"x {scale:g}": [float(error[start:start + BAND].sum() / power[start:start + BAND].sum())
-                            for start in starts]
+        **{f"x {scale:g}": np.bincount(bands, weights=error) / np.bincount(bands, weights=power)
            for scale, error in zip(harmonics.STRENGTH_SCALES, errors)}})
 
 
