@@ -51,12 +51,11 @@ BAND = 16  # bins
 
 
 def main() -> None:
-    from spokendigits.features import FeatureSet
     from spokendigits.harmonics import (clips_f0, comb, fine_detail, fitted_strength,
                                         loud_mask, mean_square, noise_spread,
                                         voiced_and_loud)
     from spokendigits.models.pitch import fitting_clips
-    from train import find_feature_set
+    from train import load_feature_set
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,9 +66,7 @@ def main() -> None:
                         help="also the detail of this VAE's reconstructions as spoken")
     args = parser.parse_args()
 
-    feature_set = FeatureSet.load(find_feature_set(args.features))
-    if feature_set.phase is None:
-        sys.exit(f"{feature_set.name} keeps no phases; make it with codes/features.py --phase")
+    feature_set = load_feature_set(args.features, phases=True)
     analysis = feature_set.featurizer.representation
     clips = {split: np.flatnonzero(feature_set.split_mask(split)) for split in ("train", "test")}
     clips["train"] = fitting_clips({"index": clips["train"]}, args.clips)["index"]  # as exports

@@ -52,8 +52,7 @@ def autocorrelation_voiced(waveform: np.ndarray, frames: int, hop: int, frame: i
 
 def main() -> None:
     from spokendigits import harmonics
-    from spokendigits.features import FeatureSet
-    from train import find_feature_set
+    from train import load_feature_set
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,9 +62,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    feature_set = FeatureSet.load(find_feature_set(args.features))
-    if feature_set.phase is None:
-        sys.exit(f"{feature_set.name} keeps no phases; make it with codes/features.py --phase")
+    feature_set = load_feature_set(args.features, phases=True)
     analysis = feature_set.featurizer.representation
     settings = analysis.settings
     clips = np.random.default_rng(args.seed).choice(

@@ -82,6 +82,16 @@ def find_feature_set(path: Path | None) -> Path:
                      f"--features ({', '.join(path.name for path in candidates)})")
 
 
+def load_feature_set(path: Path | None, phases: bool = False) -> FeatureSet:
+    """The feature set `find_feature_set` finds; with `phases`, one that keeps the clips'
+    phases (their waveforms: pYIN's f0), UsageError naming the fix otherwise."""
+    feature_set = FeatureSet.load(find_feature_set(path))
+    if phases and feature_set.phase is None:
+        raise UsageError(f"{feature_set.name} keeps no phases; make it with "
+                         "codes/features.py --phase")
+    return feature_set
+
+
 def sweep_specs(args: argparse.Namespace) -> list[RunSpec]:
     """The runs to train: one from model flags, else the sweep file; training flags apply to all."""
     model_flags = {field.name for _, field in setting_fields(ModelConfig)} & set(vars(args))

@@ -233,11 +233,42 @@ def test_the_source_phase_is_the_harmonics_where_voiced_and_the_breath_where_not
     # decoded with it: the inverse STFT of the voiced magnitudes at the source's phase
     arrays = representation.features(source * 0.1)[..., None]
     spoken = harmonics.voice(arrays, f0, voicing, representation, 0.5,
-                             np.ones((2, representation.shape[0])), noise)
+                             np.ones((2, representation.shape[0])), noise, filtered=False)
     magnitude = representation.magnitude(spoken[..., 0])
     np.testing.assert_allclose(
         representation.with_phase().decode(spoken),
         audio.inverse_stft(magnitude * np.exp(1j * phase), HOP, SAMPLES), atol=1e-4)
+    # filtered: through the minimum phase of the arrays' envelope, the magnitudes the same
+    filtered = harmonics.voice(arrays, f0, voicing, representation, 0.5,
+                               np.ones((2, representation.shape[0])), noise)
+    np.testing.assert_array_equal(filtered[..., 0], spoken[..., 0])
+    through = phase + harmonics.filter_phase(arrays[..., 0], representation)
+    assert near(np.pi * filtered[..., 1], through) > 0.9999
+
+
+def test_the_filter_phase_is_a_resonances_own_minimum_phase(representation):
+    """A resonance of two poles inside the unit circle (a formant) is a minimum-phase
+    filter: `filter_phase` finds its phase from its magnitude alone; of the same magnitude
+    with its zeros reflected (a maximum-phase filter) it finds the same phase."""
+    frequency = np.linspace(0, np.pi, representation.shape[0])
+    delay = np.exp(-1j * frequency)
+    pole = 0.9 * np.exp(2j * np.pi * 700 / RATE)
+    resonance = 1 / ((1 - pole * delay) * (1 - np.conj(pole) * delay))
+
+    def found(response: np.ndarray) -> np.ndarray:
+        log_magnitude = np.repeat(np.log(np.abs(response))[None, :, None], 3, axis=2)
+        return harmonics.filter_phase(representation.scaling.apply(log_magnitude),
+                                      representation)
+
+    expected = np.angle(resonance)[None, :, None]
+    np.testing.assert_allclose(np.cos(found(resonance) - expected), 1, atol=1e-4)
+    zero = 0.8 * np.exp(2j * np.pi * 1500 / RATE)  # a zero's magnitude is its reflection's
+    inside = (1 - zero * delay) * (1 - np.conj(zero) * delay)
+    outside = (delay - np.conj(zero)) * (delay - zero)
+    np.testing.assert_allclose(np.abs(outside), np.abs(inside), rtol=1e-9)
+    np.testing.assert_allclose(np.cos(found(resonance * outside) -
+                                      np.angle(resonance * inside)[None, :, None]), 1, atol=1e-4)
+    assert np.cos(np.angle(resonance * outside) - np.angle(resonance * inside)).min() < 0.5
 
 
 def test_the_breath_is_the_detail_the_spoken_clips_lack(representation):
@@ -457,6 +488,7 @@ def test_a_damaged_pitch_entry_is_refused(pitch_run, tmp_path):
                     {**sampler["pitch"], "voiced": 1.5}, {**sampler["pitch"], "voiced": True},
                     {**sampler["pitch"], "voiced": [0.5]},
                     {**sampler["pitch"], "smoothing": -1}, {**sampler["pitch"], "smoothing": True},
+                    {**sampler["pitch"], "filtered": 1}, {**sampler["pitch"], "filtered": "yes"},
                     {**sampler["pitch"], "extra": 1}):
         (checkpoint / "sampler.json").write_text(json.dumps({**sampler, "pitch": damaged}))
         with pytest.raises(DataError):
@@ -465,9 +497,10 @@ def test_a_damaged_pitch_entry_is_refused(pitch_run, tmp_path):
 
 def test_checkpoints_of_earlier_versions_speak_and_wrong_counts_are_refused(pitch_run,
                                                                           tmp_path):
-    """Earlier versions wrote no smoothing (the f0 as the network gives it), before that no
-    voicing threshold (voiced from one half), before that no breath, and before that one
-    strength for every bin."""
+    """Earlier versions spoke through no filter (the source's phase alone), before that
+    wrote no smoothing (the f0 as the network gives it), before that no voicing threshold
+    (voiced from one half), before that no breath, and before that one strength for every
+    bin."""
     from spokendigits.runs import Run
     from spokendigits.synthesis import Synthesizer
 
@@ -475,10 +508,16 @@ def test_checkpoints_of_earlier_versions_speak_and_wrong_counts_are_refused(pitc
     path = run.checkpoint(None) / "sampler.json"
     sampler = json.loads(path.read_text())
 
-    def at(**numbers: float) -> np.ndarray:
+    def at(**numbers: object) -> np.ndarray:
         path.write_text(json.dumps({**sampler, "pitch": {**sampler["pitch"], **numbers}}))
         return Synthesizer(run).arrays([4, 5], seed=2)
 
+    assert sampler["pitch"]["filtered"] is True
+    filtered, unfiltered = at(), at(filtered=False)
+    np.testing.assert_array_equal(filtered[..., 0], unfiltered[..., 0])
+    assert not np.allclose(filtered[..., 1], unfiltered[..., 1])  # the filter is read and used
+    sampler["pitch"].pop("filtered")
+    np.testing.assert_array_equal(at(), unfiltered)
     steady, unsmoothed = at(smoothing=8.0), at(smoothing=0.0)
     assert not np.allclose(steady[..., 0], unsmoothed[..., 0])  # the smoothing is read and used
     sampler["pitch"].pop("smoothing")

@@ -11,8 +11,9 @@ harmonic excitation at that f0 (every harmonic alike, as a glottal source
 before the vocal tract) to the voiced, loud frames, scaled in each frequency
 bin by how much of real clips' detail the comb explains there
 (`fitted_strength`): most at the low harmonics, hardly at all near 4 kHz. The
-clip is spoken with the phase of that source, harmonic and noise, rather than by
-Griffin-Lim (`source_phase`). That phase makes most of the comb itself, so the
+clip is spoken with the phase of that source, harmonic and noise, through the
+envelope's minimum phase (`filter_phase`), as a source-filter vocoder speaks, rather
+than by Griffin-Lim (`source_phase`). That phase makes most of the comb itself, so the
 strengths are scaled down to what the spoken clips lack (`spoken_strength`),
 and what they still lack of the recordings' detail is drawn as a breath of
 noise's detail (`fitted_breath`).
@@ -140,7 +141,7 @@ def breath_detail(noise: np.ndarray, representation: Any) -> np.ndarray:
 def voice(arrays: np.ndarray, f0: np.ndarray, voicing: np.ndarray, representation: Any,
           strength: float | np.ndarray, breath: np.ndarray | None = None,
           noise: np.ndarray | None = None, threshold: float = VOICED,
-          smoothing: float = 0.0) -> np.ndarray:
+          smoothing: float = 0.0, filtered: bool = True) -> np.ndarray:
     """`[clip, freq, frame, 1]` arrays with the comb of `[clip, frame]` f0 (Hz) added,
     times `strength` (one number, or one per frequency bin: `fitted_strength`), to the
     frames that are voiced (`voicing` probability from `threshold`: `fitted_threshold`,
@@ -153,7 +154,9 @@ def voice(arrays: np.ndarray, f0: np.ndarray, voicing: np.ndarray, representatio
     `[clip, sample]` white `noise` (`breath_detail`), at the first row's spread per bin
     where voiced and the second's where not (the detail the spoken clips lack); and the
     arrays gain a second channel, the phase of that source (`source_phase`) / pi, to be
-    decoded with it (`representation.with_phase()`) rather than by Griffin-Lim."""
+    decoded with it (`representation.with_phase()`) rather than by Griffin-Lim. With
+    `filtered` (false in checkpoints that predate it) that phase is the source's through
+    the vocal tract: plus the minimum phase of the arrays' envelope (`filter_phase`)."""
     features, voiced_frames = arrays[..., 0], voicing >= threshold
     voiced = _eased(voiced_frames)[:, None, :]
     loud = loud_frames(representation.scaling.invert(features))
@@ -167,8 +170,10 @@ def voice(arrays: np.ndarray, f0: np.ndarray, voicing: np.ndarray, representatio
     spread = np.asarray(breath, np.float32)[..., None]  # [2, freq, 1]
     voiced_arrays = voiced_arrays + loud * (spread[0] * voiced + spread[1] * (1 - voiced)) * \
         breath_detail(noise, representation)
-    phase = source_phase(harmonic, voiced_frames, noise, representation) / np.pi
-    return np.stack([voiced_arrays, phase], axis=-1).astype(np.float32)
+    phase = source_phase(harmonic, voiced_frames, noise, representation)
+    if filtered:
+        phase = np.angle(np.exp(1j * (phase + filter_phase(features, representation))))
+    return np.stack([voiced_arrays, phase / np.pi], axis=-1).astype(np.float32)
 
 
 def source_phase(harmonic: np.ndarray, voiced: np.ndarray, noise: np.ndarray,
@@ -187,6 +192,23 @@ def source_phase(harmonic: np.ndarray, voiced: np.ndarray, noise: np.ndarray,
                        for eased in _eased(np.asarray(voiced, bool))])
     mixed = weight * harmonic + (1 - weight) * np.asarray(noise, np.float32)
     return np.angle(audio.stft(mixed, settings.n_fft, settings.hop_length))
+
+
+def filter_phase(features: np.ndarray, representation: Any) -> np.ndarray:
+    """`[clip, freq, frame]` the minimum phase of `[clip, freq, frame]` features' magnitude
+    (the representation's scaled log-magnitudes), from its real cepstrum folded onto
+    positive quefrencies: the phase of the one causal, stable filter of that magnitude
+    whose inverse is causal and stable too. A source-filter vocoder gives its source the
+    vocal tract's phase so; the decoder's smooth spectrogram is that tract's envelope.
+
+    The harmonic source holds every harmonic in phase: each pitch period is one sharp
+    pulse, a buzz. Through the envelope's minimum phase each pulse rings and decays, as
+    the formants make it do in a voice (`benchmarks/buzz_probe.py`)."""
+    log_magnitude = np.asarray(representation.scaling.invert(features), np.float64)
+    n_fft = 2 * (log_magnitude.shape[-2] - 1)
+    cepstrum = np.fft.irfft(log_magnitude, n=n_fft, axis=-2)[..., :n_fft // 2 + 1, :]
+    fold = np.r_[1.0, np.full(n_fft // 2 - 1, 2.0), 1.0][:, None]  # [quefrency, 1]
+    return np.imag(np.fft.rfft(cepstrum * fold, n=n_fft, axis=-2))
 
 
 def pitch_of(outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -197,7 +197,8 @@ def sampler_file(latent_dim: int, gaussians: str | None = None,
     it voices the generator's spectrograms, `harmonics.voice`; a strength per frequency
     bin, or one for all in checkpoints of earlier versions; `"breath"`, the spreads of
     `harmonics.fitted_breath`, `"voiced"`, `harmonics.fitted_threshold`, and
-    `"smoothing"`, `harmonics.fitted_smoothing`, which earlier versions lack), where the
+    `"smoothing"`, `harmonics.fitted_smoothing`, and `"filtered"`, whether it speaks
+    through the envelope's minimum phase, which earlier versions lack), where the
     checkpoint has one."""
     z = "flow" if flow else "gaussians" if gaussians else "normal"
     return {"z": z, "latent_dim": latent_dim, **({"gaussians": gaussians} if gaussians else {}),
@@ -221,6 +222,7 @@ class CheckpointSampler:
     breath: tuple[tuple[float, ...], ...] | None = None  # ... and the breath's spreads
     voiced: float | None = None       # ... and its voicing threshold (None: harmonics.VOICED)
     smoothing: float = 0.0            # ... and its f0's smoothing, frames
+    filtered: bool = False            # ... and whether through the envelope's minimum phase
 
     def samplers(self, conditional: bool) -> tuple[str, ...]:
         """The samplers this checkpoint offers a model: "flow" where it has a flow, else
@@ -267,20 +269,23 @@ def _rows_in(value: Any, low: float, high: float) -> bool:
         all(_number_in(number, low, high) for number in row) for row in value)
 
 
-# a pitch entry's numbers that older checkpoints lack
-LATER_NUMBERS = {"breath", "voiced", "smoothing"}
+# a pitch entry's values that older checkpoints lack
+LATER_VALUES = {"breath", "voiced", "smoothing", "filtered"}
 
 
 def _finisher_valid(entry: Any, numbers: dict[str, Any]) -> bool:
     """Whether a finisher's sampler.json entry is `{"file": ..., name: numbers...}` with
-    every name of `numbers` (checks of one value) but `LATER_NUMBERS`, each valid."""
+    every name of `numbers` (checks of one value) but `LATER_VALUES`, each valid."""
     return isinstance(entry, dict) and "file" in entry and \
-        set(numbers) - LATER_NUMBERS <= set(entry) - {"file"} <= set(numbers) and \
+        set(numbers) - LATER_VALUES <= set(entry) - {"file"} <= set(numbers) and \
         all(numbers[name](value) for name, value in entry.items() if name != "file")
 
 
 def _as_tuples(value: Any) -> Any:
-    """A sampler.json number, list or list of lists as a float or (nested) tuple."""
+    """A sampler.json number, list or list of lists as a float or (nested) tuple; a
+    bool as it is."""
+    if isinstance(value, bool):
+        return value
     return tuple(map(_as_tuples, value)) if isinstance(value, list) else float(value)
 
 
@@ -297,12 +302,13 @@ def read_sampler(checkpoint: Path, latent_dim: int) -> CheckpointSampler:
     z = sampler.get("z") if isinstance(sampler, dict) else None
     keys = {"z", "latent_dim", "phase_bank"} | ({z} if z in ("gaussians", "flow") else set())
     bank = sampler.get("phase_bank") if isinstance(sampler, dict) else None
-    # a finisher's entry: its file and its numbers (`LATER_NUMBERS`: in newer checkpoints)
+    # a finisher's entry: its file and its numbers (`LATER_VALUES`: in newer checkpoints)
     finishers = {"refiner": {"draft_noise": partial(_number_in, low=0, high=10)},
                  "pitch": {"strength": partial(_numbers_in, low=0, high=10),
                            "breath": partial(_rows_in, low=0, high=10),
                            "voiced": partial(_number_in, low=0, high=1),
-                           "smoothing": partial(_number_in, low=0, high=100)}}
+                           "smoothing": partial(_number_in, low=0, high=100),
+                           "filtered": lambda value: isinstance(value, bool)}}
     finishing = {name: sampler.get(name) for name in finishers} \
         if isinstance(sampler, dict) else {}
     if not isinstance(sampler, dict) or set(sampler) - set(finishers) != keys or \

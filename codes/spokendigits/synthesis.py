@@ -294,7 +294,8 @@ class Synthesizer:
             raise ValueError("this pitch model breathes: give its noise (breath_noise)")
         return harmonics.voice(arrays, *self.pitch_contour(arrays[..., 0]), self.representation,
                                self.sampler.strength, self.sampler.breath, breath,
-                               self.voicing_threshold, self.sampler.smoothing)
+                               self.voicing_threshold, self.sampler.smoothing,
+                               self.sampler.filtered)
 
     def pitch_contour(self, drafts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A pitch model's `[clip, frame]` f0 (Hz, unsmoothed) and voicing probability of

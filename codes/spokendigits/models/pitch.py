@@ -127,7 +127,7 @@ class PitchFamily(OnPrior):
         breath = harmonics.fitted_breath(inputs["features"], spoken, inputs["f0"], representation)
         return {"strength": [round(float(gain), 4) for gain in strength],
                 "breath": [[round(float(spread), 4) for spread in row] for row in breath],
-                "voiced": round(threshold, 4), "smoothing": smoothing}
+                "voiced": round(threshold, 4), "smoothing": smoothing, "filtered": True}
 
     def export(self, model: Any, staging: Path, epoch: int, logs: dict, data: dict,
                batch_size: int) -> None:
