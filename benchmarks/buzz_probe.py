@@ -9,7 +9,8 @@ source-filter vocoder gives them: the minimum phase of the envelope
 (`harmonics.filter_phase`; a pitch model's `sampler.json` says `"filtered"`).
 
 For the real test clips and for `--samples` of the model's clips (an equal
-number of each digit, guidance 1, the seeds of `codes/evaluate.py`), each as
+number of each digit, guidance 1, the seeds of `codes/evaluate.py`, and as it
+does a voice drawn for each clip where the model knows voices), each as
 the model speaks it, through the source's phase alone and through Griffin-Lim
 (64 iterations, the magnitudes alone): over the frames pYIN hears voiced in the
 waveform (`harmonics.f0_contours`) that are loud (`harmonics.loud_mask`), the
@@ -35,6 +36,7 @@ sys.path.insert(0, str(ROOT / "codes"))
 
 def main() -> None:
     from spokendigits import harmonics
+    from spokendigits.evaluation import clip_speakers
     from spokendigits.runs import Run
     from spokendigits.synthesis import Synthesizer, bundled_run
     from train import load_feature_set
@@ -56,11 +58,12 @@ def main() -> None:
     if synthesizer.pitch is None or synthesizer.sampler.breath is None:
         sys.exit(f"{synthesizer.run.name} is not a pitch model spoken with its source's phase")
     digits = np.resize(np.arange(10), args.samples).tolist()
+    speakers = clip_speakers(synthesizer.run, len(digits), args.seed)  # as evaluate.py draws
     sampler = synthesizer.sampler
 
     def spoken_as(filtered: bool) -> np.ndarray:  # the same z, f0 and breath; another phase
         synthesizer.sampler = dataclasses.replace(sampler, filtered=filtered)
-        return synthesizer.arrays(digits, seed=args.seed)
+        return synthesizer.arrays(digits, speakers, seed=args.seed)
 
     filtered, unfiltered = spoken_as(True), spoken_as(False)
     spoken = synthesizer.spoken

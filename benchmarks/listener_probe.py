@@ -15,7 +15,9 @@ ranking, next to the real clips' row.
 
 Each row is 30 clips per digit, as in `reports/results.md`, made as
 `inference.py` makes them (latent sample, ONNX generator, the representation's
-decoding, trimmed):
+decoding, trimmed; a speaker-conditional model's with a voice drawn for each
+clip, as `codes/evaluate.py` draws them, where `inference.py` draws one for a
+string):
 the real test clips, the real test clips through magnitude-only Griffin-Lim,
 the floor (each digit's mean training spectrogram through Griffin-Lim), then
 each `--run`. Nothing here trains or tunes a model; `--csv reports/listener.csv` with the
@@ -41,7 +43,7 @@ MODEL_COLUMNS = ("run", "epochs", "sampler", "temperature")  # of --csv, empty f
 def main() -> None:
     from spokendigits import audio
     from spokendigits.datasets import get_source
-    from spokendigits.evaluation import digit_means, per_digit_count
+    from spokendigits.evaluation import clip_speakers, digit_means, per_digit_count
     from spokendigits.features import FeatureSet
     from spokendigits.listeners import Listener, for_listeners
     from spokendigits.runs import Run
@@ -88,7 +90,8 @@ def main() -> None:
         epoch = run.checkpoints[-1]  # as inference.py: the last checkpoint
         synthesizer = Synthesizer(run, epoch)
         sampler = args.sampler or synthesizer.default_sampler
-        arrays = synthesizer.arrays(asked.tolist(), seed=args.seed, sampler=sampler,
+        arrays = synthesizer.arrays(asked.tolist(), clip_speakers(run, len(asked), args.seed),
+                                    seed=args.seed, sampler=sampler,
                                     temperature=args.temperature)
         model = {"run": run.summary.get("run", run.name),  # an export: the run it came from
                  "epochs": epoch, "sampler": sampler, "temperature": args.temperature}

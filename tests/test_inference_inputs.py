@@ -65,8 +65,10 @@ def test_a_normal_string_still_speaks(infer, tmp_path):
     (["12", "--iterations", "-1"], "--iterations: -1 is not in 0..1000"),
     (["12", "--iterations", "100000"], "--iterations: 100000 is not in 0..1000"),
     (["12", "--epoch", "5"], "no checkpoint at epoch 5; it has ["),
-    # the bundled model is conditioned on the digit alone: it has no voices to choose
-    (["12", "--speaker", "zoe"], "conditioned on digits only; --speaker needs"),
+    # the default knows FSDD's six voices; the bundled flow, conditioned on the digit
+    # alone, has none to choose
+    (["12", "--speaker", "zoe"], "unknown speaker 'zoe'; this model knows"),
+    (["12", "--model", "flow", "--speaker", "theo"], "conditioned on digits only; --speaker needs"),
     (["12", "--sampler", "mean"], "invalid choice: 'mean'"),
 ])
 def test_bad_arguments_are_usage_errors(infer, tmp_path, argv, message):

@@ -468,6 +468,19 @@ def test_the_family_trains_exports_and_speaks_voiced(pitch_run):
                                atol=0.05)
 
 
+def test_the_drafts_are_the_vaes_spectrograms_before_the_voice(pitch_run, trained_runs):
+    from spokendigits.synthesis import Synthesizer
+
+    pitch, vae = Synthesizer(pitch_run), Synthesizer(trained_runs["cnn"])
+    speaker = trained_runs["cnn"].speakers[1]
+    drafts = pitch.arrays([4, 5], speaker, seed=2, finished=False)
+    np.testing.assert_allclose(drafts, vae.arrays([4, 5], speaker, seed=2,
+                                                  sampler=pitch.default_sampler), atol=1e-5)
+    voiced = pitch.arrays([4, 5], speaker, seed=2)
+    assert voiced.shape == (*drafts.shape[:-1], 2)  # and its source's phase beside
+    assert not np.allclose(voiced[..., 0], drafts[..., 0])  # the harmonics added
+
+
 def test_a_damaged_pitch_entry_is_refused(pitch_run, tmp_path):
     from spokendigits.sampling import read_sampler
 

@@ -348,6 +348,15 @@ def _but_samplers(settings: Any) -> Any:
                                        settings["evaluation"].items() if key != "samplers"}}
 
 
+def clip_speakers(run: Run, clips: int, seed: int) -> list[str] | None:
+    """A speaker for each of `clips` clips, drawn from `seed`, for a speaker-conditional
+    `run` (None for others): judged in one voice, as `Synthesizer.arrays` draws for a
+    whole string, a model's samples would hold a sixth of FSDD's voices."""
+    if not run.model.speaker_conditional:
+        return None
+    return np.random.default_rng(seed).choice(run.speakers, clips).tolist()
+
+
 def evaluate_checkpoint(run: Run, epoch: int, judge: Judge, feature_set: FeatureSet,
                         real: RealData, config: EvaluationConfig,
                         outside: bool = False) -> dict[str, Any]:
@@ -357,9 +366,7 @@ def evaluate_checkpoint(run: Run, epoch: int, judge: Judge, feature_set: Feature
     synthesizer = Synthesizer(run, epoch)
     n = real.per_digit
     digits = _block_digits(n, config.draws)
-    rng = np.random.default_rng(config.seed)
-    speakers = (rng.choice(run.speakers, len(digits)).tolist()
-                if run.model.speaker_conditional else None)
+    speakers = clip_speakers(run, len(digits), config.seed)
     samples = {}
     for name, sampler, flow in _sampler_rows(run, config):
         arrays = synthesizer.arrays(digits.tolist(), speakers, config.seed,

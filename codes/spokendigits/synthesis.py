@@ -234,8 +234,10 @@ class Synthesizer:
     def arrays(self, digits: list[int], speaker: str | list[str] | None = None, seed: int = 0,
                temperature: float = 1.0, sampler: str | None = None,
                guidance: float = DEFAULT_GUIDANCE, steps: int = DEFAULT_STEPS,
-               solver: str = DEFAULT_SOLVER) -> np.ndarray:
-        """`[clip, *spoken.shape]` arrays, one clip per digit, ready for `waveforms`.
+               solver: str = DEFAULT_SOLVER, finished: bool = True) -> np.ndarray:
+        """`[clip, *spoken.shape]` arrays, one clip per digit, ready for `waveforms`; with
+        `finished` false, the generator's drafts of the same z, before a refiner or a pitch
+        model's voice (`_finish`): `[clip, *representation.shape]`.
 
         Args:
             speaker: one voice for all clips, a voice per clip, or None (speaker-conditional
@@ -261,6 +263,8 @@ class Synthesizer:
         z = self._latents(digits, speakers, condition, temperature, rng, sampler,
                           (guidance, steps, solver))
         arrays = self._generate(z, condition, self._phases(digits, rng))
+        if not finished:
+            return arrays
         # noise only for a refiner or a breath: the other models' draws stay as they were
         noise = None if self.refiner is None else rng.standard_normal(arrays.shape)
         return self._finish(arrays, noise, self.breath_noise(len(arrays), rng), steps)
