@@ -27,8 +27,9 @@ above 1: further).
 With `--spoken VAE_RUN` (a trained VAE run, with its encoder), the detail as it
 is heard: the VAE's reconstructions of the test clips, voiced at the clips' own
 f0 at each multiple of the strengths per bin (`harmonics.STRENGTH_SCALES`),
-spoken with their source's phase (seeded noise where unvoiced, no breath) and
-analysed again from the waveform; the squared error of that detail against the
+spoken as a pitch model speaks them (their source's phase, seeded noise where
+unvoiced, through the envelope's minimum phase; no breath) and analysed again
+from the waveform; the squared error of that detail against the
 recordings', as a share of the recordings' detail's power. A pitch model's
 export scales its strengths, band by band, to the multiple with the least
 such error on its training clips (`harmonics.spoken_strength`). Nothing here trains

@@ -356,8 +356,8 @@ def spoken_strength(features: np.ndarray, drafts: np.ndarray, f0: np.ndarray,
     of the real clips `features` (a VAE's reconstructions), voiced at the clips' own
     `[clip, frame]` f0 (pYIN's, as `fitted_strength` takes it: what the comb does at the
     right f0) at each scaled strength without a breath, and spoken with their source's
-    phase (`[clip, sample]` white `noise` where unvoiced), then analysed again from the
-    waveform (`spoken_unbreathed`). One scale a band, not a bin: scaled bin by bin, the
+    phase (`[clip, sample]` white `noise` where unvoiced) through their envelope's
+    (`filter_phase`), then analysed again from the waveform (`spoken_unbreathed`). One scale a band, not a bin: scaled bin by bin, the
     bundled model's neighbouring bins alternated between scales whose errors were nearly
     equal.
 
@@ -396,7 +396,8 @@ def spoken_unbreathed(drafts: np.ndarray, f0: np.ndarray, voicing: np.ndarray,
                       threshold: float = VOICED, smoothing: float = 0.0) -> np.ndarray:
     """`[clip, freq, frame]` the features of `[clip, freq, frame]` drafts as a pitch model
     says them without a breath, heard: voiced (`voice`, no breath), spoken with their
-    source's phase (`noise` where unvoiced) and analysed again from the waveform."""
+    source's phase (`noise` where unvoiced) through their envelope's (`filter_phase`),
+    and analysed again from the waveform."""
     arrays = voice(drafts[..., None], f0, voicing, representation, strength,
                    np.zeros((2, len(strength))), noise, threshold, smoothing)
     return representation.features(representation.with_phase().decode(arrays))

@@ -10,7 +10,8 @@ of a harmonic source at that f0 is added to the voiced, loud frames
 (`harmonics.voice`), in each frequency bin at the strength that takes real
 clips' combs nearest their own fine detail (`harmonics.fitted_strength`), scaled
 to what the clips lack once spoken (`harmonics.spoken_strength`), and the clip is
-spoken with that source's phase, with a breath of white noise's detail at the
+spoken with that source's phase through the envelope's minimum phase
+(`harmonics.filter_phase`), with a breath of white noise's detail at the
 spread the spoken clips lack of real clips' detail (`harmonics.fitted_breath`).
 A frame is voiced from the
 voicing probability at which the model voices as many of the training clips'
